@@ -1,0 +1,62 @@
+"""coursepath_async: an asyncio SDK for the Coursepath e-learning REST API.
+
+A :class:`CoursepathClient` signs a fresh single-use JWT for every attempt, runs
+calls through one bounded, prioritised scheduler, retries per a :class:`RetryPolicy`,
+streams listings through :class:`Paginator` and returns attrs models.
+"""
+
+from ._client import ClientView, CoursepathClient
+from ._config import Priority
+from ._exceptions import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    CoursepathError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    UncertainOutcomeError,
+    UnprocessableEntityError,
+)
+from ._models import Course, CourseMember, Group, Member, ProgramMember
+from ._pagination import Paginator
+from ._retry import RetryPolicy
+from ._scheduler import SchedulerStats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientView",
+    "ConfigurationError",
+    "ConflictError",
+    "Course",
+    "CourseMember",
+    "CoursepathClient",
+    "CoursepathError",
+    "Group",
+    "Member",
+    "NotFoundError",
+    "Paginator",
+    "PermissionDeniedError",
+    "Priority",
+    "ProgramMember",
+    "RateLimitError",
+    "RetryPolicy",
+    "SchedulerStats",
+    "ServerError",
+    "UncertainOutcomeError",
+    "UnprocessableEntityError",
+    "__version__",
+]

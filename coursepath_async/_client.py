@@ -1,0 +1,176 @@
+"""``CoursepathClient``: the session manager users hold, and the views ``as_user`` returns."""
+
+from __future__ import annotations
+
+import warnings
+from types import TracebackType
+from typing import Self
+
+from ._config import (
+    BodyFormat,
+    ClientConfig,
+    Priority,
+    check_optional_seconds,
+    check_positive_int,
+    check_seconds,
+    resolve_api_key,
+    resolve_base_url,
+    resolve_user,
+)
+from ._core import CallContext, Core
+from ._exceptions import ConfigurationError
+from ._resources import Courses, Groups, Members, Programs
+from ._retry import RetryPolicy
+from ._scheduler import SchedulerStats
+from ._transport import SSLParam
+from ._validation import validate_email
+
+_UNSET: object = object()
+
+
+class _Base:
+    """The resources and the per-view options shared by a client and its views."""
+
+    members: Members
+    courses: Courses
+    programs: Programs
+    groups: Groups
+
+    def _bind(self, core: Core, ctx: CallContext) -> None:
+        self._core = core
+        self._ctx = ctx
+        self.members = Members(core, ctx)
+        self.courses = Courses(core, ctx)
+        self.programs = Programs(core, ctx)
+        self.groups = Groups(core, ctx)
+
+    @property
+    def user(self) -> str:
+        """The email of the member calls are made on behalf of."""
+        return self._ctx.user
+
+    @property
+    def priority(self) -> Priority:
+        """The scheduler lane this view's calls wait in."""
+        return self._ctx.priority
+
+    def as_user(self, email: str) -> ClientView:
+        """A view acting as another member; same pool, budget and lifecycle."""
+        return self.with_options(user=email)
+
+    def with_options(
+        self,
+        *,
+        user: str | None = None,
+        priority: Priority | None = None,
+        deadline: float | object | None = _UNSET,
+    ) -> ClientView:
+        """A view with another acting member, scheduler lane or per-call deadline."""
+        ctx = CallContext(
+            user=self._ctx.user if user is None else validate_email(user, field="user"),
+            priority=self._ctx.priority if priority is None else Priority(priority),
+            deadline=(
+                self._ctx.deadline
+                if deadline is _UNSET
+                else check_optional_seconds("deadline", deadline)
+            ),
+        )
+        return ClientView(self._core, ctx)
+
+    def scheduler_stats(self) -> SchedulerStats:
+        """Slots in use and callers waiting per lane, for the whole client."""
+        return self._core.scheduler.stats()
+
+
+class CoursepathClient(_Base):
+    """An async Coursepath client: config, pooled session, scheduler and lifecycle.
+
+    Use one per process (``async with CoursepathClient(...) as client``) and derive
+    per-member views with :meth:`as_user`. Every call signs a fresh single-use JWT
+    when it is dispatched, waits for a slot in the shared budget, and is retried per
+    the :class:`RetryPolicy`.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        user: str | None = None,
+        max_concurrency: int = 16,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        deadline: float | None = None,
+        allow_http: bool = False,
+        ssl: SSLParam = True,
+        body_format: BodyFormat = "json",
+        page_window: int = 4,
+        priority: Priority = Priority.NORMAL,
+    ) -> None:
+        if body_format not in ("json", "form"):
+            raise ConfigurationError(f"body_format must be 'json' or 'form', got {body_format!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigurationError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        config = ClientConfig(
+            base_url=resolve_base_url(base_url, allow_http=allow_http),
+            user=resolve_user(user),
+            max_concurrency=check_positive_int("max_concurrency", max_concurrency),
+            timeout=check_seconds("timeout", timeout),
+            deadline=check_optional_seconds("deadline", deadline),
+            body_format=body_format,
+        )
+        core = Core(
+            config,
+            api_key=resolve_api_key(api_key),
+            retry=retry or RetryPolicy(),
+            ssl=ssl,
+            page_window=check_positive_int("page_window", page_window),
+        )
+        self._bind(
+            core,
+            CallContext(user=config.user, priority=Priority(priority), deadline=config.deadline),
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The academy's origin, e.g. ``https://acme.coursepath.com``."""
+        return str(self._core.config.base_url).rstrip("/")
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool; views die with it. Safe to call twice."""
+        await self._core.aclose()
+
+    def __del__(self) -> None:
+        core = getattr(self, "_core", None)
+        if core is not None and core.transport.opened:
+            warnings.warn(
+                f"unclosed {self!r}: use 'async with' or 'await client.aclose()'",
+                ResourceWarning,
+                stacklevel=1,
+                source=self,
+            )
+
+    def __repr__(self) -> str:
+        return f"<CoursepathClient {self.base_url} user={self.user!r}>"
+
+
+class ClientView(_Base):
+    """A client acting as another member or in another lane; shares everything else."""
+
+    def __init__(self, core: Core, ctx: CallContext) -> None:
+        self._bind(core, ctx)
+
+    def __repr__(self) -> str:
+        origin = str(self._core.config.base_url).rstrip("/")
+        return f"<ClientView {origin} user={self.user!r} priority={self.priority.name}>"

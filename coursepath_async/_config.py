@@ -1,0 +1,117 @@
+"""Client configuration: resolved once from arguments and the environment, then frozen."""
+
+from __future__ import annotations
+
+import math
+import os
+from enum import IntEnum
+from typing import Literal
+
+from attrs import frozen
+from yarl import URL
+
+from ._exceptions import ConfigurationError
+from ._validation import validate_email
+
+ENV_URL = "COURSEPATH_URL"
+ENV_API_KEY = "COURSEPATH_API_KEY"
+ENV_USER = "COURSEPATH_USER"
+
+BodyFormat = Literal["json", "form"]
+
+
+class Priority(IntEnum):
+    """Scheduler lanes: a lower value is served first when slots are scarce."""
+
+    INTERACTIVE = 0
+    NORMAL = 1
+    BULK = 2
+
+
+@frozen(kw_only=True)
+class ClientConfig:
+    """Everything the client needs except the API key, which lives only in the signer."""
+
+    base_url: URL
+    user: str
+    max_concurrency: int
+    timeout: float
+    deadline: float | None
+    body_format: BodyFormat
+
+    @property
+    def api_root(self) -> URL:
+        """The ``/api/v1`` root every endpoint path hangs from."""
+        return self.base_url / "api" / "v1"
+
+
+def resolve_base_url(value: str | None, *, allow_http: bool) -> URL:
+    """Validate the academy URL: an http(s) origin, https unless explicitly allowed."""
+    raw = value if value is not None else os.environ.get(ENV_URL)
+    if not raw:
+        raise ConfigurationError(
+            f"no academy URL: pass base_url or set {ENV_URL} (e.g. https://acme.coursepath.com)"
+        )
+    try:
+        url = URL(raw.strip())
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"academy URL {raw!r} is not a valid URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(f"academy URL {raw!r} must look like https://acme.coursepath.com")
+    if url.user or url.password or url.query_string or url.fragment:
+        raise ConfigurationError(
+            f"academy URL {url.origin()} must not carry credentials, a query or a fragment"
+        )
+    if url.scheme == "http" and not allow_http:
+        raise ConfigurationError(
+            f"academy URL {url.origin()} uses plain http; Coursepath requires https "
+            "(pass allow_http=True only for a local sandbox)"
+        )
+    # Accept a URL pasted with the API prefix; endpoint paths add it back.
+    path = url.path.rstrip("/")
+    if path.endswith("/api/v1"):
+        path = path[: -len("/api/v1")]
+    return url.with_path(path or "/")
+
+
+def resolve_api_key(value: str | None) -> str:
+    """The HS256 secret from the argument or the environment; never echoed back."""
+    key = value if value is not None else os.environ.get(ENV_API_KEY)
+    if not key or not key.strip():
+        raise ConfigurationError(f"no API key: pass api_key or set {ENV_API_KEY}")
+    return key
+
+
+def resolve_user(value: str | None) -> str:
+    """The acting member's email from the argument or the environment."""
+    user = value if value is not None else os.environ.get(ENV_USER)
+    if not user:
+        raise ConfigurationError(f"no acting member: pass user or set {ENV_USER}")
+    try:
+        return validate_email(user, field="user")
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """A configuration count that must be an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def check_optional_seconds(name: str, value: object) -> float | None:
+    """Like :func:`check_seconds`, with ``None`` meaning "no limit"."""
+    return None if value is None else check_seconds(name, value)
+
+
+def check_seconds(name: str, value: object) -> float:
+    """A configuration duration that must be a finite number of seconds > 0."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(f"{name} must be a number of seconds > 0, got {value!r}")
+    return float(value)

@@ -1,0 +1,197 @@
+"""The path every call travels: scheduler slot → fresh token → one attempt → retry policy.
+
+Shared by a client and all its views; holds the pool, the budget and the signer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, TypeVar
+
+from attrs import frozen
+
+from ._auth import TokenSigner
+from ._config import ClientConfig, Priority
+from ._exceptions import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    UncertainOutcomeError,
+)
+from ._models import structure
+from ._retry import RetryPolicy, is_retryable_status, parse_retry_after
+from ._sansio import ApiRequest, RawResponse, RequestKind, decode_json, encode_body, status_error
+from ._scheduler import Scheduler
+from ._transport import SSLParam, Transport
+
+T = TypeVar("T")
+
+logger = logging.getLogger("coursepath_async")
+
+_USER_AGENT = "coursepath-async/0.1"
+
+
+@frozen
+class CallContext:
+    """Who a call acts as, in which scheduler lane, and its total deadline."""
+
+    user: str
+    priority: Priority
+    deadline: float | None
+
+
+class Core:
+    """Config, signer, scheduler, transport and retry policy of one client and its views."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        api_key: str,
+        retry: RetryPolicy,
+        ssl: SSLParam,
+        page_window: int,
+    ) -> None:
+        self.config = config
+        self.page_window = page_window
+        self.retry = retry
+        self.signer = TokenSigner(api_key)
+        self.scheduler = Scheduler(config.max_concurrency)
+        self.transport = Transport(limit=config.max_concurrency, timeout=config.timeout, ssl=ssl)
+        self.closed = False
+        self._root = str(config.api_root)
+
+    async def send(self, request: ApiRequest, ctx: CallContext) -> tuple[str, RawResponse]:
+        """Run one call to a 2xx answer or a typed error, within its total deadline."""
+        if self.closed:
+            raise RuntimeError("the Coursepath client is closed")
+        url = self._root + request.target()
+        if ctx.deadline is None:
+            return url, await self._attempts(request, ctx, url, None)
+        deadline_at = time.monotonic() + ctx.deadline
+        try:
+            async with asyncio.timeout_at(asyncio.get_running_loop().time() + ctx.deadline):
+                return url, await self._attempts(request, ctx, url, deadline_at)
+        except TimeoutError:
+            raise APITimeoutError(
+                f"call deadline of {ctx.deadline:g}s exceeded", method=request.method, url=url
+            ) from None
+
+    async def _attempts(
+        self, request: ApiRequest, ctx: CallContext, url: str, deadline_at: float | None
+    ) -> RawResponse:
+        if request.body is None:
+            data, headers = None, {"Accept": "application/json", "User-Agent": _USER_AGENT}
+        else:
+            data, content_type = encode_body(request.body, self.config.body_format)
+            headers = {
+                "Accept": "application/json",
+                "User-Agent": _USER_AGENT,
+                "Content-Type": content_type,
+            }
+        maybe_applied_before = False
+        attempt = 0
+        while True:
+            attempt += 1
+            async with self.scheduler.slot(ctx.priority):
+                # Signed here, after any wait for a slot: iat is the dispatch time.
+                headers["Authorization"] = "Bearer " + self.signer.sign(ctx.user)
+                started = time.monotonic()
+                try:
+                    response = await self.transport.request(
+                        request.method, url, headers=headers, data=data
+                    )
+                except APIConnectionError as exc:
+                    failure: APIConnectionError | APIStatusError = exc
+                    retry_after = None
+                    maybe_applied = exc.sent
+                else:
+                    if logger.isEnabledFor(logging.DEBUG):
+                        logger.debug(
+                            "%s %s -> %d (attempt %d, %.3fs)",
+                            request.method,
+                            request.path,
+                            response.status,
+                            attempt,
+                            time.monotonic() - started,
+                        )
+                    if response.status < 400:
+                        return response
+                    retry_after = parse_retry_after(response.headers, now=time.time())
+                    failure = status_error(
+                        request,
+                        url,
+                        response,
+                        retry_after=retry_after,
+                        after_unknown_outcome=maybe_applied_before,
+                    )
+                    # A 429 is a refusal before any work; a 5xx may come after the work.
+                    maybe_applied = response.status >= 500
+                    if retry_after is not None and response.status in (429, 503):
+                        # The server is overloaded for everyone: hold the whole client back.
+                        self.scheduler.pause(min(retry_after, self.retry.max_retry_after))
+            if maybe_applied and request.kind is RequestKind.AT_MOST_ONCE:
+                raise UncertainOutcomeError(
+                    f"{request.method} {request.path} may or may not have been applied "
+                    f"({failure}); not retried because repeating it is unsafe",
+                    method=request.method,
+                    url=url,
+                ) from failure
+            retryable = isinstance(failure, APIConnectionError) or is_retryable_status(
+                failure.status_code
+            )
+            if not retryable or attempt >= self.retry.max_attempts:
+                raise failure
+            wait = self.retry.wait_before_retry(attempt, retry_after)
+            if retry_after is not None and retry_after > self.retry.max_retry_after:
+                raise failure
+            if deadline_at is not None and time.monotonic() + wait >= deadline_at:
+                raise failure  # waiting would outlive the call's deadline
+            maybe_applied_before = maybe_applied_before or maybe_applied
+            logger.info(
+                "retrying %s %s in %.2fs after attempt %d: %s",
+                request.method,
+                request.path,
+                wait,
+                attempt,
+                failure,
+            )
+            await asyncio.sleep(wait)
+
+    async def json(self, request: ApiRequest, ctx: CallContext) -> tuple[str, Any, bytes]:
+        """Send and decode the JSON answer; returns (url, data, raw body)."""
+        url, response = await self.send(request, ctx)
+        return url, decode_json(request, url, response), response.body
+
+    async def model(self, request: ApiRequest, ctx: CallContext, cls: type[T]) -> T:
+        """Send and build one model from the answer."""
+        url, data, body = await self.json(request, ctx)
+        return decode_model(request, url, data, body, cls)
+
+    async def aclose(self) -> None:
+        """Close the shared pool; later calls raise instead of reopening it."""
+        self.closed = True
+        await self.transport.aclose()
+
+
+def decode_model(request: ApiRequest, url: str, data: Any, body: bytes, cls: type[T]) -> T:
+    """Build ``cls`` from decoded JSON, turning any shape error into a typed error."""
+    try:
+        return structure(data, cls)
+    except Exception as exc:  # cattrs raises several types; all mean "bad shape"
+        raise APIResponseValidationError(
+            f"answer is not a valid {cls.__name__}: {_describe(exc)}",
+            method=request.method,
+            url=url,
+            body=body,
+        ) from None
+
+
+def _describe(exc: Exception) -> str:
+    subs = getattr(exc, "exceptions", None)
+    if subs:
+        return "; ".join(_describe(e) for e in subs)
+    return f"{type(exc).__name__}: {exc}"

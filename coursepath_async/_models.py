@@ -1,0 +1,187 @@
+"""Typed results: attrs frozen models built from camelCase JSON by one cattrs converter.
+
+The real API's field set is not fully documented, so decoding is lenient: unknown
+fields are kept in ``extra``, missing optional fields become ``None``, and dates are
+parsed into aware datetimes (UTC when the server omits the offset).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import cattrs
+from attrs import field, fields, frozen
+from cattrs.gen import make_dict_structure_fn, override
+
+_EXTRA_KEY = "\x00extra"
+_CAMEL = re.compile(r"_([a-z])")
+
+T = TypeVar("T")
+
+
+def _extra_field() -> Any:
+    return field(factory=dict, repr=False, kw_only=True)
+
+
+@frozen
+class Member:
+    """A member (learner or admin) of the academy."""
+
+    id: int
+    email: str
+    name: str | None = None
+    company: str | None = None
+    department: str | None = None
+    country: str | None = None
+    external_id: str | None = None
+    association: str | None = None
+    identification: str | None = None
+    registration: str | None = None
+    created_date: datetime | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+@frozen
+class Course:
+    """A course of the academy."""
+
+    id: int
+    name: str | None = None
+    description: str | None = None
+    created_date: datetime | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+@frozen
+class Group:
+    """A named group of members."""
+
+    id: int
+    name: str | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+@frozen
+class CourseMember:
+    """A learner's enrolment in a course and its result (score, success, completion)."""
+
+    course_id: int | None = None
+    member_id: int | None = None
+    score: float | None = None
+    success: bool | None = None
+    completed_date: datetime | None = None
+    certificate: str | None = None
+    created_date: datetime | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+    @property
+    def completed(self) -> bool:
+        """Whether the learner has finished the course (successfully or not)."""
+        return self.completed_date is not None
+
+
+@frozen
+class ProgramMember:
+    """A learner's enrolment in a program."""
+
+    program_id: int | None = None
+    member_id: int | None = None
+    created_date: datetime | None = None
+    extra: Mapping[str, Any] = _extra_field()
+
+
+def _camel(name: str) -> str:
+    return _CAMEL.sub(lambda m: m.group(1).upper(), name)
+
+
+def _structure_datetime(value: Any, _: type) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # Some endpoints of this family send epoch milliseconds.
+        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=UTC)
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO 8601 date, got {type(value).__name__}")
+    parsed = datetime.fromisoformat(value.strip())
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _structure_bool(value: Any, _: type) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    raise TypeError(f"expected a boolean, got {value!r}")
+
+
+def _structure_int(value: Any, _: type) -> int:
+    if isinstance(value, bool):
+        raise TypeError("expected an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise TypeError(f"expected an integer, got {value!r}")
+
+
+def _structure_str(value: Any, _: type) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # e.g. externalId sent as a number
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _structure_float(value: Any, _: type) -> float:
+    if isinstance(value, bool):
+        raise TypeError("expected a number, got a boolean")
+    return float(value)
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter()
+    conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(float, _structure_float)
+    conv.register_structure_hook(bool, _structure_bool)
+    for cls in (Member, Course, Group, CourseMember, ProgramMember):
+        conv.register_structure_hook(cls, _lenient_hook(conv, cls))
+    return conv
+
+
+def _lenient_hook(conv: cattrs.Converter, cls: type[T]) -> Callable[[Any, type], T]:
+    names = [a.name for a in fields(cls) if a.name != "extra"]  # type: ignore[arg-type]
+    known = {_camel(n) for n in names}
+    renames = {n: override(rename=_camel(n)) for n in names}
+    base = make_dict_structure_fn(
+        cls,
+        conv,
+        extra=override(rename=_EXTRA_KEY, struct_hook=lambda v, _: v),
+        **renames,  # type: ignore[arg-type]
+    )
+
+    def hook(value: Any, _: type) -> T:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+        # Explicit nulls mean "not set": drop them so defaults apply to required-less fields.
+        data = {k: v for k, v in value.items() if v is not None or k not in known}
+        data[_EXTRA_KEY] = {k: v for k, v in value.items() if k not in known}
+        return base(data, cls)
+
+    return hook
+
+
+_converter = _make_converter()
+
+
+def structure(value: Any, cls: type[T]) -> T:
+    """Build a model from decoded JSON; raises cattrs/Type/Value errors on bad shapes."""
+    return _converter.structure(value, cls)

@@ -1,0 +1,151 @@
+"""``client.members``: the calling member, lookups, listings, create/update, groups, invites."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Unpack
+
+from .._exceptions import ConflictError, UnprocessableEntityError
+from .._models import Course, Group, Member
+from .._pagination import Paginator
+from .._sansio import RequestKind
+from .._validation import validate_email, validate_group_name
+from ._base import (
+    COURSE_PAGE_CAP,
+    GROUP_PAGE_CAP,
+    MEMBER_PAGE_CAP,
+    MemberFields,
+    MemberFilters,
+    Resource,
+    ident,
+    invite_body,
+    member_body,
+    member_filters,
+)
+
+
+class Members(Resource):
+    """Members of the academy."""
+
+    __slots__ = ()
+
+    async def me(self) -> Member:
+        """The member this client (or view) acts as."""
+        return await self._one("GET", "/members/me", Member)
+
+    async def get(self, member_id: int) -> Member:
+        """One member by id."""
+        return await self._one("GET", f"/members/{ident(member_id, 'member_id')}", Member)
+
+    def list(
+        self,
+        *,
+        page_size: int | None = None,
+        window: int | None = None,
+        **filters: Unpack[MemberFilters],
+    ) -> Paginator[Member]:
+        """All members matching the filters (``email=``, ``company=``, ...), streamed."""
+        return self._list(
+            "/members",
+            Member,
+            cap=MEMBER_PAGE_CAP,
+            page_size=page_size,
+            window=window,
+            params=member_filters(filters),
+        )
+
+    async def find_by_email(self, email: str) -> Member | None:
+        """The member with this email (case-insensitive), or ``None``."""
+        wanted = validate_email(email).lower()
+        async for member in self.list(email=wanted):
+            if member.email.lower() == wanted:
+                return member
+        return None
+
+    async def create(self, email: str, **fields: Unpack[MemberFields]) -> Member:
+        """Create a member; without ``name`` Coursepath derives one from the email.
+
+        Safe to retry: if an earlier attempt may have worked and a retry answers
+        "already exists", the member is looked up by email instead of failing.
+        """
+        return await create_member_at(self, "/members", member_body(email, fields))
+
+    async def update(
+        self, member_id: int, *, email: str | None = None, **fields: Unpack[MemberFields]
+    ) -> Member:
+        """Change the given fields of a member; fields left out are not touched."""
+        body = member_body(email, fields)
+        if not body:
+            raise ValueError("update needs at least one field to change")
+        path = f"/members/{ident(member_id, 'member_id')}"
+        return await self._one("POST", path, Member, body=body, kind=RequestKind.IDEMPOTENT)
+
+    async def invite(
+        self,
+        member_id: int,
+        *,
+        subject: str | None = None,
+        body: str | None = None,
+        action: str | None = None,
+    ) -> None:
+        """Send (or re-send) the invitation email. Never retried once it may have been sent."""
+        path = f"/members/{ident(member_id, 'member_id')}/invite"
+        await self._call(
+            "POST", path, body=invite_body(subject, body, action), kind=RequestKind.AT_MOST_ONCE
+        )
+
+    def courses(
+        self, member_id: int, *, page_size: int | None = None, window: int | None = None
+    ) -> Paginator[Course]:
+        """The courses of a member."""
+        path = f"/members/{ident(member_id, 'member_id')}/courses"
+        return self._list(path, Course, cap=COURSE_PAGE_CAP, page_size=page_size, window=window)
+
+    def groups(
+        self, member_id: int, *, page_size: int | None = None, window: int | None = None
+    ) -> Paginator[Group]:
+        """The groups of a member."""
+        path = f"/members/{ident(member_id, 'member_id')}/groups"
+        return self._list(path, Group, cap=GROUP_PAGE_CAP, page_size=page_size, window=window)
+
+    async def add_to_group(self, member_id: int, name: str) -> None:
+        """Add the member to the group with this name (already in it is fine)."""
+        path = f"/members/{ident(member_id, 'member_id')}/groups"
+        body = {"name": validate_group_name(name)}
+        await self._call("POST", path, body=body, kind=RequestKind.IDEMPOTENT)
+
+    async def remove_from_group(self, member_id: int, name: str) -> None:
+        """Remove the member from one group (NotFoundError if not in it)."""
+        path = f"/members/{ident(member_id, 'member_id')}/groups"
+        params = {"name": validate_group_name(name)}
+        await self._call(
+            "DELETE", path, params=params, kind=RequestKind.IDEMPOTENT, missing_ok_after_retry=True
+        )
+
+    async def remove_from_all_groups(self, member_id: int) -> None:
+        """Remove the member from every group: deliberately its own, explicit method."""
+        path = f"/members/{ident(member_id, 'member_id')}/groups"
+        await self._call("DELETE", path, kind=RequestKind.IDEMPOTENT)
+
+
+async def create_member_at(
+    resource: Resource,
+    path: str,
+    body: Mapping[str, Any],
+    enrol: Callable[[Member], Awaitable[object]] | None = None,
+) -> Member:
+    """POST a member create; "already exists" after an uncertain attempt becomes a lookup.
+
+    ``enrol`` re-applies the enrolment a create-and-enrol endpoint would have done.
+    """
+    try:
+        return await resource._one("POST", path, Member, body=body, kind=RequestKind.CREATE)
+    except (ConflictError, UnprocessableEntityError) as exc:
+        if not exc.after_unknown_outcome:
+            raise
+        found = await Members(resource._core, resource._ctx).find_by_email(body["email"])
+        if found is None:
+            raise
+        if enrol is not None:
+            await enrol(found)
+        return found

@@ -1,0 +1,151 @@
+"""The pure layer: describe a request, encode its body, decode and judge the answer.
+
+Nothing here does I/O, so every rule is tested synchronously on recorded samples.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import attrs
+import orjson
+from attrs import frozen
+from multidict import CIMultiDictProxy
+
+from ._config import BodyFormat
+from ._exceptions import (
+    APIResponseValidationError,
+    APIStatusError,
+    body_excerpt,
+    status_error_class,
+)
+
+# Keys under which a list endpoint might wrap its array instead of answering a bare one.
+_LIST_KEYS = ("data", "items", "results", "members", "courses", "groups", "records")
+
+
+class RequestKind(enum.Enum):
+    """How safe it is to repeat a request whose outcome is unknown."""
+
+    READ = "read"  # GET: always safe
+    IDEMPOTENT = "idempotent"  # updates, enrolments, group changes: same end state
+    CREATE = "create"  # member creation: a repeat answers "exists", resolved by lookup
+    AT_MOST_ONCE = "at_most_once"  # invitations: a repeat sends a second email
+
+
+@frozen(kw_only=True)
+class ApiRequest:
+    """One logical API call; each attempt signs and sends it afresh."""
+
+    method: str
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+    body: Mapping[str, Any] | None = None
+    kind: RequestKind = RequestKind.READ
+
+    def target(self) -> str:
+        """The path plus query string, relative to the API root."""
+        return f"{self.path}?{urlencode(self.params)}" if self.params else self.path
+
+
+@frozen
+class RawResponse:
+    """What one attempt got back: status, headers and the complete body."""
+
+    status: int
+    headers: CIMultiDictProxy[str] | Mapping[str, str] = attrs.field(repr=False)
+    body: bytes = attrs.field(repr=False)
+
+
+def _flatten_form(body: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for key, value in body.items():
+        name = f"{prefix}[{key}]" if prefix else key
+        if isinstance(value, Mapping):
+            pairs.extend(_flatten_form(value, name))
+        elif isinstance(value, bool):
+            pairs.append((name, "true" if value else "false"))
+        elif value is not None:
+            pairs.append((name, str(value)))
+    return pairs
+
+
+def encode_body(body: Mapping[str, Any], body_format: BodyFormat) -> tuple[bytes, str]:
+    """Serialise a request body as JSON (the default) or as a form with ``mail[subject]`` keys."""
+    if body_format == "form":
+        return urlencode(_flatten_form(body)).encode(), "application/x-www-form-urlencoded"
+    return orjson.dumps(body), "application/json"
+
+
+def decode_json(request: ApiRequest, url: str, response: RawResponse) -> Any:
+    """Parse a successful answer's JSON body; an empty body is ``None``."""
+    if not response.body.strip():
+        return None
+    try:
+        return orjson.loads(response.body)
+    except orjson.JSONDecodeError:
+        raise APIResponseValidationError(
+            f"expected JSON, got {body_excerpt(response.body)!r}",
+            method=request.method,
+            url=url,
+            body=response.body,
+        ) from None
+
+
+def unwrap_list(request: ApiRequest, url: str, data: Any, body: bytes) -> list[Any]:
+    """A list endpoint's records: a bare array, or an array wrapped in an object."""
+    if isinstance(data, list):
+        return data
+    if data is None:
+        return []
+    if isinstance(data, dict):
+        for key in _LIST_KEYS:
+            if isinstance(data.get(key), list):
+                return data[key]  # type: ignore[no-any-return]
+    raise APIResponseValidationError(
+        f"expected a JSON array of records, got {type(data).__name__}",
+        method=request.method,
+        url=url,
+        body=body,
+    )
+
+
+def error_message(body: bytes) -> str:
+    """The human part of an error body: JSON ``message``/``error``, else a text excerpt."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict):
+        parts = [str(data[k]) for k in ("error", "message") if isinstance(data.get(k), str)]
+        if parts:
+            return ": ".join(dict.fromkeys(parts))
+    excerpt = body_excerpt(body)
+    if excerpt.lstrip().startswith("<"):
+        return "the server (or a proxy) answered with an HTML page"
+    return excerpt or "no error details"
+
+
+def status_error(
+    request: ApiRequest,
+    url: str,
+    response: RawResponse,
+    *,
+    retry_after: float | None,
+    after_unknown_outcome: bool,
+) -> APIStatusError:
+    """The typed exception for an error status."""
+    cls = status_error_class(response.status)
+    return cls(
+        error_message(response.body),
+        status_code=response.status,
+        method=request.method,
+        url=url,
+        body=response.body,
+        request_id=response.headers.get("x-request-id"),
+        retry_after=retry_after,
+        after_unknown_outcome=after_unknown_outcome,
+    )

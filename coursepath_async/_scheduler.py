@@ -1,0 +1,139 @@
+"""The one place that bounds concurrency: a slot budget with priority lanes.
+
+Every request of a client and of all its ``as_user`` views takes a slot for each
+attempt. A freed slot is handed straight to the first waiter of the most urgent
+lane, so interactive calls overtake a bulk backlog instead of queueing behind it.
+The server can also ask the whole client to hold off (``pause``), e.g. on a 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Mapping
+from types import TracebackType
+
+from attrs import frozen
+
+from ._config import Priority
+
+
+@frozen(kw_only=True)
+class SchedulerStats:
+    """A snapshot of the scheduler: slots in use, waiters per lane, the high-water mark."""
+
+    limit: int
+    active: int
+    peak_active: int
+    pending: Mapping[str, int]
+    paused_for: float
+
+
+class Scheduler:
+    """Bounded concurrency with strict-priority lanes and slot hand-over on release."""
+
+    __slots__ = ("_active", "_lanes", "_limit", "_paused_until", "_peak", "_waiting")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._active = 0
+        self._peak = 0
+        self._waiting = 0
+        self._lanes: tuple[deque[asyncio.Future[None]], ...] = tuple(deque() for _ in Priority)
+        self._paused_until = 0.0
+
+    @property
+    def limit(self) -> int:
+        """Slots in total."""
+        return self._limit
+
+    @property
+    def active_count(self) -> int:
+        """Slots held right now."""
+        return self._active
+
+    def pending_count(self, priority: Priority | None = None) -> int:
+        """Callers waiting for a slot, in one lane or in all."""
+        if priority is None:
+            return self._waiting
+        return sum(not f.done() for f in self._lanes[priority])
+
+    def stats(self) -> SchedulerStats:
+        """A consistent snapshot for logs, dashboards and tests."""
+        return SchedulerStats(
+            limit=self._limit,
+            active=self._active,
+            peak_active=self._peak,
+            pending={p.name.lower(): self.pending_count(p) for p in Priority},
+            paused_for=max(self._paused_until - time.monotonic(), 0.0),
+        )
+
+    def pause(self, seconds: float) -> None:
+        """Hold back new dispatches for ``seconds`` (extends, never shortens, a pause)."""
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    def slot(self, priority: Priority) -> _Slot:
+        """``async with scheduler.slot(priority):`` holds one slot for the block."""
+        return _Slot(self, priority)
+
+    async def acquire(self, priority: Priority) -> None:
+        """Wait for a slot; a cancelled waiter never keeps or loses one."""
+        # A loop, not an Event: a pause may be extended while we sleep.
+        while (wait := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait)
+        if self._active < self._limit and not self._waiting:
+            self._take()
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._lanes[priority].append(future)
+        self._waiting += 1
+        try:
+            await future
+        except BaseException:
+            if future.done() and not future.cancelled():
+                # The slot was handed over just as we were cancelled: pass it on.
+                self.release()
+            else:
+                future.cancel()
+                self._waiting -= 1
+            raise
+
+    def release(self) -> None:
+        """Return a slot, handing it to the most urgent live waiter if there is one."""
+        for lane in self._lanes:
+            while lane:
+                future = lane.popleft()
+                if not future.done():
+                    self._waiting -= 1
+                    future.set_result(None)
+                    return
+        self._active -= 1
+
+    def _take(self) -> None:
+        self._active += 1
+        if self._active > self._peak:
+            self._peak = self._active
+
+    def __repr__(self) -> str:
+        pending = ", ".join(f"{p.name.lower()}={self.pending_count(p)}" for p in Priority)
+        return f"<Scheduler active={self._active}/{self._limit} pending: {pending}>"
+
+
+class _Slot:
+    __slots__ = ("_priority", "_scheduler")
+
+    def __init__(self, scheduler: Scheduler, priority: Priority) -> None:
+        self._scheduler = scheduler
+        self._priority = priority
+
+    async def __aenter__(self) -> None:
+        await self._scheduler.acquire(self._priority)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._scheduler.release()

@@ -1,0 +1,99 @@
+"""The one module that talks to aiohttp: one attempt in, a RawResponse or a typed error out."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl as ssl_module
+from collections.abc import Mapping
+
+import aiohttp
+from yarl import URL
+
+from ._exceptions import APIConnectionError, APITimeoutError
+from ._sansio import RawResponse
+
+SSLParam = ssl_module.SSLContext | bool
+
+
+class Transport:
+    """A pooled aiohttp session sized to the scheduler's budget, opened on first use."""
+
+    __slots__ = ("_limit", "_session", "_ssl", "_timeout")
+
+    def __init__(self, *, limit: int, timeout: float, ssl: SSLParam = True) -> None:
+        self._limit = limit
+        self._timeout = timeout
+        self._ssl = ssl
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def opened(self) -> bool:
+        """Whether a session (and its sockets) exists and needs closing."""
+        return self._session is not None and not self._session.closed
+
+    def _open(self) -> aiohttp.ClientSession:
+        # The scheduler is the real bound; the pool matches it so no attempt ever waits
+        # for a connection (aiohttp's default of 100 would throttle bigger budgets).
+        connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ssl=self._ssl)
+        # sock_* limits, not total/connect: those would count time queued for a connection.
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self._timeout, sock_read=self._timeout
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, raise_for_status=False
+        )
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        data: bytes | None,
+    ) -> RawResponse:
+        """Send one attempt and read the whole body (so the connection returns to the pool)."""
+        session = self._session if self._session is not None else self._open()
+        try:
+            # An overall bound too: a server trickling bytes never trips sock_read.
+            async with asyncio.timeout(self._timeout):
+                async with session.request(
+                    method,
+                    URL(url, encoded=True),
+                    headers=headers,
+                    data=data,
+                    allow_redirects=False,
+                ) as response:
+                    body = await response.read()
+                    return RawResponse(response.status, response.headers, body)
+        except TimeoutError:
+            raise APITimeoutError(
+                f"no complete answer within {self._timeout:g}s", method=method, url=url
+            ) from None
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise APIConnectionError(
+                f"TLS certificate of {exc.host} could not be verified "
+                "(pass ssl= an SSLContext that trusts your private CA)",
+                method=method,
+                url=url,
+                sent=False,
+            ) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise APIConnectionError(
+                f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc}",
+                method=method,
+                url=url,
+                sent=False,
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise APIConnectionError(
+                f"connection failed mid-request: {type(exc).__name__}",
+                method=method,
+                url=url,
+            ) from None
+
+    async def aclose(self) -> None:
+        """Close the pool; safe to call twice."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()

@@ -1,0 +1,43 @@
+"""Input validation shared by every public entry point: say what is wrong and where."""
+
+from __future__ import annotations
+
+import re
+
+_MAX_EMAIL = 254
+_MAX_REPR = 60
+# Deliberately simple: one @, no whitespace, a dotted domain without empty labels.
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 1] + "…"
+
+
+def validate_email(value: object, *, field: str = "email") -> str:
+    """Return the stripped email, or raise ValueError naming the field and the problem."""
+    if not isinstance(value, str):
+        raise ValueError(f"{field} must be a string, got {_short(value)}")
+    email = value.strip()
+    if not email:
+        raise ValueError(f"{field} is empty")
+    if len(email) > _MAX_EMAIL:
+        raise ValueError(f"{field} is longer than {_MAX_EMAIL} characters")
+    if _EMAIL_RE.fullmatch(email) is None:
+        raise ValueError(f"{field} {_short(email)} is not a valid email address")
+    return email
+
+
+def validate_id(value: object, *, field: str) -> int:
+    """Return a positive integer id, or raise ValueError naming the field and the value."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{field} must be a positive integer, got {_short(value)}")
+    return value
+
+
+def validate_group_name(value: object, *, field: str = "name") -> str:
+    """Return a non-empty group name without surrounding spaces."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{field} must be a non-empty string, got {_short(value)}")
+    return value.strip()
