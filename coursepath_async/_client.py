@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import warnings
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 from ._config import (
     BodyFormat,
@@ -19,6 +21,7 @@ from ._config import (
 )
 from ._core import CallContext, Core
 from ._exceptions import ConfigurationError
+from ._jobs import bounded_map
 from ._resources import Courses, Groups, Members, Programs
 from ._retry import RetryPolicy
 from ._scheduler import SchedulerStats
@@ -26,6 +29,9 @@ from ._transport import SSLParam
 from ._validation import validate_email
 
 _UNSET: object = object()
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class _Base:
@@ -76,6 +82,24 @@ class _Base:
             ),
         )
         return ClientView(self._core, ctx)
+
+    def map(
+        self,
+        fn: Callable[[T], Awaitable[R]],
+        items: Iterable[T] | AsyncIterable[T],
+        *,
+        concurrency: int | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> AsyncIterator[R]:
+        """Run ``fn`` over ``items`` concurrently, yielding results as they complete.
+
+        Items are pulled lazily with ``concurrency`` (default: twice the client's
+        budget, so the scheduler always has work queued) in flight, so a producer of
+        100,000 calls waits for room instead of growing memory. Setting ``stop``
+        drains: nothing new starts, what is in flight finishes.
+        """
+        limit = 2 * self._core.config.max_concurrency if concurrency is None else concurrency
+        return bounded_map(fn, items, limit=check_positive_int("concurrency", limit), stop=stop)
 
     def scheduler_stats(self) -> SchedulerStats:
         """Slots in use and callers waiting per lane, for the whole client."""

@@ -119,6 +119,7 @@ class Core:
                             time.monotonic() - started,
                         )
                     if response.status < 400:
+                        self.scheduler.succeeded()
                         return response
                     retry_after = parse_retry_after(response.headers, now=time.time())
                     failure = status_error(
@@ -130,9 +131,11 @@ class Core:
                     )
                     # A 429 is a refusal before any work; a 5xx may come after the work.
                     maybe_applied = response.status >= 500
-                    if retry_after is not None and response.status in (429, 503):
-                        # The server is overloaded for everyone: hold the whole client back.
-                        self.scheduler.pause(min(retry_after, self.retry.max_retry_after))
+                    if response.status in (429, 503):
+                        # The server is overloaded for everyone: the whole client backs off.
+                        self.scheduler.overloaded()
+                        if retry_after is not None:
+                            self.scheduler.pause(min(retry_after, self.retry.max_retry_after))
             if maybe_applied and request.kind is RequestKind.AT_MOST_ONCE:
                 raise UncertainOutcomeError(
                     f"{request.method} {request.path} may or may not have been applied "

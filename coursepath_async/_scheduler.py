@@ -3,7 +3,9 @@
 Every request of a client and of all its ``as_user`` views takes a slot for each
 attempt. A freed slot is handed straight to the first waiter of the most urgent
 lane, so interactive calls overtake a bulk backlog instead of queueing behind it.
-The server can also ask the whole client to hold off (``pause``), e.g. on a 429.
+The server can also ask the whole client to hold off (``pause``), e.g. on a 429,
+and a run of overload answers halves the budget, which then grows back by one slot
+per budget's worth of successes (additive increase, multiplicative decrease).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class SchedulerStats:
     """A snapshot of the scheduler: slots in use, waiters per lane, the high-water mark."""
 
     limit: int
+    effective_limit: int
     active: int
     peak_active: int
     pending: Mapping[str, int]
@@ -33,10 +36,26 @@ class SchedulerStats:
 class Scheduler:
     """Bounded concurrency with strict-priority lanes and slot hand-over on release."""
 
-    __slots__ = ("_active", "_lanes", "_limit", "_paused_until", "_peak", "_waiting")
+    __slots__ = (
+        "_active",
+        "_effective",
+        "_lanes",
+        "_last_cut",
+        "_limit",
+        "_paused_until",
+        "_peak",
+        "_successes",
+        "_waiting",
+    )
+
+    # One overload burst should cut the budget once, not once per failed request.
+    _CUT_INTERVAL = 1.0
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
+        self._effective = limit
+        self._successes = 0
+        self._last_cut = -self._CUT_INTERVAL
         self._active = 0
         self._peak = 0
         self._waiting = 0
@@ -47,6 +66,11 @@ class Scheduler:
     def limit(self) -> int:
         """Slots in total."""
         return self._limit
+
+    @property
+    def effective_limit(self) -> int:
+        """Slots usable now: the limit, lowered while the server signals overload."""
+        return self._effective
 
     @property
     def active_count(self) -> int:
@@ -63,6 +87,7 @@ class Scheduler:
         """A consistent snapshot for logs, dashboards and tests."""
         return SchedulerStats(
             limit=self._limit,
+            effective_limit=self._effective,
             active=self._active,
             peak_active=self._peak,
             pending={p.name.lower(): self.pending_count(p) for p in Priority},
@@ -73,6 +98,25 @@ class Scheduler:
         """Hold back new dispatches for ``seconds`` (extends, never shortens, a pause)."""
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
+    def overloaded(self) -> None:
+        """The server answered 429/503: halve the usable budget (at most once a second)."""
+        now = time.monotonic()
+        if now - self._last_cut >= self._CUT_INTERVAL:
+            self._last_cut = now
+            self._effective = max(1, self._effective // 2)
+            self._successes = 0
+
+    def succeeded(self) -> None:
+        """A call went through: while throttled, grow the budget back gradually."""
+        if self._effective < self._limit:
+            self._successes += 1
+            if self._successes >= self._effective:
+                self._successes = 0
+                self._effective += 1
+                if self._active < self._effective and self._waiting:
+                    self._take()
+                    self._hand_over()
+
     def slot(self, priority: Priority) -> _Slot:
         """``async with scheduler.slot(priority):`` holds one slot for the block."""
         return _Slot(self, priority)
@@ -82,7 +126,7 @@ class Scheduler:
         # A loop, not an Event: a pause may be extended while we sleep.
         while (wait := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
-        if self._active < self._limit and not self._waiting:
+        if self._active < self._effective and not self._waiting:
             self._take()
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -101,6 +145,12 @@ class Scheduler:
 
     def release(self) -> None:
         """Return a slot, handing it to the most urgent live waiter if there is one."""
+        if self._active > self._effective:
+            self._active -= 1  # shrinking after an overload: retire the slot
+            return
+        self._hand_over()
+
+    def _hand_over(self) -> None:
         for lane in self._lanes:
             while lane:
                 future = lane.popleft()
@@ -117,7 +167,10 @@ class Scheduler:
 
     def __repr__(self) -> str:
         pending = ", ".join(f"{p.name.lower()}={self.pending_count(p)}" for p in Priority)
-        return f"<Scheduler active={self._active}/{self._limit} pending: {pending}>"
+        return (
+            f"<Scheduler active={self._active}/{self._effective} (limit {self._limit}) "
+            f"pending: {pending}>"
+        )
 
 
 class _Slot:

@@ -1,0 +1,39 @@
+"""A minimal aiohttp server answering fixed member JSON, run in its own process.
+
+It does no auth and no work, so a benchmark against it measures the client's cost.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import orjson
+from aiohttp import web
+
+_MEMBER = orjson.dumps(
+    {
+        "id": 1,
+        "email": "ada.lovelace@example.com",
+        "name": "Ada Lovelace",
+        "company": "Analytical Engines",
+        "department": "R&D",
+        "country": "GB",
+        "externalId": "E-1",
+        "createdDate": "2024-05-01T09:30:00Z",
+    }
+)
+
+
+async def _member(request: web.Request) -> web.Response:
+    return web.Response(body=_MEMBER, content_type="application/json")
+
+
+def main() -> None:
+    app = web.Application()
+    app.router.add_route("*", "/api/v1/members/{tail:.*}", _member)
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()
