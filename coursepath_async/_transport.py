@@ -39,10 +39,17 @@ class Transport:
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self._timeout, sock_read=self._timeout
         )
-        self._session = aiohttp.ClientSession(
+        session = aiohttp.ClientSession(
             connector=connector, timeout=timeout, raise_for_status=False
         )
-        return self._session
+        # aiohttp silently resends an idempotent request once when a pooled connection
+        # drops, with the same headers: the same single-use token, which Coursepath
+        # rejects as a replay. Retries are ours to make, each with a fresh token.
+        # There is no public switch; this is the one aiohttp's own test client uses.
+        if hasattr(session, "_retry_connection"):
+            session._retry_connection = False
+        self._session = session
+        return session
 
     async def request(
         self,

@@ -17,6 +17,8 @@ import random
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from operator import attrgetter
+from typing import Any, cast
 
 import attrs
 import orjson
@@ -213,7 +215,7 @@ class AcademyState:
         identification: str | None = None,
         registration: str | None = None,
         created: datetime | None = None,
-        id: int | None = None,  # noqa: A002 - mirrors the record field, used by fixtures
+        id: int | None = None,  # the record's own field name; fixtures restore ids
     ) -> MemberRecord:
         """Create a member; raise :class:`DuplicateEmailError` if the email is taken."""
         key = email.lower()
@@ -242,11 +244,15 @@ class AcademyState:
         self._next_member = max(self._next_member, member_id + 1)
         return member
 
-    def update_member(self, member_id: int, **changes: object) -> MemberRecord:
+    def update_member(self, member_id: int, **changes: str | None) -> MemberRecord:
         """Change some attributes of a member (see ``UPDATABLE_MEMBER_FIELDS``)."""
         unknown = set(changes) - UPDATABLE_MEMBER_FIELDS
         if unknown:
             raise TypeError(f"cannot update member fields {sorted(unknown)}")
+        if "email" in changes and not changes["email"]:
+            raise ValueError("a member's email cannot be empty")
+        if "role" in changes and changes["role"] not in ("admin", "learner"):
+            raise ValueError("role must be 'admin' or 'learner'")
         current = self.member(member_id)
         new_email = changes.get("email")
         if isinstance(new_email, str) and new_email.lower() != current.email.lower():
@@ -258,7 +264,7 @@ class AcademyState:
             # An explicit empty name falls back to the derived one, as on creation.
             email = new_email if isinstance(new_email, str) else current.email
             changes["name"] = name_from_email(email)
-        updated = attrs.evolve(current, **changes)
+        updated = attrs.evolve(current, **cast(dict[str, Any], changes))
         self._members[member_id] = updated
         return updated
 
@@ -294,11 +300,16 @@ class AcademyState:
         else:
             ordered = reversed(ids) if newest_first else ids
             candidates = (self._members[i] for i in ordered)
-        rest = [(attr, value) for attr, value in filters.items() if attr != "email"]
+        rest = {attr: value for attr, value in filters.items() if attr != "email"}
+        # One C-level attrgetter call per member keeps unindexed scans cheap.
+        read = attrgetter(*rest) if rest else None
+        wanted: object = None
+        if rest:
+            wanted = tuple(rest.values()) if len(rest) > 1 else next(iter(rest.values()))
         page: list[MemberRecord] = []
         skipped = 0
         for member in candidates:
-            if any(getattr(member, attr) != value for attr, value in rest):
+            if read is not None and read(member) != wanted:
                 continue
             if skipped < offset:
                 skipped += 1
@@ -331,7 +342,7 @@ class AcademyState:
         *,
         description: str = "",
         created: datetime | None = None,
-        id: int | None = None,  # noqa: A002 - mirrors the record field, used by fixtures
+        id: int | None = None,  # the record's own field name; fixtures restore ids
     ) -> CourseRecord:
         """Create a course (the API has no endpoint for it; tests and seeding do)."""
         course_id = self._next_course if id is None else id
@@ -368,7 +379,7 @@ class AcademyState:
         *,
         description: str = "",
         created: datetime | None = None,
-        id: int | None = None,  # noqa: A002 - mirrors the record field, used by fixtures
+        id: int | None = None,  # the record's own field name; fixtures restore ids
     ) -> ProgramRecord:
         """Create a program (the API has no endpoint for it; tests and seeding do)."""
         program_id = self._next_program if id is None else id
@@ -415,21 +426,23 @@ class AcademyState:
 
     def restore_enrolment(self, enrolment: Enrolment) -> None:
         """Store an enrolment as is, result included, announcing nothing (fixtures)."""
-        self.course(enrolment.course_id)
-        self.member(enrolment.member_id)
-        if enrolment.member_id in self._course_members[enrolment.course_id]:
-            raise SandboxStateError(
-                f"member {enrolment.member_id} is already enrolled in course "
-                f"{enrolment.course_id}"
-            )
+        course_id, member_id = enrolment.course_id, enrolment.member_id
+        enrolled = self._course_members.get(course_id)
+        if enrolled is None or member_id not in self._members:
+            raise UnknownRecordError(f"no course {course_id} or no member {member_id}")
+        if member_id in enrolled:
+            raise SandboxStateError(f"member {member_id} is already enrolled in course {course_id}")
         self._store_enrolment(enrolment)
 
     def _store_enrolment(self, enrolment: Enrolment) -> None:
-        self._course_members[enrolment.course_id][enrolment.member_id] = enrolment
-        _insert_sorted(self._course_member_ids[enrolment.course_id], enrolment.member_id)
-        _insert_sorted(
-            self._member_course_ids.setdefault(enrolment.member_id, []), enrolment.course_id
-        )
+        course_id, member_id = enrolment.course_id, enrolment.member_id
+        self._course_members[course_id][member_id] = enrolment
+        _insert_sorted(self._course_member_ids[course_id], member_id)
+        member_courses = self._member_course_ids.get(member_id)
+        if member_courses is None:
+            self._member_course_ids[member_id] = [course_id]
+        else:
+            _insert_sorted(member_courses, course_id)
 
     def unenrol(self, course_id: int, member_id: int) -> bool:
         """Remove a member from a course, deleting their result; False if not enrolled."""
@@ -440,6 +453,10 @@ class AcademyState:
         _remove_sorted(self._member_course_ids[member_id], course_id)
         self._emit("COURSEMEMBER_DELETED", course_id, member_id)
         return True
+
+    def certificate_url(self, course_id: int, member_id: int) -> str:
+        """The URL of the certificate of a successful result."""
+        return f"{self._certificate_base}/{course_id}/{member_id}.pdf"
 
     def complete(
         self,
@@ -457,9 +474,7 @@ class AcademyState:
         current = self.enrolment(course_id, member_id)
         if current is None:
             raise UnknownRecordError(f"member {member_id} is not enrolled in course {course_id}")
-        certificate = (
-            f"{self._certificate_base}/{course_id}/{member_id}.pdf" if success else None
-        )
+        certificate = self.certificate_url(course_id, member_id) if success else None
         completed = attrs.evolve(
             current,
             score=score,
@@ -549,7 +564,7 @@ class AcademyState:
         self,
         name: str,
         *,
-        id: int | None = None,  # noqa: A002 - mirrors the record field, used by fixtures
+        id: int | None = None,  # the record's own field name; fixtures restore ids
     ) -> GroupRecord:
         """Create a group; group names are unique (matched exactly)."""
         if name in self._group_by_name:

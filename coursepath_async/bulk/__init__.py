@@ -1,0 +1,95 @@
+"""Bulk jobs: import members from CSV or any rows, sync to a desired state, export.
+
+This package holds the pure layer the async jobs are built on: streaming row readers
+that account for every input line, the sync planner, the crash-safe SQLite journal and
+the run report. Error tree (all under :class:`~coursepath_async.CoursepathError`)::
+
+    BulkInputError (also a ValueError)  the input as a whole is unusable
+    JournalError                        the journal cannot be used
+    ├── JournalLockedError              another process has it open
+    ├── JournalMismatchError            it belongs to another job, input or options
+    └── InviteStateError                a transition that could send an invitation twice
+    ReportError                         the report does not account for every row
+"""
+
+from ._journal import (
+    InputFingerprint,
+    InviteState,
+    InviteStateError,
+    JobKind,
+    Journal,
+    JournalError,
+    JournalLockedError,
+    JournalMismatchError,
+    MemberOutcome,
+    RowState,
+    RowStatus,
+)
+from ._plan import (
+    AcademyIndex,
+    AddToGroup,
+    CreateMember,
+    CurrentMember,
+    EnrollCourse,
+    EnrollProgram,
+    FieldChange,
+    InvitePolicy,
+    Plan,
+    PlanCounts,
+    PlanOptions,
+    RemoveFromGroup,
+    RowPlan,
+    SendInvite,
+    Step,
+    UnenrollCourse,
+    UpdateMember,
+    plan_row,
+    plan_sync,
+)
+from ._report import ImportReport, Invitation, ReportError, ReportTotals, RowOutcome, RowReport
+from ._rows import BulkInputError, CsvRows, MappingRows, MemberRow, ReadStats, RowError
+
+__all__ = [
+    "AcademyIndex",
+    "AddToGroup",
+    "BulkInputError",
+    "CreateMember",
+    "CsvRows",
+    "CurrentMember",
+    "EnrollCourse",
+    "EnrollProgram",
+    "FieldChange",
+    "ImportReport",
+    "InputFingerprint",
+    "Invitation",
+    "InvitePolicy",
+    "InviteState",
+    "InviteStateError",
+    "JobKind",
+    "Journal",
+    "JournalError",
+    "JournalLockedError",
+    "JournalMismatchError",
+    "MappingRows",
+    "MemberOutcome",
+    "MemberRow",
+    "Plan",
+    "PlanCounts",
+    "PlanOptions",
+    "ReadStats",
+    "RemoveFromGroup",
+    "ReportError",
+    "ReportTotals",
+    "RowError",
+    "RowOutcome",
+    "RowPlan",
+    "RowReport",
+    "RowState",
+    "RowStatus",
+    "SendInvite",
+    "Step",
+    "UnenrollCourse",
+    "UpdateMember",
+    "plan_row",
+    "plan_sync",
+]

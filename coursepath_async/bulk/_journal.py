@@ -1,0 +1,638 @@
+"""The journal of a bulk job: a SQLite file recording each row's progress, durable across crashes.
+
+One file per job. Re-running the job with the same journal resumes it: rows already
+done are skipped, steps already done are not repeated, and an invitation that was being
+sent when the process died is reported as *uncertain* and never re-sent unless the caller
+asks for it explicitly. Layout::
+
+    job    one row: kind, input source/size/digest, options (JSON), created, runs
+    rows   one per desired member, keyed by its natural key: line, email, status
+           (pending/done/failed), member_id, member outcome, error, invitation state
+    steps  one per finished step of a row ("member", "group+:Sales", "course+:12", ...):
+           done or failed (with the error); a step with no entry has not finished
+
+Durability. The file is in WAL mode with ``synchronous=FULL``: every commit is fsynced,
+so a commit survives SIGKILL and power loss alike. Ordinary writes are batched (one
+commit per ``batch_size`` writes or ``batch_seconds``): losing an uncommitted batch only
+makes a resumed run repeat idempotent steps (the create of an existing member becomes a
+lookup). The one write that must never be lost is "about to send an invitation", so
+:meth:`Journal.mark_invite_attempting` commits before it returns and the caller sends
+afterwards. With FULL, that per-invitation commit is the only fsync on the hot path;
+NORMAL would save it but could lose the mark on power loss, and then the invitation
+would be sent twice.
+
+Exclusivity. The connection holds SQLite's exclusive lock for its whole life, so a second
+process opening the same journal gets :class:`JournalLockedError` instead of racing the
+first one (and turning its in-flight invitations into "uncertain"). A crashed process's
+lock is released by the operating system.
+
+The journal stores emails, ids, options and scrubbed error text; never API keys or tokens.
+Calls are synchronous and tiny; use one Journal from one thread (the event loop's).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Literal, cast, get_args
+
+import orjson
+from attrs import frozen
+
+from .._exceptions import CoursepathError
+from ._redact import scrub
+
+__all__ = [
+    "InputFingerprint",
+    "InviteState",
+    "InviteStateError",
+    "Journal",
+    "JournalError",
+    "JournalLockedError",
+    "JournalMismatchError",
+    "JobKind",
+    "MemberOutcome",
+    "RowState",
+    "RowStatus",
+]
+
+JobKind = Literal["import", "sync"]
+RowStatus = Literal["pending", "done", "failed"]
+MemberOutcome = Literal["created", "updated", "unchanged"]
+InviteState = Literal["not_needed", "pending", "attempting", "sent", "uncertain", "failed"]
+
+SCHEMA_VERSION: Final = 1
+_MAX_KEY = 1024
+_IN_BATCH = 500  # keys per "IN (...)" query, well under SQLite's parameter limit
+_SECRET_OPTION = re.compile(
+    r"api[_-]?key|secret|token|password|passwd|authorization|jwt|credential", re.IGNORECASE
+)
+
+_SCHEMA: Final = f"""
+CREATE TABLE job (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    schema        INTEGER NOT NULL,
+    kind          TEXT NOT NULL,
+    source        TEXT NOT NULL,
+    source_size   INTEGER,
+    source_digest TEXT NOT NULL,
+    options       TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    resumed_at    TEXT,
+    runs          INTEGER NOT NULL
+);
+CREATE TABLE rows (
+    key                 TEXT PRIMARY KEY,
+    line                INTEGER NOT NULL,
+    email               TEXT NOT NULL,
+    status              TEXT NOT NULL CHECK (status IN {get_args(RowStatus)}),
+    member_id           INTEGER,
+    outcome             TEXT CHECK (outcome IN {get_args(MemberOutcome)}),
+    error               TEXT,
+    invite              TEXT NOT NULL CHECK (invite IN {get_args(InviteState)}),
+    invite_attempts     INTEGER NOT NULL DEFAULT 0,
+    invite_attempted_at TEXT,
+    invite_error        TEXT,
+    updated_at          TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE steps (
+    row_key TEXT NOT NULL REFERENCES rows (key),
+    step    TEXT NOT NULL,
+    state   TEXT NOT NULL CHECK (state IN ('done', 'failed')),
+    error   TEXT,
+    PRIMARY KEY (row_key, step)
+) WITHOUT ROWID;
+"""
+
+
+class JournalError(CoursepathError):
+    """The journal cannot be used: not a journal, corrupt, or misused."""
+
+
+class JournalLockedError(JournalError):
+    """Another process has the journal open (one job per journal at a time)."""
+
+
+class JournalMismatchError(JournalError):
+    """The journal was made for another job kind, input or options."""
+
+
+class InviteStateError(JournalError):
+    """An invitation transition that could send an email twice was refused."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@frozen(kw_only=True)
+class InputFingerprint:
+    """What a journal was made for: a display name, a size and a content digest."""
+
+    source: str
+    size: int | None
+    digest: str
+
+    @classmethod
+    def of_file(cls, path: str | os.PathLike[str]) -> InputFingerprint:
+        """Fingerprint a file by its content (streamed), so a moved copy still resumes."""
+        path = Path(path)
+        with path.open("rb") as stream:
+            digest = hashlib.file_digest(stream, "sha256").hexdigest()
+            size = stream.tell()
+        return cls(source=str(path), size=size, digest=f"sha256:{digest}")
+
+    @classmethod
+    def of_label(cls, label: str) -> InputFingerprint:
+        """Fingerprint an input that cannot be read twice (an iterable) by a caller's label."""
+        digest = hashlib.sha256(label.encode("utf-8", "surrogatepass")).hexdigest()
+        return cls(source=label, size=None, digest=f"label-sha256:{digest}")
+
+
+@frozen(kw_only=True)
+class RowState:
+    """What the journal knows about one desired member."""
+
+    key: str
+    line: int
+    email: str
+    status: RowStatus
+    member_id: int | None
+    outcome: MemberOutcome | None
+    error: str | None
+    invite: InviteState
+    invite_attempts: int
+    invite_error: str | None
+    steps_done: frozenset[str]
+    #: Failed steps with their error, sorted by step name.
+    steps_failed: tuple[tuple[str, str | None], ...]
+
+    def step_done(self, step: str) -> bool:
+        """Whether ``step`` already succeeded (in this run or an earlier one)."""
+        return step in self.steps_done
+
+    @property
+    def complete(self) -> bool:
+        """Whether nothing is left to do for this row, invitation included."""
+        return self.status == "done" and self.invite in ("not_needed", "sent")
+
+    def may_send_invite(self, *, resend_uncertain: bool = False) -> bool:
+        """Whether an invitation may be sent now without risking a second email.
+
+        ``pending`` and ``failed`` (definitely not sent) may; ``uncertain`` only when the
+        caller deliberately re-sends uncertain invitations; never ``sent`` or ``attempting``.
+        """
+        if self.invite in ("pending", "failed"):
+            return True
+        return self.invite == "uncertain" and resend_uncertain
+
+
+_ROW_COLUMNS: Final = (
+    "key, line, email, status, member_id, outcome, error, invite, invite_attempts, invite_error"
+)
+_STEPS_JSON: Final = (
+    "(SELECT json_group_array(json_array(step, state, error)) FROM steps WHERE row_key = rows.key)"
+)
+
+
+def _row_state(record: tuple[object, ...]) -> RowState:
+    *columns, steps_json = record
+    key, line, email, status, member_id, outcome, error, invite, attempts, invite_error = columns
+    done: set[str] = set()
+    failed: list[tuple[str, str | None]] = []
+    for step, state, step_error in orjson.loads(cast(str, steps_json)):
+        if state == "done":
+            done.add(step)
+        else:
+            failed.append((step, step_error))
+    return RowState(
+        key=cast(str, key),
+        line=cast(int, line),
+        email=cast(str, email),
+        status=cast(RowStatus, status),
+        member_id=cast("int | None", member_id),
+        outcome=cast("MemberOutcome | None", outcome),
+        error=cast("str | None", error),
+        invite=cast(InviteState, invite),
+        invite_attempts=cast(int, attempts),
+        invite_error=cast("str | None", invite_error),
+        steps_done=frozenset(done),
+        steps_failed=tuple(sorted(failed)),
+    )
+
+
+def _options_json(options: Mapping[str, object]) -> str:
+    """Canonical JSON of the job options, refusing anything that names a credential."""
+
+    def check(value: object, where: str) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if not isinstance(key, str) or _SECRET_OPTION.search(key):
+                    raise ValueError(f"journal options must not hold credentials: {where}{key!r}")
+                check(item, f"{where}{key}.")
+        elif isinstance(value, list | tuple):
+            for item in value:
+                check(item, where)
+
+    check(options, "")
+    try:
+        return orjson.dumps(options, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError as exc:
+        raise ValueError(f"journal options must be JSON values: {exc}") from exc
+
+
+def _check_key(key: str) -> None:
+    if not key or len(key) > _MAX_KEY:
+        raise ValueError(f"a journal key must have 1 to {_MAX_KEY} characters, got {len(key)}")
+
+
+class Journal:
+    """An open job journal; create it with :meth:`open` and close it (or use ``with``)."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        path: Path,
+        resumed: bool,
+        runs: int,
+        recovered_uncertain: int,
+        batch_size: int,
+        batch_seconds: float,
+    ) -> None:
+        self._conn = conn
+        self.path = path
+        #: True when this journal already existed: the job is resuming.
+        self.resumed = resumed
+        #: How many times the job has been started with this journal, this run included.
+        self.runs = runs
+        #: Invitations found "attempting" on open (a run died mid-send), now "uncertain".
+        self.recovered_uncertain = recovered_uncertain
+        self._batch_size = batch_size
+        self._batch_seconds = batch_seconds
+        self._pending_writes = 0
+        self._last_commit = time.monotonic()
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        kind: JobKind,
+        fingerprint: InputFingerprint,
+        options: Mapping[str, object],
+        allow_changed_input: bool = False,
+        batch_size: int = 256,
+        batch_seconds: float = 1.0,
+    ) -> Journal:
+        """Create the journal at ``path``, or reopen it to resume the job it belongs to.
+
+        ``options`` are the job settings that change what happens to rows (courses,
+        groups, invite policy...), not run-time knobs. Reopening checks that kind, input
+        and options match; a different input or options raises JournalMismatchError
+        unless ``allow_changed_input`` (the new input and options are then recorded).
+        Invitations left "attempting" by a dead run become "uncertain" here.
+        """
+        if batch_size < 1 or batch_seconds < 0:
+            raise ValueError("batch_size must be >= 1 and batch_seconds >= 0")
+        path = Path(path)
+        options_json = _options_json(options)
+        # The journal holds people's emails: create it readable by its owner only.
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as exc:
+            raise JournalError(f"cannot create journal {path}: {exc.strerror or exc}") from exc
+        # timeout=0: a journal in use by another process must fail now, not hang.
+        conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("BEGIN IMMEDIATE")  # takes the lock, held until close
+            exists = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'job'"
+            ).fetchone()[0]
+            if exists:
+                runs, recovered = cls._resume(
+                    conn,
+                    path=path,
+                    kind=kind,
+                    fingerprint=fingerprint,
+                    options_json=options_json,
+                    allow_changed_input=allow_changed_input,
+                )
+            else:
+                cls._create(
+                    conn, path=path, kind=kind, fingerprint=fingerprint, options_json=options_json
+                )
+                runs, recovered = 1, 0
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise JournalLockedError(f"journal {path} is in use by another process") from exc
+            raise JournalError(f"cannot open journal {path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise JournalError(f"{path} is not a usable journal: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return cls(
+            conn,
+            path=path,
+            resumed=bool(exists),
+            runs=runs,
+            recovered_uncertain=recovered,
+            batch_size=batch_size,
+            batch_seconds=batch_seconds,
+        )
+
+    @staticmethod
+    def _create(
+        conn: sqlite3.Connection,
+        *,
+        path: Path,
+        kind: JobKind,
+        fingerprint: InputFingerprint,
+        options_json: str,
+    ) -> None:
+        if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise JournalError(f"{path} is an SQLite file but not a coursepath journal")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO job (id, schema, kind, source, source_size, source_digest, options,"
+            " created_at, runs) VALUES (1, ?, ?, ?, ?, ?, ?, ?, 1)",
+            (
+                SCHEMA_VERSION,
+                kind,
+                fingerprint.source,
+                fingerprint.size,
+                fingerprint.digest,
+                options_json,
+                _now(),
+            ),
+        )
+
+    @staticmethod
+    def _resume(
+        conn: sqlite3.Connection,
+        *,
+        path: Path,
+        kind: JobKind,
+        fingerprint: InputFingerprint,
+        options_json: str,
+        allow_changed_input: bool,
+    ) -> tuple[int, int]:
+        row = conn.execute(
+            "SELECT schema, kind, source, source_size, source_digest, options, created_at, runs"
+            " FROM job WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            raise JournalError(f"{path} is not a coursepath journal (no job record)")
+        schema, old_kind, source, size, digest, old_options, created, runs = row
+        if schema != SCHEMA_VERSION:
+            raise JournalError(
+                f"journal {path} has schema {schema}; this version reads {SCHEMA_VERSION}"
+            )
+        if old_kind != kind:
+            raise JournalMismatchError(f"journal {path} belongs to a {old_kind} job, not {kind}")
+        changes = []
+        if digest != fingerprint.digest:
+            changes.append(
+                f"input was {source} ({size} bytes), "
+                f"now {fingerprint.source} ({fingerprint.size} bytes)"
+            )
+        if old_options != options_json:
+            changes.append(f"options were {old_options}, now {options_json}")
+        if changes and not allow_changed_input:
+            raise JournalMismatchError(
+                f"journal {path} (created {created}) was made for a different job: "
+                + "; ".join(changes)
+                + ". Use a new journal, or allow the changed input to resume anyway."
+            )
+        conn.execute(
+            "UPDATE job SET source = ?, source_size = ?, source_digest = ?, options = ?,"
+            " resumed_at = ?, runs = runs + 1 WHERE id = 1",
+            (fingerprint.source, fingerprint.size, fingerprint.digest, options_json, _now()),
+        )
+        # Whoever marked these died before recording an answer: the email may be out.
+        recovered = conn.execute(
+            "UPDATE rows SET invite = 'uncertain', updated_at = ?,"
+            " invite_error = 'the run stopped while sending; the invitation may have been sent'"
+            " WHERE invite = 'attempting'",
+            (_now(),),
+        ).rowcount
+        return int(runs) + 1, recovered
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, key: str) -> RowState | None:
+        """The state of one row, or None when the journal has never seen it."""
+        record = self._conn.execute(
+            f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM rows WHERE key = ?", (key,)
+        ).fetchone()
+        return None if record is None else _row_state(record)
+
+    def rows(self) -> Iterator[RowState]:
+        """Every row the journal knows, by line (streamed, for reports)."""
+        cursor = self._conn.execute(
+            f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM rows ORDER BY line, key"
+        )
+        for record in cursor:
+            yield _row_state(record)
+
+    def uncertain_invites(self) -> list[RowState]:
+        """Rows whose invitation may or may not have been sent."""
+        cursor = self._conn.execute(
+            f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM rows"
+            " WHERE invite = 'uncertain' ORDER BY line, key"
+        )
+        return [_row_state(record) for record in cursor]
+
+    def counts(self) -> dict[str, int]:
+        """Row counts by status and by invitation state, e.g. ``{"done": 9, "invite_sent": 9}``."""
+        counts: dict[str, int] = {}
+        for status, n in self._conn.execute("SELECT status, count(*) FROM rows GROUP BY status"):
+            counts[status] = n
+        for invite, n in self._conn.execute("SELECT invite, count(*) FROM rows GROUP BY invite"):
+            counts[f"invite_{invite}"] = n
+        return counts
+
+    # -- writing -------------------------------------------------------------------------
+
+    def begin_row(self, key: str, *, line: int, email: str, invite: bool) -> RowState:
+        """Register a row before working on it (or find it from an earlier run) and return it.
+
+        ``invite`` says whether this row wants an invitation now. It turns a not-yet-tried
+        or failed invitation on or off; it never touches one that was attempted, sent or
+        is uncertain.
+        """
+        _check_key(key)
+        wanted: InviteState = "pending" if invite else "not_needed"
+        self._write(
+            "INSERT INTO rows (key, line, email, status, invite, updated_at)"
+            " VALUES (?, ?, ?, 'pending', ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET line = excluded.line, email = excluded.email,"
+            " invite = CASE"
+            "   WHEN invite IN ('not_needed', 'pending') THEN excluded.invite"
+            "   WHEN invite = 'failed' AND excluded.invite = 'not_needed' THEN 'not_needed'"
+            "   ELSE invite"  # attempted once: only the explicit re-send path may touch it
+            " END",
+            (key, line, email, wanted, _now()),
+            key=key,
+        )
+        state = self.get(key)
+        assert state is not None
+        return state
+
+    def record_member(self, key: str, *, member_id: int, outcome: MemberOutcome) -> None:
+        """Record the member step: the member exists with ``member_id``."""
+        self._write(
+            "UPDATE rows SET member_id = ?, outcome = ?, updated_at = ? WHERE key = ?",
+            (member_id, outcome, _now(), key),
+            key=key,
+        )
+        self._write_step(key, "member", None)
+
+    def record_step(self, key: str, step: str, *, error: str | None = None) -> None:
+        """Record that ``step`` of a row succeeded, or failed with ``error``."""
+        if not step or len(step) > _MAX_KEY:
+            raise ValueError(f"a step name must have 1 to {_MAX_KEY} characters")
+        self._write_step(key, step, error)
+
+    def finish_row(self, key: str, *, error: str | None = None) -> None:
+        """Close a row's member work: done, or failed with ``error`` (retried on resume)."""
+        status: RowStatus = "done" if error is None else "failed"
+        self._write(
+            "UPDATE rows SET status = ?, error = ?, updated_at = ? WHERE key = ?",
+            (status, None if error is None else scrub(error), _now(), key),
+            key=key,
+        )
+
+    def mark_invite_attempting(
+        self, keys: str | Iterable[str], *, resend_uncertain: bool = False
+    ) -> None:
+        """Durably record that invitations are about to be sent; send only after this returns.
+
+        Refuses (InviteStateError, nothing written) if any row's invitation was already
+        sent, is being sent, is uncertain (unless ``resend_uncertain``), or was never
+        wanted. Accepts many keys so a batch of invitations costs one fsync.
+        """
+        wanted = [keys] if isinstance(keys, str) else list(dict.fromkeys(keys))
+        allowed = ("pending", "failed", "uncertain") if resend_uncertain else ("pending", "failed")
+        states: dict[str, str] = {}
+        for start in range(0, len(wanted), _IN_BATCH):
+            chunk = wanted[start : start + _IN_BATCH]
+            marks = ", ".join("?" * len(chunk))
+            states.update(
+                self._conn.execute(f"SELECT key, invite FROM rows WHERE key IN ({marks})", chunk)
+            )
+        refused = [
+            f"{key!r} is {states.get(key, 'unknown')}"
+            for key in wanted
+            if states.get(key) not in allowed
+        ]
+        if refused:
+            raise InviteStateError("refusing to send invitation: " + ", ".join(refused[:10]))
+        now = _now()
+        for key in wanted:
+            self._write(
+                "UPDATE rows SET invite = 'attempting', invite_attempts = invite_attempts + 1,"
+                " invite_attempted_at = ?, invite_error = NULL, updated_at = ? WHERE key = ?",
+                (now, now, key),
+                key=key,
+            )
+        self.commit()
+
+    def mark_invite_sent(self, key: str) -> None:
+        """Record that the server confirmed the invitation."""
+        self._invite_result(key, "sent", None)
+
+    def mark_invite_failed(self, key: str, error: str) -> None:
+        """Record an invitation that certainly was not sent (a 4xx); it is retried on resume."""
+        self._invite_result(key, "failed", error)
+
+    def mark_invite_uncertain(self, key: str, error: str) -> None:
+        """Record an invitation that may have been sent (timeout, reset, 5xx after sending)."""
+        self._invite_result(key, "uncertain", error)
+
+    def _invite_result(self, key: str, state: InviteState, error: str | None) -> None:
+        found = self._conn.execute("SELECT invite FROM rows WHERE key = ?", (key,)).fetchone()
+        if found is None or found[0] != "attempting":
+            current = "unknown" if found is None else found[0]
+            raise InviteStateError(f"invitation of {key!r} is {current}, not attempting")
+        self._write(
+            "UPDATE rows SET invite = ?, invite_error = ?, updated_at = ? WHERE key = ?",
+            (state, None if error is None else scrub(error), _now(), key),
+            key=key,
+        )
+
+    def _write_step(self, key: str, step: str, error: str | None) -> None:
+        self._write(
+            "INSERT INTO steps (row_key, step, state, error) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (row_key, step)"
+            " DO UPDATE SET state = excluded.state, error = excluded.error",
+            (
+                key,
+                step,
+                "done" if error is None else "failed",
+                None if error is None else scrub(error),
+            ),
+            key=key,
+        )
+
+    def _write(self, sql: str, params: tuple[object, ...], *, key: str) -> None:
+        if not self._conn.in_transaction:
+            self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = self._conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:  # a step for a row that was never begun
+            raise JournalError(f"no journal row for key {key!r}; call begin_row first") from exc
+        if cursor.rowcount == 0:
+            raise JournalError(f"no journal row for key {key!r}; call begin_row first")
+        self._pending_writes += 1
+        if (
+            self._pending_writes >= self._batch_size
+            or time.monotonic() - self._last_commit >= self._batch_seconds
+        ):
+            self.commit()
+
+    def commit(self) -> None:
+        """Make every write so far durable (an fsync)."""
+        if self._conn.in_transaction:
+            self._conn.execute("COMMIT")
+        self._pending_writes = 0
+        self._last_commit = time.monotonic()
+
+    def close(self) -> None:
+        """Commit and close; the lock is released. Closing twice is harmless."""
+        try:
+            self.commit()
+        except sqlite3.ProgrammingError:
+            return  # already closed
+        self._conn.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Journal {str(self.path)!r} runs={self.runs} resumed={self.resumed}>"

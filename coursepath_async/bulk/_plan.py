@@ -1,0 +1,528 @@
+"""The sync planner: the fewest calls that turn what the academy has into what the rows want.
+
+Pure: it compares desired :class:`~coursepath_async.bulk.MemberRow` objects with the
+academy's current members and returns typed steps; the async job executes them and the
+``--dry-run`` prints :meth:`Plan.describe`. Rules:
+
+- A row is matched to a member by externalId when it has one, else by email (case
+  ignored). A match that contradicts itself (the externalId is one member, the email
+  another) is a conflict: reported, never guessed.
+- Only fields the row gives and that differ are updated; ``None`` means "leave it".
+- Group names compare ignoring case, so "sales" does not create a twin of "Sales".
+- Programs cannot be listed per member, so program enrolment is always "ensure"
+  (idempotent) and does not count as a change.
+- Destructive steps happen only when asked: group removals with ``remove_groups``,
+  course unenrolments (which delete learning results) with ``unenroll``. Both need the
+  member's current groups/courses; the planner refuses to guess them.
+- Members the rows do not mention are never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar, Literal
+
+from attrs import evolve, field, frozen, validators
+
+from .._models import Member
+from .._validation import validate_group_name, validate_id
+from ._rows import MemberRow
+
+__all__ = [
+    "AcademyIndex",
+    "AddToGroup",
+    "CreateMember",
+    "CurrentMember",
+    "EnrollCourse",
+    "EnrollProgram",
+    "FieldChange",
+    "InvitePolicy",
+    "Plan",
+    "PlanCounts",
+    "PlanOptions",
+    "RemoveFromGroup",
+    "RowPlan",
+    "SendInvite",
+    "Step",
+    "UnenrollCourse",
+    "UpdateMember",
+    "plan_row",
+    "plan_sync",
+]
+
+InvitePolicy = Literal["none", "new", "all"]
+RowPlanOutcome = Literal["created", "updated", "unchanged", "conflict"]
+
+
+def _quote(value: str | None) -> str:
+    if value is None:
+        return "(none)"
+    return repr(value if len(value) <= 60 else value[:60] + "...")
+
+
+@frozen
+class FieldChange:
+    """One member field to change: its snake_case name, the current and the wanted value."""
+
+    field: str
+    old: str | None
+    new: str
+
+
+@frozen(kw_only=True)
+class CreateMember:
+    """Create the member with the row's email and given fields."""
+
+    destructive: ClassVar[bool] = False
+    key: ClassVar[str] = "member"
+
+    email: str
+    fields: tuple[tuple[str, str], ...] = ()
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        shown = ", ".join(f"{name}={_quote(value)}" for name, value in self.fields)
+        return f"create member {self.email}" + (f" ({shown})" if shown else "")
+
+
+@frozen(kw_only=True)
+class UpdateMember:
+    """Change the fields of an existing member that differ from the row."""
+
+    destructive: ClassVar[bool] = False
+    key: ClassVar[str] = "member"
+
+    member_id: int
+    changes: tuple[FieldChange, ...]
+
+    def fields(self) -> dict[str, str]:
+        """The new values by snake_case name (``email`` included), as update() takes them."""
+        return {change.field: change.new for change in self.changes}
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        changes = ", ".join(f"{c.field} {_quote(c.old)} -> {_quote(c.new)}" for c in self.changes)
+        return f"update {changes}"
+
+
+@frozen
+class AddToGroup:
+    """Add the member to a group (by name)."""
+
+    destructive: ClassVar[bool] = False
+    group: str
+
+    @property
+    def key(self) -> str:
+        """The journal step name."""
+        return f"group+:{self.group}"
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"add to group {_quote(self.group)}"
+
+
+@frozen
+class RemoveFromGroup:
+    """Remove the member from a group the rows no longer list (only with remove_groups)."""
+
+    destructive: ClassVar[bool] = True
+    group: str
+
+    @property
+    def key(self) -> str:
+        """The journal step name."""
+        return f"group-:{self.group}"
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"remove from group {_quote(self.group)}"
+
+
+@frozen
+class EnrollCourse:
+    """Enrol the member in a course as learner."""
+
+    destructive: ClassVar[bool] = False
+    course_id: int
+
+    @property
+    def key(self) -> str:
+        """The journal step name."""
+        return f"course+:{self.course_id}"
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"enrol in course {self.course_id}"
+
+
+@frozen
+class UnenrollCourse:
+    """Remove the member from a course, deleting their learning results (only with unenroll)."""
+
+    destructive: ClassVar[bool] = True
+    course_id: int
+
+    @property
+    def key(self) -> str:
+        """The journal step name."""
+        return f"course-:{self.course_id}"
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"unenroll from course {self.course_id} (deletes the member's learning results)"
+
+
+@frozen
+class EnrollProgram:
+    """Make sure the member is enrolled in a program (cannot be checked, so always planned)."""
+
+    destructive: ClassVar[bool] = False
+    program_id: int
+
+    @property
+    def key(self) -> str:
+        """The journal step name."""
+        return f"program+:{self.program_id}"
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"ensure enrolled in program {self.program_id}"
+
+
+@frozen
+class SendInvite:
+    """Send the invitation email (at most once: the journal guards it)."""
+
+    destructive: ClassVar[bool] = False
+    key: ClassVar[str] = "invite"
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return "send invitation"
+
+
+Step = (
+    CreateMember
+    | UpdateMember
+    | AddToGroup
+    | RemoveFromGroup
+    | EnrollCourse
+    | UnenrollCourse
+    | EnrollProgram
+    | SendInvite
+)
+# Steps that change something we can see; "ensure" steps and invitations do not.
+_CHANGES = (UpdateMember, AddToGroup, RemoveFromGroup, EnrollCourse, UnenrollCourse)
+
+
+def _names(value: Iterable[str] | None) -> frozenset[str] | None:
+    return None if value is None else frozenset(value)
+
+
+def _ids(value: Iterable[int] | None) -> frozenset[int] | None:
+    return None if value is None else frozenset(value)
+
+
+@frozen(kw_only=True)
+class CurrentMember:
+    """What the academy has for one member; ``None`` groups/courses mean "not fetched"."""
+
+    member: Member
+    groups: frozenset[str] | None = field(default=None, converter=_names)
+    courses: frozenset[int] | None = field(default=None, converter=_ids)
+
+
+def _group_names(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(validate_group_name(name, field="group") for name in value)
+
+
+def _course_ids(value: Iterable[int]) -> tuple[int, ...]:
+    return tuple(validate_id(course, field="course id") for course in value)
+
+
+def _program_ids(value: Iterable[int]) -> tuple[int, ...]:
+    return tuple(validate_id(program, field="program id") for program in value)
+
+
+@frozen(kw_only=True)
+class PlanOptions:
+    """Job-wide wishes added to every row, and the switches for destructive steps.
+
+    ``invite``: "none" (only rows whose invite column says yes), "new" (members this
+    run creates) or "all" (every row; re-sends to existing members). A row's own invite
+    column, when filled, wins.
+    """
+
+    groups: tuple[str, ...] = field(default=(), converter=_group_names)
+    courses: tuple[int, ...] = field(default=(), converter=_course_ids)
+    programs: tuple[int, ...] = field(default=(), converter=_program_ids)
+    invite: InvitePolicy = field(default="none", validator=validators.in_(("none", "new", "all")))
+    remove_groups: bool = False
+    unenroll: bool = False
+
+
+@frozen(kw_only=True)
+class RowPlan:
+    """The steps for one row, in execution order, or why the row cannot be planned."""
+
+    line: int
+    key: str
+    email: str
+    member_id: int | None
+    steps: tuple[Step, ...] = ()
+    conflict: str | None = None
+
+    @property
+    def outcome(self) -> RowPlanOutcome:
+        """What the row will do to its member, as the report names it."""
+        if self.conflict is not None:
+            return "conflict"
+        if any(isinstance(step, CreateMember) for step in self.steps):
+            return "created"
+        if any(isinstance(step, _CHANGES) for step in self.steps):
+            return "updated"
+        return "unchanged"
+
+    @property
+    def destructive(self) -> bool:
+        """Whether any step deletes something (group membership, learning results)."""
+        return any(step.destructive for step in self.steps)
+
+    def describe(self) -> list[str]:
+        """Dry-run lines, destructive steps flagged in capitals."""
+        who = f"line {self.line} {self.email}"
+        if self.member_id is not None:
+            who += f" (member {self.member_id})"
+        if self.conflict is not None:
+            return [f"{who}: CONFLICT, skipped: {self.conflict}"]
+        return [
+            f"{who}: {'DESTRUCTIVE: ' if step.destructive else ''}{step.describe()}"
+            for step in self.steps
+        ]
+
+
+@frozen(kw_only=True)
+class PlanCounts:
+    """How many rows and steps of each kind a plan holds."""
+
+    rows: int
+    creates: int
+    updates: int
+    unchanged: int
+    conflicts: int
+    group_adds: int
+    group_removals: int
+    course_enrolments: int
+    course_unenrolments: int
+    program_enrolments: int
+    invites: int
+
+    @property
+    def destructive(self) -> int:
+        """Steps that delete something."""
+        return self.group_removals + self.course_unenrolments
+
+
+@frozen
+class Plan:
+    """The plan for a whole sync, row by row."""
+
+    rows: tuple[RowPlan, ...]
+
+    @property
+    def counts(self) -> PlanCounts:
+        """Totals by row outcome and step kind."""
+        outcomes = [row.outcome for row in self.rows]
+        steps = [type(step) for row in self.rows for step in row.steps]
+        return PlanCounts(
+            rows=len(self.rows),
+            creates=outcomes.count("created"),
+            updates=outcomes.count("updated"),
+            unchanged=outcomes.count("unchanged"),
+            conflicts=outcomes.count("conflict"),
+            group_adds=steps.count(AddToGroup),
+            group_removals=steps.count(RemoveFromGroup),
+            course_enrolments=steps.count(EnrollCourse),
+            course_unenrolments=steps.count(UnenrollCourse),
+            program_enrolments=steps.count(EnrollProgram),
+            invites=steps.count(SendInvite),
+        )
+
+    def describe(self) -> list[str]:
+        """Every planned step and conflict as a line, then a summary line."""
+        lines = [line for row in self.rows for line in row.describe()]
+        c = self.counts
+        summary = (
+            f"plan: {c.rows} rows: {c.creates} to create, {c.updates} to update, "
+            f"{c.unchanged} unchanged, {c.conflicts} conflicts; "
+            f"{c.group_adds} group adds, {c.course_enrolments} course enrolments, "
+            f"{c.program_enrolments} program enrolments, {c.invites} invitations; "
+            f"{c.destructive} destructive "
+            f"({c.group_removals} group removals, {c.course_unenrolments} course unenrolments)"
+        )
+        return [*lines, summary]
+
+
+_Key = Literal["email", "externalId"]
+
+
+class _Conflict(Exception):
+    """A row cannot be matched to a member without guessing."""
+
+
+class AcademyIndex:
+    """The academy's members indexed by lowercase email and by externalId, for matching."""
+
+    def __init__(self, members: Iterable[CurrentMember]) -> None:
+        self._index: dict[tuple[_Key, str], CurrentMember] = {}
+        # Keys held by more than one member: matching on them would be a guess.
+        self._shared: dict[tuple[_Key, str], list[int]] = {}
+        for current in members:
+            self._add(("email", current.member.email.lower()), current)
+            if current.member.external_id is not None:
+                self._add(("externalId", current.member.external_id), current)
+
+    def _add(self, key: tuple[_Key, str], current: CurrentMember) -> None:
+        first = self._index.setdefault(key, current)
+        if first.member.id != current.member.id:
+            self._shared.setdefault(key, [first.member.id]).append(current.member.id)
+
+    def _get(self, kind: _Key, value: str) -> CurrentMember | None:
+        shared = self._shared.get((kind, value))
+        if shared is not None:
+            ids = ", ".join(map(str, shared))
+            raise _Conflict(f"{kind} {value!r} is shared by members {ids}")
+        return self._index.get((kind, value))
+
+    def _match(self, row: MemberRow) -> CurrentMember | None:
+        """The member this row describes, None for a new member; raises _Conflict."""
+        by_email = self._get("email", row.email_key)
+        if row.external_id is None:
+            return by_email
+        by_id = self._get("externalId", row.external_id)
+        if by_id is not None:
+            if by_email is not None and by_email.member.id != by_id.member.id:
+                raise _Conflict(
+                    f"externalId {row.external_id!r} is member {by_id.member.id} "
+                    f"({by_id.member.email}) but {row.email} is member {by_email.member.id}"
+                )
+            return by_id
+        if by_email is not None and by_email.member.external_id is not None:
+            raise _Conflict(
+                f"{row.email} is member {by_email.member.id} with externalId "
+                f"{by_email.member.external_id!r}, not {row.external_id!r}"
+            )
+        return by_email
+
+
+def _by_casefold(names: Iterable[str]) -> dict[str, str]:
+    """Names keyed by their casefolded form, first spelling kept."""
+    folded: dict[str, str] = {}
+    for name in names:
+        folded.setdefault(name.casefold(), name)
+    return folded
+
+
+def _field_changes(row: MemberRow, member: Member) -> tuple[FieldChange, ...]:
+    changes = []
+    if row.email_key != member.email.lower():  # matched by externalId, email moved
+        changes.append(FieldChange("email", member.email, row.email))
+    for name, new in row.member_fields().items():
+        old = getattr(member, name)
+        if old != new:
+            changes.append(FieldChange(name, old, new))
+    return tuple(changes)
+
+
+def plan_row(row: MemberRow, academy: AcademyIndex, options: PlanOptions) -> RowPlan:
+    """Plan one row against the academy (for an import, an index of the looked-up members)."""
+    try:
+        current = academy._match(row)
+    except _Conflict as exc:
+        return RowPlan(
+            line=row.line, key=row.natural_key, email=row.email, member_id=None, conflict=str(exc)
+        )
+    groups = _by_casefold((*row.groups, *options.groups))
+    courses = dict.fromkeys((*row.courses, *options.courses))
+    programs = dict.fromkeys((*row.programs, *options.programs))
+    steps: list[Step] = []
+    if current is None:
+        steps.append(CreateMember(email=row.email, fields=tuple(row.member_fields().items())))
+        steps.extend(AddToGroup(name) for name in groups.values())
+        steps.extend(EnrollCourse(course) for course in courses)
+    else:
+        changes = _field_changes(row, current.member)
+        if changes:
+            steps.append(UpdateMember(member_id=current.member.id, changes=changes))
+        steps.extend(_group_steps(groups, current, options))
+        steps.extend(_course_steps(courses, current, options))
+    steps.extend(EnrollProgram(program) for program in programs)
+    created = current is None
+    invite = row.invite
+    if invite is None:
+        invite = options.invite == "all" or (options.invite == "new" and created)
+    if invite:
+        steps.append(SendInvite())
+    return RowPlan(
+        line=row.line,
+        key=row.natural_key,
+        email=row.email,
+        member_id=None if current is None else current.member.id,
+        steps=tuple(steps),
+    )
+
+
+def _group_steps(
+    wanted: dict[str, str], current: CurrentMember, options: PlanOptions
+) -> list[AddToGroup | RemoveFromGroup]:
+    if current.groups is None:
+        if options.remove_groups:
+            raise ValueError("remove_groups needs each member's current groups (groups=None)")
+        return [AddToGroup(name) for name in wanted.values()]  # adding twice is harmless
+    have = _by_casefold(current.groups)
+    steps: list[AddToGroup | RemoveFromGroup] = [
+        AddToGroup(name) for key, name in wanted.items() if key not in have
+    ]
+    if options.remove_groups:
+        steps.extend(
+            RemoveFromGroup(name) for key, name in sorted(have.items()) if key not in wanted
+        )
+    return steps
+
+
+def _course_steps(
+    wanted: dict[int, None], current: CurrentMember, options: PlanOptions
+) -> list[EnrollCourse | UnenrollCourse]:
+    if current.courses is None:
+        if options.unenroll:
+            raise ValueError("unenroll needs each member's current courses (courses=None)")
+        return [EnrollCourse(course) for course in wanted]  # enrolling twice is idempotent
+    steps: list[EnrollCourse | UnenrollCourse] = [
+        EnrollCourse(course) for course in wanted if course not in current.courses
+    ]
+    if options.unenroll:
+        steps.extend(UnenrollCourse(course) for course in sorted(current.courses - wanted.keys()))
+    return steps
+
+
+def plan_sync(rows: Iterable[MemberRow], academy: AcademyIndex, options: PlanOptions) -> Plan:
+    """Plan every row; two rows that would act on the same member are conflicts."""
+    planned: list[RowPlan] = []
+    lines_by_member: dict[int, int] = {}
+    lines_by_email: dict[str, int] = {}
+    for row in rows:
+        plan = plan_row(row, academy, options)
+        if plan.conflict is None:
+            first = lines_by_email.get(row.email_key)
+            if first is None and plan.member_id is not None:
+                first = lines_by_member.get(plan.member_id)
+            if first is not None:
+                conflict = f"acts on the same member or email as line {first}"
+                plan = evolve(plan, steps=(), conflict=conflict)
+            else:
+                lines_by_email[row.email_key] = row.line
+                if plan.member_id is not None:
+                    lines_by_member[plan.member_id] = row.line
+        planned.append(plan)
+    return Plan(tuple(planned))

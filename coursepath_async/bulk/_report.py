@@ -1,0 +1,236 @@
+"""The report of a bulk run: one outcome per input row, totals, JSON and a human summary.
+
+The report must account for every data row of the input (valid, invalid and duplicate
+alike): :attr:`ImportReport.consistent` compares the rows recorded with the reader's row
+count, and an inconsistent report never yields exit code 0.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Final, Literal
+
+import orjson
+from attrs import asdict, evolve, frozen
+
+from .._exceptions import CoursepathError
+from ._redact import scrub
+from ._rows import RowError
+
+__all__ = [
+    "ImportReport",
+    "Invitation",
+    "ReportError",
+    "ReportTotals",
+    "RowOutcome",
+    "RowReport",
+]
+
+RowOutcome = Literal["created", "updated", "unchanged", "failed", "skipped_invalid"]
+Invitation = Literal["sent", "uncertain", "not_requested", "failed", "skipped_already_sent"]
+
+_FAILED_OUTCOMES: Final = frozenset({"failed", "skipped_invalid"})
+_FAILED_INVITATIONS: Final = frozenset({"uncertain", "failed"})
+
+
+class ReportError(CoursepathError):
+    """The report is inconsistent: a row is missing or recorded twice."""
+
+
+@frozen(kw_only=True)
+class RowReport:
+    """What happened to one input row."""
+
+    line: int
+    email: str | None
+    outcome: RowOutcome
+    invitation: Invitation = "not_requested"
+    reason: str | None = None
+    member_id: int | None = None
+    #: Finished by an earlier run of the same journal; this run skipped it.
+    resumed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether the row fully succeeded, invitation included."""
+        return self.outcome not in _FAILED_OUTCOMES and self.invitation not in _FAILED_INVITATIONS
+
+
+@frozen(kw_only=True)
+class ReportTotals:
+    """Counts over all recorded rows."""
+
+    rows: int
+    succeeded: int
+    created: int
+    updated: int
+    unchanged: int
+    failed: int
+    skipped_invalid: int
+    resumed: int
+    invitations_sent: int
+    invitations_uncertain: int
+    invitations_failed: int
+    invitations_skipped_already_sent: int
+
+
+class ImportReport:
+    """Collects row outcomes as a job runs (in any order) and renders them at the end.
+
+    Call :meth:`add` or :meth:`add_invalid` once per data row, then :meth:`finish` with
+    the reader's counts. Rows are kept in memory (a few hundred bytes each) because the
+    report lists every one of them.
+    """
+
+    def __init__(self, *, source: str, kind: str = "import", dry_run: bool = False) -> None:
+        self.source = source
+        self.kind = kind
+        self.dry_run = dry_run
+        self._rows: dict[int, RowReport] = {}
+        self.total_rows: int | None = None
+        self.blank_lines = 0
+        self.ignored_columns: tuple[str, ...] = ()
+
+    def add(self, row: RowReport) -> None:
+        """Record one row's outcome; a line may be recorded only once."""
+        if row.line in self._rows:
+            raise ReportError(f"line {row.line} is already in the report")
+        if row.reason is not None:
+            row = evolve(row, reason=scrub(row.reason))
+        self._rows[row.line] = row
+
+    def add_invalid(self, error: RowError) -> None:
+        """Record a row the reader rejected."""
+        self.add(
+            RowReport(
+                line=error.line, email=error.email, outcome="skipped_invalid", reason=error.reason
+            )
+        )
+
+    def finish(
+        self, *, total_rows: int, blank_lines: int = 0, ignored_columns: Sequence[str] = ()
+    ) -> None:
+        """Set what the reader counted: data rows, blank lines skipped, columns ignored."""
+        self.total_rows = total_rows
+        self.blank_lines = blank_lines
+        self.ignored_columns = tuple(ignored_columns)
+
+    @property
+    def rows(self) -> tuple[RowReport, ...]:
+        """The recorded rows, by line."""
+        return tuple(self._rows[line] for line in sorted(self._rows))
+
+    @property
+    def accounted_for(self) -> int:
+        """How many input rows have an outcome."""
+        return len(self._rows)
+
+    @property
+    def consistent(self) -> bool:
+        """Whether every row the reader counted has exactly one outcome."""
+        return self.total_rows is not None and self.accounted_for == self.total_rows
+
+    def check(self) -> None:
+        """Raise ReportError unless the report accounts for every input row."""
+        if self.total_rows is None:
+            raise ReportError("the report was never finished with the reader's row count")
+        if not self.consistent:
+            raise ReportError(
+                f"the report accounts for {self.accounted_for} rows, "
+                f"but the input had {self.total_rows}"
+            )
+
+    @property
+    def totals(self) -> ReportTotals:
+        """Counts by outcome and invitation."""
+        outcomes = Counter(row.outcome for row in self._rows.values())
+        invitations = Counter(row.invitation for row in self._rows.values())
+        return ReportTotals(
+            rows=len(self._rows),
+            succeeded=sum(row.ok for row in self._rows.values()),
+            created=outcomes["created"],
+            updated=outcomes["updated"],
+            unchanged=outcomes["unchanged"],
+            failed=outcomes["failed"],
+            skipped_invalid=outcomes["skipped_invalid"],
+            resumed=sum(row.resumed for row in self._rows.values()),
+            invitations_sent=invitations["sent"],
+            invitations_uncertain=invitations["uncertain"],
+            invitations_failed=invitations["failed"],
+            invitations_skipped_already_sent=invitations["skipped_already_sent"],
+        )
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every row succeeded and the report is consistent, else 1."""
+        ok = self.consistent and all(row.ok for row in self._rows.values())
+        return 0 if ok else 1
+
+    def to_json(self) -> bytes:
+        """The whole report as JSON with sorted keys and rows by line (stable for diffs)."""
+        document = {
+            "kind": self.kind,
+            "source": self.source,
+            "dry_run": self.dry_run,
+            "total_rows": self.total_rows,
+            "accounted_for": self.accounted_for,
+            "consistent": self.consistent,
+            "exit_code": self.exit_code,
+            "blank_lines": self.blank_lines,
+            "ignored_columns": list(self.ignored_columns),
+            "totals": asdict(self.totals),
+            "rows": [asdict(row) for row in self.rows],
+        }
+        return orjson.dumps(document, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+
+    def summary(self, *, limit: int = 10) -> str:
+        """A few lines for the terminal: counts, then the first problems of each kind."""
+        t = self.totals
+        total = "?" if self.total_rows is None else f"{self.total_rows:,}"
+        verb = "would process" if self.dry_run else "processed"
+        lines = [
+            f"{self.kind} {verb} {total} rows from {self.source}: "
+            f"{t.succeeded:,} succeeded, {t.rows - t.succeeded:,} did not",
+            f"  created {t.created:,} · updated {t.updated:,} · unchanged {t.unchanged:,}"
+            f" · failed {t.failed:,} · invalid {t.skipped_invalid:,}"
+            + (f" · finished by an earlier run {t.resumed:,}" if t.resumed else ""),
+            f"  invitations: sent {t.invitations_sent:,} · uncertain {t.invitations_uncertain:,}"
+            f" · failed {t.invitations_failed:,}"
+            f" · already sent before {t.invitations_skipped_already_sent:,}",
+        ]
+        if self.blank_lines:
+            lines.append(f"  blank lines skipped: {self.blank_lines:,}")
+        if self.ignored_columns:
+            lines.append("  ignored columns: " + ", ".join(map(repr, self.ignored_columns)))
+        if not self.consistent:
+            lines.append(
+                f"  WARNING: {self.accounted_for:,} rows accounted for, but the input had {total}"
+            )
+        rows = self.rows
+        uncertain = [row for row in rows if row.invitation == "uncertain"]
+        if uncertain:
+            lines.append(
+                "  invitations that may or may not have been sent (not re-sent; "
+                "re-send them deliberately if needed):"
+            )
+            lines.extend(f"    line {row.line}: {row.email}" for row in uncertain[:limit])
+            lines.extend(self._more(len(uncertain), limit))
+        problems = [
+            row for row in rows if row.outcome in _FAILED_OUTCOMES or row.invitation == "failed"
+        ]
+        if problems:
+            lines.append("  problems:")
+            lines.extend(
+                f"    line {row.line}: {row.reason or row.outcome}"
+                + (f" ({row.email})" if row.email else "")
+                for row in problems[:limit]
+            )
+            lines.extend(self._more(len(problems), limit))
+        return "\n".join(lines)
+
+    @staticmethod
+    def _more(count: int, limit: int) -> list[str]:
+        return (
+            [f"    ... and {count - limit:,} more (see the JSON report)"] if count > limit else []
+        )

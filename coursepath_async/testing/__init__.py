@@ -1,0 +1,63 @@
+"""The sandbox academy: a real, stateful, fault-injecting Coursepath server for tests.
+
+``SandboxAcademy`` serves every endpoint of the Coursepath REST API over loopback HTTP
+(or HTTPS), checks tokens exactly as Coursepath documents, keeps members, courses,
+programs, groups, enrolments and results in memory, and records what clients did::
+
+    async with SandboxAcademy(members=200, seed=7) as academy:
+        client = CoursepathClient(academy.url, api_key=academy.api_key,
+                                  user=academy.admin_email, allow_http=True)
+        ...
+        assert academy.recorder.peak_in_flight <= 8
+
+Faults are deterministic: random ones from ``Faults(seed=..., error_rate=..., ...)``,
+scripted ones per route with ``academy.script("GET", "/members/me", 503, 503)`` or
+``ScriptedFault`` values (``status``, ``rate_limit``, ``hang``, ``delay``,
+``applied_then``, ``reset``, ``slow_body``).  Proxy-style faults (``status``,
+``rate_limit``, ``hang``) answer before authentication and apply nothing;
+``applied_then``, ``reset`` and ``slow_body`` spoil the answer to a request that was
+handled, writes included.
+
+pytest users get the ``coursepath_sandbox`` and ``coursepath_client`` fixtures with
+``pytest_plugins = ["coursepath_async.testing.pytest_plugin"]``.
+"""
+
+from ._auth import REJECTION_REASONS
+from ._faults import Faults, ScriptedFault
+from ._fixture import FixtureError
+from ._recorder import Invitation, Recorder, RequestRecord, WebhookDelivery
+from ._records import (
+    CourseEvent,
+    CourseRecord,
+    Enrolment,
+    GroupRecord,
+    MemberRecord,
+    ProgramEnrolment,
+    ProgramRecord,
+)
+from ._server import DEFAULT_ADMIN_EMAIL, SandboxAcademy
+from ._state import AcademyState, DuplicateEmailError, SandboxStateError, UnknownRecordError
+
+__all__ = [
+    "AcademyState",
+    "CourseEvent",
+    "CourseRecord",
+    "DEFAULT_ADMIN_EMAIL",
+    "DuplicateEmailError",
+    "Enrolment",
+    "Faults",
+    "FixtureError",
+    "GroupRecord",
+    "Invitation",
+    "MemberRecord",
+    "ProgramEnrolment",
+    "ProgramRecord",
+    "REJECTION_REASONS",
+    "Recorder",
+    "RequestRecord",
+    "SandboxAcademy",
+    "SandboxStateError",
+    "ScriptedFault",
+    "UnknownRecordError",
+    "WebhookDelivery",
+]

@@ -1,0 +1,269 @@
+"""The request pipeline: route, inject faults, authenticate, authorise, handle, record.
+
+One low-level aiohttp handler (no ``web.Application``, no middlewares) serves every
+request, in this order:
+
+1. match the path to a route template (unknown paths still go through faults);
+2. take the fault: the route's scripted fault if one is queued, else the random
+   decision; sleep the latency;
+3. pre-app faults (``status``, ``rate_limit``, ``hang``) answer here, as a proxy in
+   front of the app would: no authentication, no ``jti`` consumed, nothing applied;
+4. the app: 404 unknown route, 405 wrong method, 401 bad token (the ``jti`` of a
+   genuine token is consumed from here on), 403 learner out of bounds, 400/415 bad
+   body, then the handler, which applies writes synchronously;
+5. post-app faults (``applied_then``, ``reset``, ``slow_body``) spoil the answer to a
+   request that WAS handled, writes included;
+6. the recorder gets one :class:`RequestRecord`, whatever happened, even when the
+   client went away (aiohttp cancels the handler, ``status`` is then ``None``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from http import HTTPStatus
+from typing import Final
+
+from aiohttp import web
+
+from ._auth import TokenClaims, TokenRejectedError, TokenVerifier, peek_claims
+from ._faults import POST_APP_KINDS, PRE_APP_KINDS, FaultInjector, FaultScript, ScriptedFault
+from ._handlers import Call, Endpoint, Endpoints
+from ._recorder import Recorder, RequestRecord
+from ._routing import Match, Router
+from ._state import AcademyState
+from ._wire import ApiError, Reply, error_reply, parse_body, proxy_error_reply
+
+_WRITES: Final = frozenset({"POST", "DELETE", "PUT", "PATCH"})
+
+
+class _Log:
+    """What is learnt about a request while it is being served, for its record."""
+
+    __slots__ = ("claims", "fault", "rejection", "status")
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.claims: TokenClaims | None = None
+        self.fault: str | None = None
+        self.rejection: str | None = None
+
+
+class SandboxApp:
+    """Serves the Coursepath API of one academy over aiohttp's low-level server."""
+
+    def __init__(
+        self,
+        *,
+        state: AcademyState,
+        recorder: Recorder,
+        verifier: TokenVerifier,
+        endpoints: Endpoints,
+        router: Router[Endpoint],
+        injector: FaultInjector,
+        script: FaultScript,
+    ) -> None:
+        self.state = state
+        self.recorder = recorder
+        self.verifier = verifier
+        self.endpoints = endpoints
+        self.router = router
+        #: Replaced when the academy's faults change (a new seeded sequence).
+        self.injector = injector
+        self.script = script
+        #: Set when the academy closes, releasing hung requests.
+        self.closing = asyncio.Event()
+        self._ids = itertools.count(1)
+
+    def __repr__(self) -> str:
+        return f"<SandboxApp {self.state!r} {self.recorder!r}>"
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Serve one request (the aiohttp handler)."""
+        recorder = self.recorder
+        started = time.monotonic()
+        request_id = f"sbx-{next(self._ids)}"
+        recorder.request_started()
+        method = request.method
+        path = request.path
+        match = self.router.match(method, path)
+        template = None if match is None else match.template
+        log = _Log()
+        try:
+            decision = self.injector.decide(write=method in _WRITES)
+            scripted = self.script.pop(method, path, template)
+            fault = decision.fault if scripted is None else scripted
+            if fault is not None and fault.kind == "ok":
+                fault = None
+            delay = decision.latency
+            if fault is not None:
+                log.fault = fault.label
+                if fault.kind == "delay":
+                    delay += fault.seconds
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if fault is not None and fault.kind in PRE_APP_KINDS:
+                self._note_claims(log, peek_claims(request.headers.get("Authorization")))
+                return await self._pre_app_fault(request, fault, log, request_id)
+            reply = await self._app_reply(request, match, log, request_id)
+            if fault is not None and fault.kind in POST_APP_KINDS:
+                return await self._post_app_fault(request, fault, reply, log, request_id)
+            log.status = reply.status
+            return _response(reply, request_id)
+        finally:
+            claims = log.claims
+            recorder.request_finished(
+                RequestRecord(
+                    request_id=request_id,
+                    method=method,
+                    path=path,
+                    route=template,
+                    status=log.status,
+                    email=None if claims is None else claims.email,
+                    jti=None if claims is None else claims.jti,
+                    iat=None if claims is None else claims.iat,
+                    fault=log.fault,
+                    rejection=log.rejection,
+                    started=started,
+                    ended=time.monotonic(),
+                )
+            )
+
+    def _note_claims(self, log: _Log, claims: TokenClaims | None) -> None:
+        log.claims = claims
+        if claims is not None and claims.jti is not None:
+            self.recorder.saw_jti(claims.jti)
+
+    async def _app_reply(
+        self, request: web.BaseRequest, match: Match[Endpoint] | None, log: _Log, request_id: str
+    ) -> Reply:
+        authorization = request.headers.get("Authorization")
+        if match is None:
+            self._note_claims(log, peek_claims(authorization))
+            return error_reply(404, "not_found", f"no route for {request.method} {request.path}")
+        endpoint = match.route
+        if endpoint is None:
+            self._note_claims(log, peek_claims(authorization))
+            return error_reply(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed here",
+                {"Allow": ", ".join(match.allowed)},
+            )
+        try:
+            claims = self.verifier.verify(authorization)
+        except TokenRejectedError as exc:
+            self._note_claims(log, exc.claims)
+            return self._reject(log, exc.reason, exc.message)
+        self._note_claims(log, claims)
+        actor = self.state.member_by_email(claims.email or "")
+        if actor is None:
+            return self._reject(log, "unknown_member", "the token's email is not a member")
+        if actor.role != "admin" and not (
+            endpoint.learner == "always"
+            or (endpoint.learner == "self" and match.ids.get("memberId") == actor.id)
+        ):
+            return error_reply(403, "forbidden", "a learner may only read their own records")
+        try:
+            query: dict[str, str] = dict(request.query)
+            body: dict[str, object] = {}
+            if request.method in _WRITES:
+                # Parameters may come in the query string too; the body wins.
+                body = {**query, **parse_body(request.content_type, await request.read())}
+            call = Call(ids=match.ids, query=query, body=body, actor=actor, request_id=request_id)
+            return endpoint.handler(self.endpoints, call)
+        except ApiError as exc:
+            return exc.reply()
+
+    def _reject(self, log: _Log, reason: str, message: str) -> Reply:
+        log.rejection = reason
+        self.recorder.token_rejected(reason)
+        return error_reply(
+            401, "unauthorized", message, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        )
+
+    async def _pre_app_fault(
+        self, request: web.BaseRequest, fault: ScriptedFault, log: _Log, request_id: str
+    ) -> web.StreamResponse:
+        if fault.kind == "hang":
+            # Until the client gives up (aiohttp then cancels us) or the academy closes.
+            await self.closing.wait()
+            _abort(request)
+            return web.Response(status=503)
+        code = fault.http_status or 503
+        headers = fault.retry_after_headers
+        if code >= 500:
+            reply = proxy_error_reply(code, headers)
+        else:
+            try:
+                error, phrase = HTTPStatus(code).name.lower(), HTTPStatus(code).phrase
+            except ValueError:
+                error, phrase = "error", "Error"
+            if code == 429:
+                error = "rate_limited"
+            reply = error_reply(code, error, phrase, headers)
+        log.status = code
+        return _response(reply, request_id)
+
+    async def _post_app_fault(
+        self,
+        request: web.BaseRequest,
+        fault: ScriptedFault,
+        reply: Reply,
+        log: _Log,
+        request_id: str,
+    ) -> web.StreamResponse:
+        if fault.kind == "applied_then":
+            code = fault.http_status or 502
+            log.status = code
+            return _response(proxy_error_reply(code), request_id)
+        body = reply.body
+        if fault.kind == "reset" and not body:
+            _abort(request)
+            return web.Response(status=reply.status)
+        stream = _stream_response(reply, request_id)
+        log.status = reply.status
+        await stream.prepare(request)
+        try:
+            if fault.kind == "reset":
+                # Promise the whole body, deliver half, hang up: a payload error.
+                await stream.write(body[: len(body) // 2])
+                _abort(request)
+                return stream
+            size = -(-len(body) // fault.chunks)
+            for index in range(0, len(body), size):
+                if index:
+                    await asyncio.sleep(fault.seconds)
+                await stream.write(body[index : index + size])
+            await stream.write_eof()
+        except ConnectionError:
+            # The client gave up on the slow body; nothing left to send to.
+            pass
+        return stream
+
+
+def _abort(request: web.BaseRequest) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+def _headers(reply: Reply, request_id: str) -> dict[str, str]:
+    headers = {"X-Request-Id": request_id, **reply.headers}
+    if reply.content_type is not None:
+        headers["Content-Type"] = reply.content_type
+    return headers
+
+
+def _response(reply: Reply, request_id: str) -> web.Response:
+    headers = _headers(reply, request_id)
+    if not reply.body:
+        return web.Response(status=reply.status, headers=headers)
+    return web.Response(status=reply.status, body=reply.body, headers=headers)
+
+
+def _stream_response(reply: Reply, request_id: str) -> web.StreamResponse:
+    stream = web.StreamResponse(status=reply.status, headers=_headers(reply, request_id))
+    stream.content_length = len(reply.body)
+    return stream

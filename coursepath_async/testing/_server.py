@@ -1,0 +1,311 @@
+"""The :class:`SandboxAcademy`: build the state, serve it on a port, shut down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from ssl import SSLContext
+from types import TracebackType
+from typing import Any, Final, Literal, Self
+
+import attrs
+import orjson
+from aiohttp import web
+
+from ._app import SandboxApp
+from ._auth import Jti, TokenVerifier, encode_token
+from ._faults import FaultInjector, Faults, FaultScript, ScriptEntry
+from ._fixture import dump_state, load_state, read_fixture
+from ._handlers import ROUTES, ApiOptions, Endpoints
+from ._recorder import Recorder
+from ._records import Enrolment, JsonDict
+from ._routing import Router
+from ._seed import seed_state
+from ._state import AcademyState
+from ._webhooks import WebhookSender
+
+DEFAULT_ADMIN_EMAIL: Final = "admin@sandbox.test"
+
+
+class SandboxAcademy:
+    """A stateful, fault-injecting Coursepath academy served over real loopback HTTP.
+
+    Use it as ``async with SandboxAcademy(members=50, seed=1) as academy:`` and point a
+    client at ``academy.url`` with ``academy.api_key`` and ``academy.admin_email``.
+    ``members`` counts every member, the admin (id 1) included; ``fixture`` (a dump,
+    or a path to one) replaces the seeded data.  Tokens are checked as Coursepath does
+    (see ``_auth``); faults (see ``_faults``) are off unless ``faults`` or
+    :meth:`script` say otherwise.
+    """
+
+    def __init__(
+        self,
+        *,
+        members: int = 20,
+        courses: int = 5,
+        programs: int = 2,
+        groups: int = 4,
+        seed: int = 0,
+        completion_rate: float = 0.25,
+        fixture: str | Path | Mapping[str, Any] | None = None,
+        api_key: str | None = None,
+        admin_email: str = DEFAULT_ADMIN_EMAIL,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl: SSLContext | None = None,
+        faults: Faults | None = None,
+        webhook_url: str | None = None,
+        webhook_ssl: SSLContext | None = None,
+        webhook_timeout: float = 5.0,
+        duplicate_status: Literal[409, 422] = 409,
+        list_order: Literal["id", "newest_first"] = "id",
+        member_page_size: int = 500,
+        course_page_size: int = 250,
+        group_page_size: int = 100,
+        token_max_age: float = 120.0,
+        token_max_skew: float = 30.0,
+        max_log: int | None = None,
+        record_jtis: bool = True,
+    ) -> None:
+        if duplicate_status not in (409, 422):
+            raise ValueError("duplicate_status must be 409 or 422")
+        if list_order not in ("id", "newest_first"):
+            raise ValueError("list_order must be 'id' or 'newest_first'")
+        if min(members, courses, programs, groups) < 0:
+            raise ValueError("seed counts must not be negative")
+        if min(member_page_size, course_page_size, group_page_size) < 1:
+            raise ValueError("page sizes must be positive")
+        self._api_key = api_key or secrets.token_urlsafe(32)
+        self._admin_email = admin_email
+        self._host = host
+        self._requested_port = port
+        self._ssl = ssl
+        self._webhook_url = webhook_url
+        self._webhook_ssl = webhook_ssl
+        self._webhook_timeout = webhook_timeout
+
+        self.state = AcademyState()
+        if fixture is not None:
+            load_state(self.state, read_fixture(fixture))
+            if self.state.member_by_email(admin_email) is None:
+                self.state.add_member(admin_email, name="Sandbox Admin", role="admin")
+        else:
+            seed_state(
+                self.state,
+                members=members,
+                courses=courses,
+                programs=programs,
+                groups=groups,
+                seed=seed,
+                admin_email=admin_email,
+                completion_rate=completion_rate,
+            )
+        self.recorder = Recorder(max_log=max_log, record_jtis=record_jtis)
+        self._faults = faults or Faults()
+        options = ApiOptions(
+            duplicate_status=duplicate_status,
+            newest_first=list_order == "newest_first",
+            member_page_size=member_page_size,
+            course_page_size=course_page_size,
+            group_page_size=group_page_size,
+        )
+        self._script = FaultScript()
+        self._app = SandboxApp(
+            state=self.state,
+            recorder=self.recorder,
+            verifier=TokenVerifier(self._api_key, max_age=token_max_age, max_skew=token_max_skew),
+            endpoints=Endpoints(self.state, self.recorder, options),
+            router=Router((method, template, endpoint) for method, template, endpoint in ROUTES),
+            injector=FaultInjector(self._faults),
+            script=self._script,
+        )
+        self._runner: web.ServerRunner | None = None
+        self._port: int | None = None
+        self._webhooks: WebhookSender | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def __repr__(self) -> str:
+        where = self.url if self._port is not None else "not started"
+        return f"<SandboxAcademy {where} members={self.state.member_count} {self._faults!r}>"
+
+    # -- connection details ---------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The base URL clients use, e.g. ``http://127.0.0.1:54321`` (once started)."""
+        if self._port is None:
+            raise RuntimeError("the sandbox academy is not running; use 'async with'")
+        scheme = "https" if self._ssl is not None else "http"
+        return f"{scheme}://{self._host}:{self._port}"
+
+    @property
+    def port(self) -> int:
+        """The bound port (once started)."""
+        if self._port is None:
+            raise RuntimeError("the sandbox academy is not running; use 'async with'")
+        return self._port
+
+    @property
+    def api_key(self) -> str:
+        """The academy's API key, which signs every client token (never in a repr)."""
+        return self._api_key
+
+    @property
+    def admin_email(self) -> str:
+        """The email of the seeded admin member, who may call every endpoint."""
+        return self._admin_email
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the port and start serving (``async with`` does this)."""
+        if self._runner is not None:
+            raise RuntimeError("the sandbox academy is already running")
+        self._app.closing.clear()
+        if self._webhook_url is not None:
+            self._webhooks = WebhookSender(
+                self._webhook_url,
+                self.recorder,
+                ssl_context=self._webhook_ssl,
+                timeout=self._webhook_timeout,
+            )
+            await self._webhooks.start()
+            self._unsubscribe = self.state.subscribe(self._webhooks.send)
+        server = web.Server(self._app.handle, handler_cancellation=True, access_log=None)
+        runner = web.ServerRunner(server, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self._host, self._requested_port, ssl_context=self._ssl)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            await self._close_webhooks()
+            raise
+        self._runner = runner
+        address = runner.addresses[0]
+        self._port = int(address[1])
+
+    async def close(self) -> None:
+        """Stop serving, release hung requests and finish webhook deliveries."""
+        runner, self._runner = self._runner, None
+        self._app.closing.set()
+        if runner is not None:
+            await runner.cleanup()
+        await self._close_webhooks()
+        self._port = None
+
+    async def _close_webhooks(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._webhooks is not None:
+            await self._webhooks.aclose()
+            self._webhooks = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def serve_forever(self) -> None:
+        """Serve until cancelled, then close (for the CLI: prints nothing itself)."""
+        if self._runner is None:
+            await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.close()
+
+    # -- faults ---------------------------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        """The random fault config; assigning one restarts the seeded sequence."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self._faults = faults
+        self._app.injector = FaultInjector(faults)
+
+    def set_faults(self, **changes: Any) -> Faults:
+        """Change some fault settings (``attrs.evolve``); returns the new config."""
+        self.faults = attrs.evolve(self._faults, **changes)
+        return self._faults
+
+    def script(self, method: str, path: str, *faults: ScriptEntry) -> None:
+        """Queue faults for the next requests to one route, consumed in order.
+
+        ``path`` is an exact path (``/api/v1/members/7``) or a template
+        (``/api/v1/members/{id}``); the ``/api/v1`` prefix may be left out and
+        ``method`` may be ``"*"``.  Entries are :class:`ScriptedFault` values, ints
+        (a status) or names (``"reset"``, ``"hang"``, ``"ok"``, ``"applied_then_502"``).
+        """
+        self._script.add(method, path, faults)
+
+    def pending_script(self) -> dict[str, int]:
+        """Scripted faults not consumed yet, by ``"METHOD path"``."""
+        return self._script.pending()
+
+    def clear_script(self) -> None:
+        """Drop every scripted fault not consumed yet."""
+        self._script.clear()
+
+    # -- test helpers ---------------------------------------------------------------
+
+    def sign_token(
+        self,
+        email: str | None = None,
+        *,
+        iat: float | None = None,
+        jti: Jti | None = None,
+    ) -> str:
+        """Mint a token the academy accepts (for raw-HTTP tests): fresh ``jti``, ``iat`` now."""
+        claims = {
+            "email": email or self._admin_email,
+            "iat": int(time.time()) if iat is None else iat,
+            "jti": uuid.uuid4().hex if jti is None else jti,
+        }
+        return encode_token(claims, self._api_key)
+
+    def complete_course(
+        self,
+        course_id: int,
+        member_id: int,
+        *,
+        score: float | None = 100.0,
+        success: bool = True,
+        completed_at: datetime | None = None,
+    ) -> Enrolment:
+        """Mark an enrolled member's course completed (fires COURSEMEMBER_COMPLETED)."""
+        return self.state.complete(
+            course_id, member_id, score=score, success=success, completed_at=completed_at
+        )
+
+    def complete_random(self, fraction: float, *, seed: int = 0) -> list[Enrolment]:
+        """Complete about ``fraction`` of the open enrolments, deterministically."""
+        return self.state.complete_random(fraction, seed=seed)
+
+    async def wait_webhooks(self) -> None:
+        """Wait until every webhook delivery scheduled so far has finished."""
+        if self._webhooks is not None:
+            await self._webhooks.drain()
+
+    def dump(self, path: str | Path | None = None) -> JsonDict:
+        """Return the state as fixture data, also writing it to ``path`` if given."""
+        data = dump_state(self.state)
+        if path is not None:
+            Path(path).write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+        return data

@@ -1,0 +1,67 @@
+"""The public names of coursepath_async.bulk, pinned so a change to them is deliberate."""
+
+from __future__ import annotations
+
+import coursepath_async.bulk as bulk
+
+EXPECTED = [
+    "AcademyIndex",
+    "AddToGroup",
+    "BulkInputError",
+    "CreateMember",
+    "CsvRows",
+    "CurrentMember",
+    "EnrollCourse",
+    "EnrollProgram",
+    "FieldChange",
+    "ImportReport",
+    "InputFingerprint",
+    "Invitation",
+    "InvitePolicy",
+    "InviteState",
+    "InviteStateError",
+    "JobKind",
+    "Journal",
+    "JournalError",
+    "JournalLockedError",
+    "JournalMismatchError",
+    "MappingRows",
+    "MemberOutcome",
+    "MemberRow",
+    "Plan",
+    "PlanCounts",
+    "PlanOptions",
+    "ReadStats",
+    "RemoveFromGroup",
+    "ReportError",
+    "ReportTotals",
+    "RowError",
+    "RowOutcome",
+    "RowPlan",
+    "RowReport",
+    "RowState",
+    "RowStatus",
+    "SendInvite",
+    "Step",
+    "UnenrollCourse",
+    "UpdateMember",
+    "plan_row",
+    "plan_sync",
+]
+
+
+def test_all_is_pinned_and_sorted() -> None:
+    """__all__ lists exactly the expected names, sorted, and each one exists."""
+    assert bulk.__all__ == EXPECTED
+    assert all(hasattr(bulk, name) for name in EXPECTED)
+
+
+def test_errors_belong_to_the_sdk_hierarchy() -> None:
+    """Every bulk error is a CoursepathError; BulkInputError is also a ValueError."""
+    from coursepath_async import CoursepathError
+
+    for error in (bulk.BulkInputError, bulk.JournalError, bulk.ReportError):
+        assert issubclass(error, CoursepathError)
+    assert issubclass(bulk.BulkInputError, ValueError)
+    for error in (bulk.JournalLockedError, bulk.JournalMismatchError, bulk.InviteStateError):
+        assert issubclass(error, bulk.JournalError)

@@ -1,0 +1,319 @@
+"""The job journal: resume semantics, at-most-once invitations, fingerprints, locking, secrets."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from coursepath_async.bulk import (
+    InputFingerprint,
+    InviteStateError,
+    Journal,
+    JournalError,
+    JournalLockedError,
+    JournalMismatchError,
+)
+
+INPUT = InputFingerprint(source="people.csv", size=10, digest="sha256:abc")
+OPTIONS: Mapping[str, object] = {"courses": [12], "invite": "new"}
+
+
+def open_journal(
+    path: Path,
+    *,
+    fingerprint: InputFingerprint = INPUT,
+    options: Mapping[str, object] = OPTIONS,
+    allow_changed_input: bool = False,
+    batch_size: int = 256,
+    batch_seconds: float = 1.0,
+) -> Journal:
+    return Journal.open(
+        path,
+        kind="import",
+        fingerprint=fingerprint,
+        options=options,
+        allow_changed_input=allow_changed_input,
+        batch_size=batch_size,
+        batch_seconds=batch_seconds,
+    )
+
+
+def crash(journal: Journal) -> None:
+    """Drop the connection without committing, as a SIGKILL would: the open batch is lost."""
+    journal._conn.close()
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "job.journal.sqlite"
+
+
+def test_new_then_resumed(path: Path) -> None:
+    """A new journal is not resuming; reopening it is, and counts the run."""
+    with open_journal(path) as journal:
+        assert (journal.resumed, journal.runs) == (False, 1)
+    with open_journal(path) as journal:
+        assert (journal.resumed, journal.runs) == (True, 2)
+
+
+def test_journal_file_is_private(path: Path) -> None:
+    """The journal holds emails, so only its owner may read it."""
+    open_journal(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_finished_rows_are_complete_after_resume(path: Path) -> None:
+    """A done row with no invitation is complete on resume; its steps and outcome survive."""
+    with open_journal(path) as journal:
+        journal.begin_row("email:a@x.org", line=2, email="a@x.org", invite=False)
+        journal.record_member("email:a@x.org", member_id=7, outcome="created")
+        journal.record_step("email:a@x.org", "course+:12")
+        journal.record_step("email:a@x.org", "group+:Sales", error="404 no such group")
+        journal.finish_row("email:a@x.org")
+    with open_journal(path) as journal:
+        state = journal.get("email:a@x.org")
+        assert state is not None
+        assert state.complete
+        assert (state.member_id, state.outcome) == (7, "created")
+        assert state.step_done("member")
+        assert state.step_done("course+:12")
+        assert state.steps_failed == (("group+:Sales", "404 no such group"),)
+        assert journal.get("email:other@x.org") is None
+
+
+def test_failed_row_is_retried_on_resume(path: Path) -> None:
+    """A failed row is not complete, so the resumed run redoes its unfinished steps."""
+    with open_journal(path) as journal:
+        journal.begin_row("k", line=2, email="a@x.org", invite=False)
+        journal.finish_row("k", error="500 server error")
+    with open_journal(path) as journal:
+        state = journal.get("k")
+        assert state is not None
+        assert (state.status, state.complete, state.error) == ("failed", False, "500 server error")
+
+
+def test_crash_between_attempting_and_sent_is_uncertain(path: Path) -> None:
+    """An invitation marked attempting but never confirmed resumes as uncertain, not re-sent."""
+    journal = open_journal(path, batch_size=10_000, batch_seconds=3600)
+    journal.begin_row("k", line=2, email="a@x.org", invite=True)
+    journal.record_member("k", member_id=7, outcome="created")
+    journal.mark_invite_attempting("k")
+    crash(journal)  # the email may have left; the answer never got recorded
+
+    with open_journal(path) as resumed:
+        assert resumed.recovered_uncertain == 1
+        state = resumed.get("k")
+        assert state is not None
+        assert state.invite == "uncertain"
+        assert state.member_id == 7  # committed together with the attempt mark
+        assert not state.may_send_invite()
+        with pytest.raises(InviteStateError, match="uncertain"):
+            resumed.mark_invite_attempting("k")
+        assert [row.key for row in resumed.uncertain_invites()] == ["k"]
+
+
+def test_resend_uncertain_is_explicit(path: Path) -> None:
+    """Only resend_uncertain=True lets an uncertain invitation be attempted again (counted)."""
+    with open_journal(path) as journal:
+        journal.begin_row("k", line=2, email="a@x.org", invite=True)
+        journal.mark_invite_attempting("k")
+        journal.mark_invite_uncertain("k", "timeout after sending")
+    with open_journal(path) as journal:
+        state = journal.get("k")
+        assert state is not None
+        assert state.may_send_invite(resend_uncertain=True)
+        journal.mark_invite_attempting("k", resend_uncertain=True)
+        journal.mark_invite_sent("k")
+        state = journal.get("k")
+        assert state is not None
+        assert (state.invite, state.invite_attempts) == ("sent", 2)
+
+
+def test_sent_invitation_is_never_attempted_again(path: Path) -> None:
+    """After "sent", no flag allows another attempt; results need a prior attempt."""
+    with open_journal(path) as journal:
+        journal.begin_row("k", line=2, email="a@x.org", invite=True)
+        with pytest.raises(InviteStateError, match="not attempting"):
+            journal.mark_invite_sent("k")
+        journal.mark_invite_attempting("k")
+        with pytest.raises(InviteStateError, match="attempting"):
+            journal.mark_invite_attempting("k", resend_uncertain=True)
+        journal.mark_invite_sent("k")
+        with pytest.raises(InviteStateError, match="sent"):
+            journal.mark_invite_attempting("k", resend_uncertain=True)
+        journal.begin_row("k", line=2, email="a@x.org", invite=True)  # a later run sees it again
+        state = journal.get("k")
+        assert state is not None
+        assert (state.invite, state.invite_attempts) == ("sent", 1)
+
+
+def test_definite_failure_may_be_retried(path: Path) -> None:
+    """An invitation that certainly failed (a 4xx) may be attempted again."""
+    with open_journal(path) as journal:
+        journal.begin_row("k", line=2, email="a@x.org", invite=True)
+        journal.mark_invite_attempting("k")
+        journal.mark_invite_failed("k", "422 member inactive")
+        state = journal.get("k")
+        assert state is not None
+        assert state.may_send_invite()
+        journal.mark_invite_attempting("k")
+
+
+def test_unwanted_invitation_cannot_be_attempted(path: Path) -> None:
+    """A row begun without an invitation refuses an attempt; begun again with one, it allows it."""
+    with open_journal(path) as journal:
+        journal.begin_row("k", line=2, email="a@x.org", invite=False)
+        with pytest.raises(InviteStateError, match="not_needed"):
+            journal.mark_invite_attempting("k")
+        journal.begin_row("k", line=2, email="a@x.org", invite=True)
+        journal.mark_invite_attempting("k")
+
+
+def test_batch_attempt_is_all_or_nothing(path: Path) -> None:
+    """If one invitation in a batch is not allowed, none of the batch is marked."""
+    with open_journal(path) as journal:
+        for key in ("a", "b", "c"):
+            journal.begin_row(key, line=ord(key), email=f"{key}@x.org", invite=True)
+        journal.mark_invite_attempting("b")
+        journal.mark_invite_sent("b")
+        with pytest.raises(InviteStateError, match="'b' is sent"):
+            journal.mark_invite_attempting(["a", "b", "c"])
+        assert [state.invite for state in journal.rows()] == ["pending", "sent", "pending"]
+        journal.mark_invite_attempting(["a", "c"])
+        assert journal.counts()["invite_attempting"] == 2
+
+
+def test_uncommitted_batch_is_lost_on_crash_but_commits_survive(path: Path) -> None:
+    """Ordinary writes are batched (a crash loses them, to be redone); commit() makes them stick."""
+    journal = open_journal(path, batch_size=10_000, batch_seconds=3600)
+    journal.begin_row("kept", line=2, email="a@x.org", invite=False)
+    journal.commit()
+    journal.begin_row("lost", line=3, email="b@x.org", invite=False)
+    crash(journal)
+    with open_journal(path) as resumed:
+        assert resumed.get("kept") is not None
+        assert resumed.get("lost") is None
+
+
+def test_batches_commit_by_size(path: Path) -> None:
+    """Every batch_size writes are committed without an explicit commit()."""
+    journal = open_journal(path, batch_size=2, batch_seconds=3600)
+    journal.begin_row("a", line=2, email="a@x.org", invite=False)
+    journal.begin_row("b", line=3, email="b@x.org", invite=False)
+    journal.begin_row("c", line=4, email="c@x.org", invite=False)
+    crash(journal)
+    with open_journal(path) as resumed:
+        assert [row.key for row in resumed.rows()] == ["a", "b"]
+
+
+def test_sigkill_mid_invitation_resumes_as_uncertain(path: Path) -> None:
+    """A real SIGKILL right after the attempt mark resumes with the invitation uncertain."""
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from coursepath_async.bulk import InputFingerprint, Journal
+        fp = InputFingerprint(source={INPUT.source!r}, size={INPUT.size!r}, digest={INPUT.digest!r})
+        j = Journal.open({str(path)!r}, kind="import", fingerprint=fp, options={OPTIONS!r},
+                         batch_size=10_000, batch_seconds=3600)
+        j.begin_row("k", line=2, email="a@x.org", invite=True)
+        j.mark_invite_attempting("k")
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], check=False, timeout=60)
+    assert result.returncode == -signal.SIGKILL
+    with open_journal(path) as journal:  # the dead process's lock is gone
+        state = journal.get("k")
+        assert state is not None
+        assert state.invite == "uncertain"
+        assert journal.recovered_uncertain == 1
+
+
+def test_different_input_is_refused_unless_allowed(path: Path, tmp_path: Path) -> None:
+    """A changed input file or changed options refuses to resume, unless explicitly allowed."""
+    source = tmp_path / "people.csv"
+    source.write_text("email\na@x.org\n")
+    open_journal(path, fingerprint=InputFingerprint.of_file(source)).close()
+    source.write_text("email\nb@x.org\n")
+    changed = InputFingerprint.of_file(source)
+    with pytest.raises(JournalMismatchError, match="different job: input was"):
+        open_journal(path, fingerprint=changed)
+    with pytest.raises(JournalMismatchError, match="options were"):
+        open_journal(path, fingerprint=changed, options={"courses": [13]})
+    with open_journal(path, fingerprint=changed, allow_changed_input=True) as journal:
+        assert journal.runs == 2
+    open_journal(path, fingerprint=changed).close()  # the new input is now the recorded one
+
+
+def test_kind_mismatch_is_always_refused(path: Path) -> None:
+    """A sync must never resume an import's journal, allowed changes or not."""
+    open_journal(path).close()
+    with pytest.raises(JournalMismatchError, match="import job, not sync"):
+        Journal.open(
+            path, kind="sync", fingerprint=INPUT, options=OPTIONS, allow_changed_input=True
+        )
+
+
+def test_file_fingerprint_follows_content_not_path(tmp_path: Path) -> None:
+    """The same bytes at another path have the same digest; different bytes do not."""
+    a, b, c = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.csv"
+    a.write_bytes(b"email\nx@y.org\n")
+    b.write_bytes(b"email\nx@y.org\n")
+    c.write_bytes(b"email\nz@y.org\n")
+    fa, fb, fc = (InputFingerprint.of_file(p) for p in (a, b, c))
+    assert fa.digest == fb.digest != fc.digest
+    assert fa.size == 14
+
+
+def test_second_process_is_locked_out(path: Path) -> None:
+    """While one job holds the journal, another open fails fast instead of racing it."""
+    first = open_journal(path)
+    with pytest.raises(JournalLockedError, match="in use"):
+        open_journal(path)
+    first.close()
+    open_journal(path).close()
+
+
+def test_not_a_journal(tmp_path: Path) -> None:
+    """A random file or someone else's SQLite database is refused, not overwritten."""
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(JournalError, match="not a usable journal"):
+        open_journal(garbage)
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    with pytest.raises(JournalError, match="not a coursepath journal"):
+        open_journal(other)
+
+
+def test_writes_need_a_begun_row(path: Path) -> None:
+    """Recording a step or member for an unknown row is an error, not a silent no-op."""
+    with open_journal(path) as journal:
+        with pytest.raises(JournalError, match="begin_row"):
+            journal.record_step("ghost", "course+:1")
+        with pytest.raises(JournalError, match="begin_row"):
+            journal.record_member("ghost", member_id=1, outcome="created")
+
+
+def test_credentials_never_reach_the_file(path: Path) -> None:
+    """Options naming a credential are refused, and token-like text in errors is scrubbed."""
+    with pytest.raises(ValueError, match="credentials"):
+        open_journal(path, options={"auth": {"api_key": "k"}})
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJlbWFpbCI6ImFAeC5vcmcifQ.c2lnbmF0dXJl"
+    with open_journal(path) as journal:
+        journal.begin_row("k", line=2, email="a@x.org", invite=False)
+        journal.record_step("k", "course+:1", error=f"401 for token {token}")
+        journal.finish_row("k", error=f"Authorization: Bearer {token}")
+    raw = b"".join(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name))
+    assert b"401 for token [redacted]" in raw
+    assert b"eyJhbGciOiJIUzI1NiJ9" not in raw
