@@ -6,11 +6,16 @@ import re
 
 _MAX_EMAIL = 254
 _MAX_REPR = 60
-# Deliberately simple: one @, no whitespace, a dotted domain without empty labels.
-_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+_MAX_ID = 2**63 - 1  # what JSON consumers and SQLite can hold
+# Deliberately simple: one @, no whitespace, control or address-list punctuation
+# (so "a,b@x.org" or "<a@x.org>" are refused), no empty or edge dots, a dotted domain.
+_ATOM = r"[^@\s,;:<>()\[\]\\\"\x00-\x1f\x7f.]+"
+_EMAIL_RE = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})+")
 
 
 def _short(value: object) -> str:
+    if isinstance(value, int) and value.bit_length() > 200:
+        return f"<an integer of {value.bit_length()} bits>"  # repr() refuses huge ints
     text = repr(value)
     return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 1] + "…"
 
@@ -31,7 +36,7 @@ def validate_email(value: object, *, field: str = "email") -> str:
 
 def validate_id(value: object, *, field: str) -> int:
     """Return a positive integer id, or raise ValueError naming the field and the value."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_ID:
         raise ValueError(f"{field} must be a positive integer, got {_short(value)}")
     return value
 
