@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from enum import IntEnum
 from typing import Literal
 
@@ -45,6 +46,14 @@ class ClientConfig:
         return self.base_url / "api" / "v1"
 
 
+_USERINFO = re.compile(r"(?<=//)[^/@]*@")
+
+
+def _shown(raw: str) -> str:
+    """The URL as we may print it: any ``user:password@`` is masked."""
+    return repr(_USERINFO.sub("***@", raw))
+
+
 def resolve_base_url(value: str | None, *, allow_http: bool) -> URL:
     """Validate the academy URL: an http(s) origin, https unless explicitly allowed."""
     raw = value if value is not None else os.environ.get(ENV_URL)
@@ -54,10 +63,12 @@ def resolve_base_url(value: str | None, *, allow_http: bool) -> URL:
         )
     try:
         url = URL(raw.strip())
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"academy URL {raw!r} is not a valid URL: {exc}") from None
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"academy URL {_shown(raw)} is not a valid URL") from None
     if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigurationError(f"academy URL {raw!r} must look like https://acme.coursepath.com")
+        raise ConfigurationError(
+            f"academy URL {_shown(raw)} must look like https://acme.coursepath.com"
+        )
     if url.user or url.password or url.query_string or url.fragment:
         raise ConfigurationError(
             f"academy URL {url.origin()} must not carry credentials, a query or a fragment"

@@ -70,19 +70,29 @@ class Core:
             raise RuntimeError("the Coursepath client is closed")
         url = self._root + request.target()
         if ctx.deadline is None:
-            return url, await self._attempts(request, ctx, url, None)
+            return url, await self._attempts(request, ctx, url, None, [])
         deadline_at = time.monotonic() + ctx.deadline
+        dispatched: list[bool] = []
         try:
             async with asyncio.timeout_at(asyncio.get_running_loop().time() + ctx.deadline):
-                return url, await self._attempts(request, ctx, url, deadline_at)
+                return url, await self._attempts(request, ctx, url, deadline_at, dispatched)
         except TimeoutError:
-            raise APITimeoutError(
+            error = APITimeoutError(
                 f"call deadline of {ctx.deadline:g}s exceeded", method=request.method, url=url
-            ) from None
+            )
+            if dispatched and request.kind is RequestKind.AT_MOST_ONCE:
+                raise _uncertain(request, url, error) from error
+            raise error from None
 
     async def _attempts(
-        self, request: ApiRequest, ctx: CallContext, url: str, deadline_at: float | None
+        self,
+        request: ApiRequest,
+        ctx: CallContext,
+        url: str,
+        deadline_at: float | None,
+        dispatched: list[bool],
     ) -> RawResponse:
+        """Attempt until success or a final error; ``dispatched`` gets an entry per send."""
         if request.body is None:
             data, headers = None, {"Accept": "application/json", "User-Agent": _USER_AGENT}
         else:
@@ -97,6 +107,9 @@ class Core:
         while True:
             attempt += 1
             async with self.scheduler.slot(ctx.priority):
+                if self.closed:  # closed while we waited or backed off: never reopen
+                    raise RuntimeError("the Coursepath client is closed")
+                dispatched.append(True)
                 # Signed here, after any wait for a slot: iat is the dispatch time.
                 headers["Authorization"] = "Bearer " + self.signer.sign(ctx.user)
                 started = time.monotonic()
@@ -118,7 +131,7 @@ class Core:
                             attempt,
                             time.monotonic() - started,
                         )
-                    if response.status < 400:
+                    if response.status < 300:  # a 3xx is not followed, so not a success
                         self.scheduler.succeeded()
                         return response
                     retry_after = parse_retry_after(response.headers, now=time.time())
@@ -134,15 +147,11 @@ class Core:
                     if response.status in (429, 503):
                         # The server is overloaded for everyone: the whole client backs off.
                         self.scheduler.overloaded()
-                        if retry_after is not None:
-                            self.scheduler.pause(min(retry_after, self.retry.max_retry_after))
+                        if retry_after is not None and retry_after <= self.retry.max_retry_after:
+                            # A longer demand fails calls fast instead of freezing the client.
+                            self.scheduler.pause(retry_after)
             if maybe_applied and request.kind is RequestKind.AT_MOST_ONCE:
-                raise UncertainOutcomeError(
-                    f"{request.method} {request.path} may or may not have been applied "
-                    f"({failure}); not retried because repeating it is unsafe",
-                    method=request.method,
-                    url=url,
-                ) from failure
+                raise _uncertain(request, url, failure) from failure
             retryable = isinstance(failure, APIConnectionError) or is_retryable_status(
                 failure.status_code
             )
@@ -178,6 +187,15 @@ class Core:
         """Close the shared pool; later calls raise instead of reopening it."""
         self.closed = True
         await self.transport.aclose()
+
+
+def _uncertain(request: ApiRequest, url: str, failure: Exception) -> UncertainOutcomeError:
+    return UncertainOutcomeError(
+        f"{request.method} {request.path} may or may not have been applied "
+        f"({failure}); not retried because repeating it is unsafe",
+        method=request.method,
+        url=url,
+    )
 
 
 def decode_model(request: ApiRequest, url: str, data: Any, body: bytes, cls: type[T]) -> T:

@@ -43,6 +43,9 @@ async def bounded_map(
             if not running:
                 return
             done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            failures = [exc for future in done if (exc := future.exception()) is not None]
+            if failures:  # every exception retrieved; the first one propagates
+                raise failures[0]
             for future in done:
                 yield future.result()
     finally:

@@ -8,17 +8,24 @@ import random
 from collections.abc import Callable, Mapping
 
 import attrs
-from attrs import field, frozen, validators
+from attrs import field, frozen
 
 # Beyond 2**62 the delay is capped anyway; bounding the exponent keeps the float finite.
 _MAX_EXPONENT = 62
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+    if isinstance(value, bool) or not (
+        isinstance(value, int | float) and math.isfinite(value) and value >= 0
+    ):
         raise ValueError(
             f"RetryPolicy.{attribute.name} must be a finite number >= 0, got {value!r}"
         )
+
+
+def _positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"RetryPolicy.{name} must be an integer >= 1, got {value!r}")
 
 
 @frozen(kw_only=True)
@@ -31,7 +38,7 @@ class RetryPolicy:
     wait; a longer demand ends the retries instead of sleeping for an hour.
     """
 
-    max_attempts: int = field(default=4, validator=[validators.instance_of(int), validators.ge(1)])
+    max_attempts: int = field(default=4, validator=lambda _, a, v: _positive_int(a.name, v))
     base_delay: float = field(default=0.5, validator=_non_negative)
     max_delay: float = field(default=30.0, validator=_non_negative)
     max_retry_after: float = field(default=120.0, validator=_non_negative)

@@ -141,6 +141,11 @@ class Scheduler:
             else:
                 future.cancel()
                 self._waiting -= 1
+                # A release may have skipped us while our cancellation was pending, leaving
+                # a slot free that a newcomer queued behind us for: hand it over now.
+                if self._active < self._effective and self._waiting:
+                    self._take()
+                    self._hand_over()
             raise
 
     def release(self) -> None:

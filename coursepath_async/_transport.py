@@ -18,13 +18,14 @@ SSLParam = ssl_module.SSLContext | bool
 class Transport:
     """A pooled aiohttp session sized to the scheduler's budget, opened on first use."""
 
-    __slots__ = ("_limit", "_session", "_ssl", "_timeout")
+    __slots__ = ("_closed", "_limit", "_session", "_ssl", "_timeout")
 
     def __init__(self, *, limit: int, timeout: float, ssl: SSLParam = True) -> None:
         self._limit = limit
         self._timeout = timeout
         self._ssl = ssl
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
     @property
     def opened(self) -> bool:
@@ -32,6 +33,8 @@ class Transport:
         return self._session is not None and not self._session.closed
 
     def _open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("the Coursepath client is closed")
         # The scheduler is the real bound; the pool matches it so no attempt ever waits
         # for a connection (aiohttp's default of 100 would throttle bigger budgets).
         connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ssl=self._ssl)
@@ -100,7 +103,8 @@ class Transport:
             ) from None
 
     async def aclose(self) -> None:
-        """Close the pool; safe to call twice."""
+        """Close the pool for good; safe to call twice."""
+        self._closed = True
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()

@@ -1,0 +1,272 @@
+"""Streaming offset/limit pagination against a fake page fetcher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Hashable
+
+import pytest
+
+from coursepath_async import Paginator
+
+
+class FakeListing:
+    """A server-side listing of ints that silently caps page sizes and counts fetches."""
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        server_cap: int = 10_000,
+        delays: Callable[[int], int] | None = None,
+    ) -> None:
+        self.records = list(range(total))
+        self.server_cap = server_cap
+        self.delays = delays
+        self.calls: list[tuple[int, int]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def fetch(self, offset: int, limit: int) -> list[int]:
+        self.calls.append((offset, limit))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            # Yield to the loop a few times so parallel fetches really overlap.
+            for _ in range(self.delays(offset) if self.delays else 2):
+                await asyncio.sleep(0)
+            return self.records[offset : offset + min(limit, self.server_cap)]
+        finally:
+            self.in_flight -= 1
+
+
+def _identity(record: int) -> Hashable:
+    return record
+
+
+def _paginator(
+    listing: FakeListing,
+    *,
+    page_size: int,
+    cap: int = 10_000,
+    window: int = 1,
+    key: Callable[[int], Hashable] | None = _identity,
+) -> Paginator[int]:
+    return Paginator(listing.fetch, page_size=page_size, cap=cap, window=window, key=key)
+
+
+async def test_stops_on_a_short_page() -> None:
+    """A page shorter than the page size is the last one: no extra request."""
+    listing = FakeListing(7)
+    records = [r async for r in _paginator(listing, page_size=3)]
+    assert records == list(range(7))
+    assert listing.calls == [(0, 3), (3, 3), (6, 3)]
+
+
+async def test_stops_on_an_empty_page() -> None:
+    """When the total is a multiple of the page size, an empty page ends the listing."""
+    listing = FakeListing(6)
+    records = [r async for r in _paginator(listing, page_size=3)]
+    assert records == list(range(6))
+    assert listing.calls == [(0, 3), (3, 3), (6, 3)]
+
+
+async def test_empty_listing_costs_one_request() -> None:
+    """An empty listing yields nothing after a single request."""
+    listing = FakeListing(0)
+    assert [r async for r in _paginator(listing, page_size=5, window=4)] == []
+    assert listing.calls == [(0, 5)]
+
+
+async def test_small_listing_costs_one_request_even_with_a_window() -> None:
+    """The first page goes alone, so a one-page listing never fans out."""
+    listing = FakeListing(3)
+    assert await _paginator(listing, page_size=5, window=4).collect() == [0, 1, 2]
+    assert listing.calls == [(0, 5)]
+
+
+async def test_requested_size_above_the_cap_is_capped() -> None:
+    """Asking for more than the endpoint's cap requests the cap, and full capped pages continue."""
+    listing = FakeListing(1_200, server_cap=500)
+    paginator = _paginator(listing, page_size=1_000, cap=500)
+    assert paginator.page_size == 500
+    records = [r async for r in paginator]
+    assert records == list(range(1_200))
+    assert listing.calls == [(0, 500), (500, 500), (1_000, 500)]
+
+
+async def test_requested_size_below_the_cap_is_kept() -> None:
+    """A page size under the cap is used as is."""
+    listing = FakeListing(25)
+    paginator = _paginator(listing, page_size=10, cap=500)
+    assert paginator.page_size == 10
+    assert len(await paginator.collect()) == 25
+    assert [limit for _, limit in listing.calls] == [10, 10, 10]
+
+
+async def test_window_fetches_in_parallel_and_keeps_order() -> None:
+    """With window=4, four pages are in flight at once, yet records come out in order."""
+    # Later pages answer faster, so completion order is the reverse of listing order.
+    listing = FakeListing(103, delays=lambda offset: 20 - offset // 10)
+    paginator = _paginator(listing, page_size=10, window=4)
+    pages = [page async for page in paginator.pages()]
+    assert [r for page in pages for r in page] == list(range(103))
+    assert [len(p) for p in pages] == [10] * 10 + [3]
+    assert listing.max_in_flight == 4
+    assert sorted(offset for offset, _ in listing.calls) == [
+        o * 10 for o in range(len(listing.calls))
+    ]
+
+
+async def test_window_bounds_fetches_ahead() -> None:
+    """A slow consumer never has more than ``window`` pages fetched ahead of it."""
+    listing = FakeListing(1_000)
+    paginator = _paginator(listing, page_size=10, window=3)
+    async for page in paginator.pages():
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        consumed_through = page[-1] + 1
+        fetched_through = max(offset + limit for offset, limit in listing.calls)
+        assert fetched_through - consumed_through <= 3 * 10
+    assert listing.max_in_flight <= 3
+
+
+async def test_records_repeated_across_pages_are_yielded_once() -> None:
+    """Offset drift (a record pushed onto the next page) does not duplicate records."""
+    pages = {0: [0, 1, 2], 3: [2, 3, 4], 6: [4, 5]}
+
+    async def fetch(offset: int, limit: int) -> list[int]:
+        return pages[offset]
+
+    paginator: Paginator[int] = Paginator(fetch, page_size=3, cap=3, window=1, key=_identity)
+    assert await paginator.collect() == [0, 1, 2, 3, 4, 5]
+
+
+async def test_page_of_only_duplicates_does_not_end_the_listing() -> None:
+    """A full page whose records were all seen is skipped, and listing continues."""
+    pages = {0: [0, 1], 2: [0, 1], 4: [2]}
+
+    async def fetch(offset: int, limit: int) -> list[int]:
+        return pages[offset]
+
+    paginator: Paginator[int] = Paginator(fetch, page_size=2, cap=2, window=1, key=_identity)
+    assert [p async for p in paginator.pages()] == [[0, 1], [2]]
+
+
+async def test_without_a_key_nothing_is_deduplicated() -> None:
+    """``key=None`` yields records exactly as received."""
+    pages = {0: [0, 1], 2: [1]}
+
+    async def fetch(offset: int, limit: int) -> list[int]:
+        return pages[offset]
+
+    paginator: Paginator[int] = Paginator(fetch, page_size=2, cap=2, window=1, key=None)
+    assert await paginator.collect() == [0, 1, 1]
+
+
+async def test_collect_and_await_are_the_same() -> None:
+    """``await paginator`` and ``await paginator.collect()`` both return every record."""
+    assert await _paginator(FakeListing(11), page_size=4) == list(range(11))
+    assert await _paginator(FakeListing(11), page_size=4).collect() == list(range(11))
+
+
+async def test_repr() -> None:
+    """The repr shows the effective page size and the window."""
+    paginator = _paginator(FakeListing(1), page_size=900, cap=250, window=3)
+    assert repr(paginator) == "<Paginator page_size=250 window=3>"
+
+
+async def test_errors_propagate_and_cancel_other_fetches(caplog: pytest.LogCaptureFixture) -> None:
+    """A failing page fetch raises to the consumer; pages in flight are cancelled cleanly."""
+    cancelled: list[int] = []
+    never = asyncio.Event()
+
+    async def fetch(offset: int, limit: int) -> list[int]:
+        if offset == 0:
+            return list(range(limit))
+        if offset == 10:
+            await asyncio.sleep(0)
+            raise RuntimeError("page 2 failed")
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            cancelled.append(offset)
+            raise
+        return []
+
+    paginator: Paginator[int] = Paginator(fetch, page_size=10, cap=10, window=4, key=None)
+    seen: list[int] = []
+
+    async def consume() -> None:
+        async for record in paginator:
+            seen.append(record)
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(RuntimeError, match="page 2 failed"):
+        await consume()
+    assert seen == list(range(10))
+    assert sorted(cancelled) == [20, 30, 40]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_early_close_cancels_in_flight_fetches(caplog: pytest.LogCaptureFixture) -> None:
+    """Closing ``pages()`` early cancels every page in flight and leaves no task behind."""
+    cancelled: list[int] = []
+    never = asyncio.Event()
+
+    async def fetch(offset: int, limit: int) -> list[int]:
+        if offset == 0:
+            return list(range(limit))
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            cancelled.append(offset)
+            raise
+        return []
+
+    paginator: Paginator[int] = Paginator(fetch, page_size=5, cap=5, window=3, key=None)
+    before = asyncio.all_tasks()
+    with caplog.at_level(logging.DEBUG):
+        pages = paginator.pages()
+        first = await anext(pages)
+        for _ in range(3):  # let the pages in flight start waiting on the server
+            await asyncio.sleep(0)
+        await pages.aclose()
+    assert first == [0, 1, 2, 3, 4]
+    assert sorted(cancelled) == [5, 10, 15]
+    assert asyncio.all_tasks() <= before
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_break_out_of_async_for_cancels_in_flight_fetches(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Breaking out of ``async for`` cancels the fetches in flight once the iterator is dropped."""
+    all_cancelled = asyncio.Event()
+    cancelled: list[int] = []
+    never = asyncio.Event()
+
+    async def fetch(offset: int, limit: int) -> list[int]:
+        if offset == 0:
+            return list(range(limit))
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            cancelled.append(offset)
+            if len(cancelled) == 2:
+                all_cancelled.set()
+            raise
+        return []
+
+    paginator: Paginator[int] = Paginator(fetch, page_size=5, cap=5, window=2, key=None)
+    async for record in paginator:
+        assert record == 0
+        for _ in range(3):  # let the pages in flight start waiting on the server
+            await asyncio.sleep(0)
+        break
+    with caplog.at_level(logging.DEBUG):
+        await asyncio.wait_for(all_cancelled.wait(), 1)
+        for _ in range(3):  # let the generator's clean-up finish
+            await asyncio.sleep(0)
+    assert sorted(cancelled) == [5, 10]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

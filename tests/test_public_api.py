@@ -1,0 +1,79 @@
+"""The exported names are a contract: pin them."""
+
+from __future__ import annotations
+
+import importlib
+
+import coursepath_async
+
+EXPECTED = {
+    "APIConnectionError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientView",
+    "ConfigurationError",
+    "ConflictError",
+    "Course",
+    "CourseMember",
+    "CoursepathClient",
+    "CoursepathError",
+    "Group",
+    "Member",
+    "NotFoundError",
+    "Paginator",
+    "PermissionDeniedError",
+    "Priority",
+    "ProgramMember",
+    "RateLimitError",
+    "RetryPolicy",
+    "SchedulerStats",
+    "ServerError",
+    "UncertainOutcomeError",
+    "UnprocessableEntityError",
+    "__version__",
+}
+
+
+def test_all_is_pinned() -> None:
+    """``__all__`` is exactly the agreed public names, without duplicates."""
+    assert len(coursepath_async.__all__) == len(set(coursepath_async.__all__))
+    assert set(coursepath_async.__all__) == EXPECTED
+
+
+def test_all_is_sorted() -> None:
+    """``__all__`` is sorted, so additions show up clearly in review."""
+    assert coursepath_async.__all__ == sorted(coursepath_async.__all__)
+
+
+def test_every_name_is_importable() -> None:
+    """Every exported name resolves on a fresh import of the package."""
+    module = importlib.import_module("coursepath_async")
+    for name in coursepath_async.__all__:
+        assert getattr(module, name) is not None, name
+
+
+def test_star_import_gives_exactly_all() -> None:
+    """``from coursepath_async import *`` binds exactly the ``__all__`` names."""
+    namespace: dict[str, object] = {}
+    exec("from coursepath_async import *", namespace)
+    assert set(namespace) - {"__builtins__"} == EXPECTED
+
+
+def test_public_objects_live_in_private_modules() -> None:
+    """Classes are defined in private ``_module`` files behind the package."""
+    for name in coursepath_async.__all__:
+        obj = getattr(coursepath_async, name)
+        module = getattr(obj, "__module__", None)
+        if isinstance(obj, type):
+            assert module is not None
+            assert module.startswith("coursepath_async._"), (name, module)
+
+
+def test_version() -> None:
+    """The package version is a string matching the distribution metadata."""
+    from importlib.metadata import version
+
+    assert coursepath_async.__version__ == version("coursepath-async")

@@ -1,0 +1,277 @@
+"""The pure layer: request bodies, JSON decoding, list unwrapping, status → exception."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from coursepath_async import (
+    APIResponseValidationError,
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    UnprocessableEntityError,
+)
+from coursepath_async._sansio import (
+    ApiRequest,
+    RawResponse,
+    RequestKind,
+    decode_json,
+    encode_body,
+    error_message,
+    status_error,
+    unwrap_list,
+)
+
+URL = "https://acme.example.com/api/v1/members"
+GET = ApiRequest(method="GET", path="/members")
+
+
+def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -> RawResponse:
+    return RawResponse(status, CIMultiDictProxy(CIMultiDict(headers or {})), body)
+
+
+# --- requests ---------------------------------------------------------------
+
+
+def test_request_defaults_to_a_read_without_body() -> None:
+    """An ApiRequest is a safe-to-repeat READ with no params and no body by default."""
+    request = ApiRequest(method="GET", path="/courses")
+    assert request.kind is RequestKind.READ
+    assert request.params == ()
+    assert request.body is None
+
+
+def test_target_without_params_is_the_path() -> None:
+    """A request without query parameters targets its bare path."""
+    assert ApiRequest(method="GET", path="/members/me").target() == "/members/me"
+
+
+def test_target_url_encodes_params_in_order() -> None:
+    """Query parameters are URL-encoded and kept in the given order."""
+    request = ApiRequest(
+        method="GET",
+        path="/members",
+        params=(("email", "a+b@x.co"), ("offset", "0"), ("limit", "500")),
+    )
+    assert request.target() == "/members?email=a%2Bb%40x.co&offset=0&limit=500"
+
+
+def test_encode_body_json() -> None:
+    """The default body format is a JSON object with nested mail overrides."""
+    body = {"email": "a@x.co", "mail": {"subject": "Hi", "body": "Welcome"}}
+    data, content_type = encode_body(body, "json")
+    assert content_type == "application/json"
+    assert orjson.loads(data) == body
+
+
+def test_encode_body_form_flattens_nested_keys() -> None:
+    """Form encoding turns nested mappings into ``mail[subject]``-style keys."""
+    body = {"name": "Sales & Ops", "mail": {"subject": "Hi there", "action": "Go"}}
+    data, content_type = encode_body(body, "form")
+    assert content_type == "application/x-www-form-urlencoded"
+    assert parse_qsl(data.decode()) == [
+        ("name", "Sales & Ops"),
+        ("mail[subject]", "Hi there"),
+        ("mail[action]", "Go"),
+    ]
+
+
+def test_encode_body_form_bools_numbers_and_nones() -> None:
+    """Form encoding writes bools as true/false, numbers as text, and drops None values."""
+    body: dict[str, Any] = {"a": True, "b": False, "n": 3, "gone": None, "mail": {"x": None}}
+    data, _ = encode_body(body, "form")
+    assert parse_qsl(data.decode()) == [("a", "true"), ("b", "false"), ("n", "3")]
+
+
+def test_encode_body_form_deeply_nested() -> None:
+    """Nested mappings of any depth keep bracketed keys."""
+    data, _ = encode_body({"a": {"b": {"c": "d"}}}, "form")
+    assert parse_qsl(data.decode()) == [("a[b][c]", "d")]
+
+
+# --- decoding ---------------------------------------------------------------
+
+
+def test_decode_json_object() -> None:
+    """A JSON body is parsed."""
+    response = _response(200, b'{"id": 1, "email": "a@x.co"}')
+    assert decode_json(GET, URL, response) == {"id": 1, "email": "a@x.co"}
+
+
+@pytest.mark.parametrize("body", [b"", b"   ", b"\n"])
+def test_decode_json_empty_body_is_none(body: bytes) -> None:
+    """An empty (or blank) 2xx body decodes to None, e.g. a 204 after an invite."""
+    assert decode_json(GET, URL, _response(204, body)) is None
+
+
+@pytest.mark.parametrize(
+    "body", [b"<html><body>Bad gateway</body></html>", b"not json", b'{"id": 1', b"\xff\xfe"]
+)
+def test_decode_json_garbage_raises_validation_error(body: bytes) -> None:
+    """A 2xx body that is not JSON raises APIResponseValidationError with the call's details."""
+    with pytest.raises(APIResponseValidationError) as info:
+        decode_json(GET, URL, _response(200, body))
+    err = info.value
+    assert err.method == "GET"
+    assert err.url == URL
+    assert err.body == body
+    assert "expected JSON" in str(err)
+    assert f"(GET {URL})" in str(err)
+
+
+def test_unwrap_list_bare_array() -> None:
+    """A bare JSON array is the list of records."""
+    assert unwrap_list(GET, URL, [{"id": 1}], b"") == [{"id": 1}]
+
+
+@pytest.mark.parametrize(
+    "key", ["data", "items", "results", "members", "courses", "groups", "records"]
+)
+def test_unwrap_list_wrapped_array(key: str) -> None:
+    """An object wrapping the array under a known key is accepted."""
+    assert unwrap_list(GET, URL, {key: [{"id": 2}], "total": 1}, b"") == [{"id": 2}]
+
+
+def test_unwrap_list_none_is_empty() -> None:
+    """An empty body (decoded as None) is an empty page."""
+    assert unwrap_list(GET, URL, None, b"") == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["text", 42, 1.5, True, {"data": "not a list"}, {"unexpected": [1]}, {}],
+)
+def test_unwrap_list_bad_shapes_raise(data: Any) -> None:
+    """Anything other than an array (bare or wrapped) raises APIResponseValidationError."""
+    with pytest.raises(APIResponseValidationError, match="expected a JSON array") as info:
+        unwrap_list(GET, URL, data, b"raw")
+    assert info.value.body == b"raw"
+    assert info.value.method == "GET"
+
+
+# --- errors -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"error": "conflict", "message": "email exists"}', "conflict: email exists"),
+        (b'{"message": "email exists"}', "email exists"),
+        (b'{"error": "not found"}', "not found"),
+        (b'{"error": "same", "message": "same"}', "same"),
+        (b'{"error": 5, "message": "only strings count"}', "only strings count"),
+    ],
+)
+def test_error_message_from_json(body: bytes, expected: str) -> None:
+    """JSON error bodies contribute their ``error`` and ``message`` strings, once each."""
+    assert error_message(body) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html><head><title>502 Bad Gateway</title></head></html>",
+        b"  <!DOCTYPE html><html></html>",
+    ],
+)
+def test_error_message_from_html(body: bytes) -> None:
+    """An HTML page (a proxy's 502) is summarised instead of dumped."""
+    assert error_message(body) == "the server (or a proxy) answered with an HTML page"
+
+
+def test_error_message_from_text() -> None:
+    """A plain-text error body is used as is."""
+    assert error_message(b"  upstream timed out\n") == "upstream timed out"
+
+
+def test_error_message_json_without_strings_falls_back_to_text() -> None:
+    """A JSON body without error/message strings is shown as text."""
+    assert error_message(b'{"code": 7}') == '{"code": 7}'
+
+
+def test_error_message_empty() -> None:
+    """An empty error body still yields a message."""
+    assert error_message(b"") == "no error details"
+
+
+def test_error_message_long_text_is_truncated() -> None:
+    """A huge error body is cut to a short excerpt with an ellipsis."""
+    message = error_message(b"x" * 10_000)
+    assert len(message) == 501
+    assert message.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (409, ConflictError),
+        (422, UnprocessableEntityError),
+        (429, RateLimitError),
+        (500, ServerError),
+        (502, ServerError),
+        (503, ServerError),
+        (504, ServerError),
+        (418, APIStatusError),
+        (405, APIStatusError),
+    ],
+)
+def test_status_error_class(status: int, cls: type[APIStatusError]) -> None:
+    """Each error status maps to its exception class; others to APIStatusError itself."""
+    body = b'{"error": "boom"}'
+    err = status_error(
+        GET,
+        URL,
+        _response(status, body, {"X-Request-Id": "req-1"}),
+        retry_after=None,
+        after_unknown_outcome=False,
+    )
+    assert type(err) is cls
+    assert err.status_code == status
+    assert err.method == "GET"
+    assert err.url == URL
+    assert err.body == body
+    assert err.request_id == "req-1"
+    assert str(err) == f"{status} boom (GET {URL})"
+
+
+def test_status_error_carries_retry_after_and_outcome_flag() -> None:
+    """The parsed Retry-After and the unknown-outcome flag travel on the exception."""
+    err = status_error(
+        ApiRequest(method="POST", path="/members", kind=RequestKind.CREATE),
+        URL,
+        _response(409, b'{"error": "exists"}'),
+        retry_after=2.5,
+        after_unknown_outcome=True,
+    )
+    assert isinstance(err, ConflictError)
+    assert err.retry_after == 2.5
+    assert err.after_unknown_outcome is True
+    assert err.request_id is None
+
+
+def test_status_error_html_body_is_summarised() -> None:
+    """A 502 HTML page from a proxy gives a short, readable message."""
+    err = status_error(
+        GET,
+        URL,
+        _response(502, b"<html>" + b"x" * 5000 + b"</html>"),
+        retry_after=None,
+        after_unknown_outcome=False,
+    )
+    assert isinstance(err, ServerError)
+    assert "HTML page" in str(err)
+    assert len(str(err)) < 200

@@ -1,0 +1,368 @@
+"""The scheduler: one bounded budget, priority lanes, no leaked or lost slots."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from coursepath_async import Priority, SchedulerStats
+from coursepath_async import _scheduler as scheduler_module
+from coursepath_async._scheduler import Scheduler
+
+
+async def _settle(rounds: int = 5) -> None:
+    """Let every ready task run up to its next real wait."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+async def _hold(scheduler: Scheduler, priority: Priority, gate: asyncio.Event) -> None:
+    async with scheduler.slot(priority):
+        await gate.wait()
+
+
+# --- the budget ---------------------------------------------------------------
+
+
+async def test_limit_is_never_exceeded_and_is_reached() -> None:
+    """With 50 tasks and a limit of 5, at most 5 hold a slot at once, and 5 do."""
+    scheduler = Scheduler(5)
+    observed: list[int] = []
+    inside = 0
+
+    async def work() -> None:
+        nonlocal inside
+        async with scheduler.slot(Priority.NORMAL):
+            inside += 1
+            observed.append(inside)
+            await _settle(3)
+            inside -= 1
+
+    await asyncio.gather(*(work() for _ in range(50)))
+    assert len(observed) == 50
+    assert max(observed) == 5
+    assert scheduler.stats().peak_active == 5
+    assert scheduler.active_count == 0
+    assert scheduler.pending_count() == 0
+
+
+async def test_free_slot_is_taken_without_waiting() -> None:
+    """Below the limit, acquiring does not queue."""
+    scheduler = Scheduler(2)
+    await scheduler.acquire(Priority.BULK)
+    assert scheduler.active_count == 1
+    assert scheduler.pending_count() == 0
+    scheduler.release()
+    assert scheduler.active_count == 0
+
+
+async def test_interactive_waiter_overtakes_bulk_backlog() -> None:
+    """With the only slot held, queued INTERACTIVE waiters are served before earlier BULK ones."""
+    scheduler = Scheduler(1)
+    order: list[str] = []
+
+    async def call(name: str, priority: Priority) -> None:
+        async with scheduler.slot(priority):
+            order.append(name)
+
+    await scheduler.acquire(Priority.NORMAL)
+    tasks = [asyncio.create_task(call(f"bulk{i}", Priority.BULK)) for i in range(3)]
+    await _settle()
+    tasks.append(asyncio.create_task(call("normal", Priority.NORMAL)))
+    tasks.append(asyncio.create_task(call("interactive", Priority.INTERACTIVE)))
+    await _settle()
+    assert scheduler.pending_count(Priority.BULK) == 3
+    assert scheduler.pending_count(Priority.NORMAL) == 1
+    assert scheduler.pending_count(Priority.INTERACTIVE) == 1
+    scheduler.release()
+    await asyncio.gather(*tasks)
+    assert order == ["interactive", "normal", "bulk0", "bulk1", "bulk2"]
+    assert scheduler.active_count == 0
+
+
+async def test_lanes_are_fifo() -> None:
+    """Within one lane, waiters are served in arrival order."""
+    scheduler = Scheduler(1)
+    order: list[int] = []
+
+    async def call(i: int) -> None:
+        async with scheduler.slot(Priority.NORMAL):
+            order.append(i)
+
+    await scheduler.acquire(Priority.NORMAL)
+    tasks = []
+    for i in range(5):
+        tasks.append(asyncio.create_task(call(i)))
+        await _settle(1)
+    scheduler.release()
+    await asyncio.gather(*tasks)
+    assert order == [0, 1, 2, 3, 4]
+
+
+# --- release on every outcome -------------------------------------------------
+
+
+async def test_slot_released_on_success() -> None:
+    """Leaving the block normally frees the slot."""
+    scheduler = Scheduler(1)
+    async with scheduler.slot(Priority.NORMAL):
+        assert scheduler.active_count == 1
+    assert scheduler.active_count == 0
+
+
+async def test_slot_released_on_exception() -> None:
+    """An exception inside the block frees the slot and propagates."""
+    scheduler = Scheduler(1)
+    with pytest.raises(KeyError):
+        async with scheduler.slot(Priority.NORMAL):
+            raise KeyError("boom")
+    assert scheduler.active_count == 0
+    await asyncio.wait_for(scheduler.acquire(Priority.NORMAL), 1)
+
+
+async def test_cancelled_holder_releases_its_slot() -> None:
+    """Cancelling a task that holds a slot frees the slot for the next waiter."""
+    scheduler = Scheduler(1)
+    gate = asyncio.Event()
+    holder = asyncio.create_task(_hold(scheduler, Priority.NORMAL, gate))
+    await _settle()
+    waiter = asyncio.create_task(scheduler.acquire(Priority.NORMAL))
+    await _settle()
+    assert scheduler.active_count == 1
+    assert scheduler.pending_count() == 1
+    holder.cancel()
+    await asyncio.wait_for(waiter, 1)
+    assert holder.cancelled()
+    assert scheduler.active_count == 1
+    scheduler.release()
+    assert scheduler.active_count == 0
+
+
+async def test_cancelled_waiter_leaves_the_queue_without_a_slot() -> None:
+    """A waiter cancelled while queued takes nothing and the budget stays whole."""
+    scheduler = Scheduler(1)
+    await scheduler.acquire(Priority.NORMAL)
+    waiter = asyncio.create_task(scheduler.acquire(Priority.BULK))
+    await _settle()
+    assert scheduler.pending_count(Priority.BULK) == 1
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    assert waiter.cancelled()
+    assert scheduler.pending_count() == 0
+    assert scheduler.pending_count(Priority.BULK) == 0
+    scheduler.release()
+    assert scheduler.active_count == 0
+    await asyncio.wait_for(scheduler.acquire(Priority.NORMAL), 1)
+    assert scheduler.active_count == 1
+
+
+async def test_waiter_cancelled_as_the_slot_is_handed_over_passes_it_on() -> None:
+    """A slot handed to a waiter that is cancelled before it runs goes to the next waiter."""
+    scheduler = Scheduler(1)
+    await scheduler.acquire(Priority.NORMAL)
+    first = asyncio.create_task(scheduler.acquire(Priority.NORMAL))
+    await _settle()
+    second = asyncio.create_task(scheduler.acquire(Priority.NORMAL))
+    await _settle()
+    scheduler.release()  # hands the slot to `first`...
+    first.cancel()  # ...which is cancelled before it gets to run
+    await asyncio.gather(first, return_exceptions=True)
+    assert first.cancelled()
+    await asyncio.wait_for(second, 1)
+    assert scheduler.active_count == 1
+    assert scheduler.pending_count() == 0
+    scheduler.release()
+    assert scheduler.active_count == 0
+
+
+async def test_slot_handed_to_a_cancelled_lone_waiter_is_returned() -> None:
+    """With nobody else waiting, the passed-on slot returns to the pool (no leak)."""
+    scheduler = Scheduler(1)
+    await scheduler.acquire(Priority.NORMAL)
+    waiter = asyncio.create_task(scheduler.acquire(Priority.NORMAL))
+    await _settle()
+    scheduler.release()
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    assert scheduler.active_count == 0
+    await asyncio.wait_for(scheduler.acquire(Priority.NORMAL), 1)
+
+
+async def test_newcomer_is_not_stranded_behind_a_cancelled_waiter() -> None:
+    """A caller arriving while a cancelled waiter is being cleaned up still gets the free slot.
+
+    Order within one loop iteration: a queued waiter is cancelled, the holder releases
+    (skipping the cancelled waiter: the slot is now free), and a new caller asks for a
+    slot before the cancelled waiter's task has run its clean-up.
+    """
+    scheduler = Scheduler(1)
+    await scheduler.acquire(Priority.NORMAL)
+    cancelled = asyncio.create_task(scheduler.acquire(Priority.BULK))
+    await _settle()
+    newcomer = asyncio.create_task(scheduler.acquire(Priority.NORMAL))
+    cancelled.cancel()
+    scheduler.release()
+    await asyncio.gather(cancelled, return_exceptions=True)
+    done, _ = await asyncio.wait({newcomer}, timeout=0.5)
+    state = repr(scheduler)
+    newcomer.cancel()
+    await asyncio.gather(newcomer, return_exceptions=True)
+    assert newcomer in done, f"deadlock: {state} with a free slot and a queued caller"
+
+
+async def test_many_cancellations_lose_no_slots() -> None:
+    """After a storm of cancelled holders and waiters, the whole budget is available again."""
+    scheduler = Scheduler(3)
+    gate = asyncio.Event()
+    tasks = [asyncio.create_task(_hold(scheduler, Priority(i % 3), gate)) for i in range(30)]
+    await _settle()
+    for task in tasks[::2]:
+        task.cancel()
+    await _settle()
+    gate.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert scheduler.active_count == 0
+    assert scheduler.pending_count() == 0
+    for _ in range(3):
+        await asyncio.wait_for(scheduler.acquire(Priority.NORMAL), 1)
+    assert scheduler.active_count == 3
+
+
+# --- pause and adaptive budget --------------------------------------------------
+
+
+async def test_pause_delays_new_acquisitions() -> None:
+    """After ``pause(s)``, a new caller waits about s before getting a free slot."""
+    scheduler = Scheduler(4)
+    scheduler.pause(0.05)
+    assert 0 < scheduler.stats().paused_for <= 0.05
+    started = time.monotonic()
+    await scheduler.acquire(Priority.INTERACTIVE)
+    assert time.monotonic() - started >= 0.045
+    assert scheduler.stats().paused_for == 0.0
+
+
+async def test_pause_is_extended_never_shortened() -> None:
+    """A shorter pause does not cut a longer one short."""
+    scheduler = Scheduler(1)
+    scheduler.pause(60)
+    scheduler.pause(0.01)
+    assert scheduler.stats().paused_for > 59
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    fake = _Clock()
+    monkeypatch.setattr(scheduler_module, "time", SimpleNamespace(monotonic=fake.monotonic))
+    return fake
+
+
+def test_overload_halves_the_budget_once_per_burst(clock: _Clock) -> None:
+    """429/503 answers halve the usable budget, at most once a second, never below 1."""
+    scheduler = Scheduler(16)
+    scheduler.overloaded()
+    assert scheduler.effective_limit == 8
+    scheduler.overloaded()
+    assert scheduler.effective_limit == 8
+    for expected in (4, 2, 1, 1):
+        clock.now += 1.0
+        scheduler.overloaded()
+        assert scheduler.effective_limit == expected
+    assert scheduler.limit == 16
+
+
+def test_budget_grows_back_by_one_per_budget_of_successes(clock: _Clock) -> None:
+    """After a cut, each ``effective_limit`` successes add one slot, up to the limit."""
+    scheduler = Scheduler(4)
+    scheduler.overloaded()
+    assert scheduler.effective_limit == 2
+    scheduler.succeeded()
+    assert scheduler.effective_limit == 2
+    scheduler.succeeded()
+    assert scheduler.effective_limit == 3
+    for _ in range(3):
+        scheduler.succeeded()
+    assert scheduler.effective_limit == 4
+    for _ in range(10):
+        scheduler.succeeded()
+    assert scheduler.effective_limit == 4
+
+
+async def test_shrunk_budget_retires_slots_on_release(clock: _Clock) -> None:
+    """After a cut below the slots in use, releases retire slots before waking waiters."""
+    scheduler = Scheduler(4)
+    for _ in range(4):
+        await scheduler.acquire(Priority.NORMAL)
+    scheduler.overloaded()
+    assert scheduler.effective_limit == 2
+    waiter = asyncio.create_task(scheduler.acquire(Priority.NORMAL))
+    await _settle()
+    assert scheduler.pending_count() == 1
+    scheduler.release()
+    scheduler.release()
+    await _settle()
+    assert not waiter.done()
+    assert scheduler.active_count == 2
+    scheduler.release()
+    await asyncio.wait_for(waiter, 1)
+    assert scheduler.active_count == 2
+
+
+async def test_regrowth_wakes_a_waiter(clock: _Clock) -> None:
+    """When the budget grows back, a queued caller gets the new slot at once."""
+    scheduler = Scheduler(2)
+    scheduler.overloaded()
+    assert scheduler.effective_limit == 1
+    await scheduler.acquire(Priority.NORMAL)
+    waiter = asyncio.create_task(scheduler.acquire(Priority.NORMAL))
+    await _settle()
+    assert not waiter.done()
+    scheduler.succeeded()
+    await asyncio.wait_for(waiter, 1)
+    assert scheduler.active_count == 2
+    assert scheduler.effective_limit == 2
+
+
+# --- visibility -----------------------------------------------------------------
+
+
+async def test_stats_and_repr() -> None:
+    """Stats and repr show slots in use, the limit and waiters per lane."""
+    scheduler = Scheduler(2)
+    await scheduler.acquire(Priority.NORMAL)
+    await scheduler.acquire(Priority.NORMAL)
+    waiters = [
+        asyncio.create_task(scheduler.acquire(Priority.BULK)),
+        asyncio.create_task(scheduler.acquire(Priority.BULK)),
+        asyncio.create_task(scheduler.acquire(Priority.INTERACTIVE)),
+    ]
+    await _settle()
+    stats = scheduler.stats()
+    assert stats == SchedulerStats(
+        limit=2,
+        effective_limit=2,
+        active=2,
+        peak_active=2,
+        pending={"interactive": 1, "normal": 0, "bulk": 2},
+        paused_for=0.0,
+    )
+    assert scheduler.pending_count() == 3
+    assert repr(scheduler) == (
+        "<Scheduler active=2/2 (limit 2) pending: interactive=1, normal=0, bulk=2>"
+    )
+    for task in waiters:
+        task.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    assert scheduler.pending_count() == 0
+    assert scheduler.stats().pending == {"interactive": 0, "normal": 0, "bulk": 0}
