@@ -27,10 +27,10 @@ __all__ = [
     "RowReport",
 ]
 
-RowOutcome = Literal["created", "updated", "unchanged", "failed", "skipped_invalid"]
+RowOutcome = Literal["created", "updated", "unchanged", "failed", "skipped_invalid", "interrupted"]
 Invitation = Literal["sent", "uncertain", "not_requested", "failed", "skipped_already_sent"]
 
-_FAILED_OUTCOMES: Final = frozenset({"failed", "skipped_invalid"})
+_FAILED_OUTCOMES: Final = frozenset({"failed", "skipped_invalid", "interrupted"})
 _FAILED_INVITATIONS: Final = frozenset({"uncertain", "failed"})
 
 
@@ -68,6 +68,8 @@ class ReportTotals:
     unchanged: int
     failed: int
     skipped_invalid: int
+    #: Rows not reached because the run was stopped (Ctrl-C); a re-run picks them up.
+    interrupted: int
     resumed: int
     invitations_sent: int
     invitations_uncertain: int
@@ -154,6 +156,7 @@ class ImportReport:
             unchanged=outcomes["unchanged"],
             failed=outcomes["failed"],
             skipped_invalid=outcomes["skipped_invalid"],
+            interrupted=outcomes["interrupted"],
             resumed=sum(row.resumed for row in self._rows.values()),
             invitations_sent=invitations["sent"],
             invitations_uncertain=invitations["uncertain"],
@@ -194,7 +197,8 @@ class ImportReport:
             f"{t.succeeded:,} succeeded, {t.rows - t.succeeded:,} did not",
             f"  created {t.created:,} · updated {t.updated:,} · unchanged {t.unchanged:,}"
             f" · failed {t.failed:,} · invalid {t.skipped_invalid:,}"
-            + (f" · finished by an earlier run {t.resumed:,}" if t.resumed else ""),
+            + (f" · finished by an earlier run {t.resumed:,}" if t.resumed else "")
+            + (f" · not reached (interrupted) {t.interrupted:,}" if t.interrupted else ""),
             f"  invitations: sent {t.invitations_sent:,} · uncertain {t.invitations_uncertain:,}"
             f" · failed {t.invitations_failed:,}"
             f" · already sent before {t.invitations_skipped_already_sent:,}",
@@ -217,7 +221,9 @@ class ImportReport:
             lines.extend(f"    line {row.line}: {row.email}" for row in uncertain[:limit])
             lines.extend(self._more(len(uncertain), limit))
         problems = [
-            row for row in rows if row.outcome in _FAILED_OUTCOMES or row.invitation == "failed"
+            row
+            for row in rows
+            if row.outcome in _FAILED_OUTCOMES - {"interrupted"} or row.invitation == "failed"
         ]
         if problems:
             lines.append("  problems:")

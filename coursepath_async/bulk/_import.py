@@ -1,0 +1,275 @@
+"""The import job: create or update every member a file lists, then groups, enrolments, invites.
+
+Rows run concurrently through the client's scheduler at bulk priority, pulled lazily
+from the reader so memory stays flat. Each row is journaled (resume after a crash
+skips finished work and never re-sends an invitation that may have gone out) and
+gets exactly one line in the report, bad rows included.
+
+A row keyed by email alone goes "create first": most imported people are new, so the
+create is tried straight away and an "already exists" falls back to lookup and
+update. A row with an externalId is looked up first, since its email may have moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import cast
+
+from attrs import evolve, field, frozen
+
+from .._client import ClientView, _Base
+from .._config import Priority
+from .._exceptions import ConflictError, CoursepathError, UnprocessableEntityError
+from .._models import Member
+from .._resources._base import MemberFields
+from ._apply import (
+    ApplyOptions,
+    apply_plan,
+    failed_report,
+    plan_member_outcome,
+    resumed_report,
+)
+from ._journal import InputFingerprint, JobKind, Journal, RowState
+from ._plan import AcademyIndex, CurrentMember, PlanOptions, RowPlan, SendInvite, plan_row
+from ._report import ImportReport, RowReport
+from ._rows import CsvRows, MappingRows, MemberRow, RowError
+
+Rows = CsvRows | MappingRows
+OnRow = Callable[[RowReport], None]
+
+
+@frozen(kw_only=True)
+class ImportOptions:
+    """What an import does to every row, on top of the row's own columns."""
+
+    plan: PlanOptions = field(factory=PlanOptions)
+    #: Re-send invitations an earlier run left uncertain (may email someone twice).
+    resend_uncertain: bool = False
+    #: Plan and report without writing anything (lookups still run).
+    dry_run: bool = False
+    #: Rows in flight; default: twice the client's budget.
+    concurrency: int | None = None
+
+
+async def import_members(
+    client: _Base,
+    rows: Rows,
+    *,
+    journal: Journal | None,
+    options: ImportOptions = ImportOptions(),
+    stop: asyncio.Event | None = None,
+    on_row: OnRow | None = None,
+    on_plan: Callable[[RowPlan], None] | None = None,
+) -> ImportReport:
+    """Import ``rows``; returns a finished report that accounts for every row.
+
+    ``journal`` is required unless ``dry_run``. Setting ``stop`` drains: rows in flight
+    finish, the rest are reported as interrupted (a re-run with the journal resumes).
+    """
+    if journal is None and not options.dry_run:
+        raise ValueError("an import that writes needs a journal")
+    bulk = client.with_options(priority=Priority.BULK)
+    job = _ImportJob(bulk, journal, options, on_plan)
+    report = ImportReport(source=_source(rows), kind="import", dry_run=options.dry_run)
+    await run_rows(
+        bulk, rows, job.row, report, concurrency=options.concurrency, stop=stop, on_row=on_row
+    )
+    return report
+
+
+async def run_rows(
+    client: ClientView,
+    rows: Rows,
+    process: Callable[[MemberRow], object],
+    report: ImportReport,
+    *,
+    concurrency: int | None,
+    stop: asyncio.Event | None,
+    on_row: OnRow | None,
+) -> None:
+    """Feed every reader item to ``process`` with bounded concurrency; report each one."""
+
+    async def handle(item: MemberRow | RowError) -> RowReport:
+        if isinstance(item, RowError):
+            return _invalid(item)
+        return await process(item)  # type: ignore[no-any-return,misc]
+
+    items = iter(rows)
+    async for outcome in client.map(handle, items, concurrency=concurrency, stop=stop):
+        report.add(outcome)
+        if on_row is not None:
+            on_row(outcome)
+    for item in items:  # stopped early: account for the rows never started
+        outcome = _invalid(item) if isinstance(item, RowError) else _interrupted(item)
+        report.add(outcome)
+        if on_row is not None:
+            on_row(outcome)
+    report.finish(
+        total_rows=rows.stats.rows,
+        blank_lines=rows.stats.blank_lines if isinstance(rows, CsvRows) else 0,
+        ignored_columns=rows.ignored_columns,
+    )
+
+
+class _ImportJob:
+    """Per-row logic of one import run."""
+
+    def __init__(
+        self,
+        client: ClientView,
+        journal: Journal | None,
+        options: ImportOptions,
+        on_plan: Callable[[RowPlan], None] | None,
+    ) -> None:
+        self._client = client
+        self._journal = journal
+        self._options = options
+        self._apply = ApplyOptions(resend_uncertain=options.resend_uncertain)
+        self._on_plan = on_plan
+
+    async def row(self, row: MemberRow) -> RowReport:
+        """Import one valid row; API failures become a failed report line, never lost."""
+        try:
+            return await self._row(row)
+        except CoursepathError as exc:
+            if self._journal is not None and self._journal.get(row.natural_key) is not None:
+                self._journal.finish_row(row.natural_key, error=str(exc))
+            return RowReport(line=row.line, email=row.email, outcome="failed", reason=str(exc))
+
+    async def _row(self, row: MemberRow) -> RowReport:
+        journal = self._journal
+        prior = None if journal is None else journal.get(row.natural_key)
+        if prior is not None and prior.complete:
+            return resumed_report(prior, row.line)
+        if journal is not None and prior is None and row.external_id is None:
+            created = await self._create_first(journal, row)
+            if created is not None:
+                return created
+        plan = plan_row(row, await self._lookup(row), self._options.plan)
+        if self._on_plan is not None:
+            self._on_plan(plan)
+        if plan.conflict is not None:
+            return RowReport(line=row.line, email=row.email, outcome="failed", reason=plan.conflict)
+        if journal is None:  # dry run
+            return RowReport(
+                line=row.line,
+                email=row.email,
+                outcome=plan_member_outcome(plan),
+                member_id=plan.member_id,
+            )
+        plan = self._keep_invite_intent(plan, row, prior)
+        state = journal.begin_row(
+            plan.key, line=row.line, email=row.email, invite=_wants_invite(plan)
+        )
+        return await apply_plan(self._client, journal, plan, state, options=self._apply)
+
+    async def _create_first(self, journal: Journal, row: MemberRow) -> RowReport | None:
+        """Try the create straight away; ``None`` when the member turned out to exist."""
+        plan = plan_row(row, AcademyIndex(()), self._options.plan)
+        invite = _wants_invite(plan)
+        journal.begin_row(plan.key, line=row.line, email=row.email, invite=invite)
+        if invite:
+            # The intent to invite must survive a crash right after the create, or a
+            # resumed run would find an existing member and never invite them.
+            journal.commit()
+        fields = cast(MemberFields, row.member_fields())
+        try:
+            member = await self._client.members.create(row.email, **fields)
+        except (ConflictError, UnprocessableEntityError):
+            return None  # exists already: look it up and plan an update instead
+        except CoursepathError as exc:
+            reason = f"create member {row.email}: {exc}"
+            journal.finish_row(plan.key, error=reason)
+            return failed_report(plan, reason)
+        if self._on_plan is not None:
+            self._on_plan(plan)
+        journal.record_member(plan.key, member_id=member.id, outcome="created")
+        state = _require(journal.get(plan.key))
+        return await apply_plan(self._client, journal, plan, state, options=self._apply)
+
+    async def _lookup(self, row: MemberRow) -> AcademyIndex:
+        """The academy's members this row could be: by email and by externalId."""
+        lookups = [self._client.members.list(email=row.email_key).collect()]
+        if row.external_id is not None:
+            lookups.append(self._client.members.list(external_id=row.external_id).collect())
+        found: dict[int, Member] = {}
+        for members in await asyncio.gather(*lookups):
+            for member in members:
+                found.setdefault(member.id, member)
+        return AcademyIndex(CurrentMember(member=m) for m in found.values())
+
+    def _keep_invite_intent(self, plan: RowPlan, row: MemberRow, prior: RowState | None) -> RowPlan:
+        """On resume, a member this job created still gets the invitation "new" promised."""
+        if (
+            prior is None
+            or _wants_invite(plan)
+            or row.invite is False
+            or self._options.plan.invite != "new"
+        ):
+            return plan
+        created_by_us = prior.outcome == "created" or (
+            prior.invite == "pending" and not prior.step_done("member")
+        )
+        if not created_by_us:
+            return plan
+        return evolve(plan, steps=(*plan.steps, SendInvite()))
+
+
+def _wants_invite(plan: RowPlan) -> bool:
+    return any(isinstance(step, SendInvite) for step in plan.steps)
+
+
+def _require(state: RowState | None) -> RowState:
+    if state is None:  # pragma: no cover - begin_row ran just before
+        raise RuntimeError("journal row vanished")
+    return state
+
+
+def _invalid(error: RowError) -> RowReport:
+    return RowReport(
+        line=error.line, email=error.email, outcome="skipped_invalid", reason=error.reason
+    )
+
+
+def _interrupted(row: MemberRow) -> RowReport:
+    return RowReport(
+        line=row.line,
+        email=row.email,
+        outcome="interrupted",
+        reason="not reached: the run was stopped",
+    )
+
+
+def _source(rows: Rows) -> str:
+    return str(rows.path) if isinstance(rows, CsvRows) else "rows"
+
+
+def fingerprint_options(options: PlanOptions) -> dict[str, object]:
+    """The settings that change a job's effects: a resumed run must use the same ones."""
+    return {
+        "groups": list(options.groups),
+        "courses": list(options.courses),
+        "programs": list(options.programs),
+        "invite": options.invite,
+        "remove_groups": options.remove_groups,
+        "unenroll": options.unenroll,
+    }
+
+
+def open_journal(
+    path: str, rows: Rows, *, kind: JobKind, options: PlanOptions, allow_changed_input: bool = False
+) -> Journal:
+    """Open (or resume) the journal of a job over ``rows`` with these effects."""
+    fingerprint = (
+        InputFingerprint.of_file(rows.path)
+        if isinstance(rows, CsvRows)
+        else InputFingerprint.of_label("rows")
+    )
+    return Journal.open(
+        path,
+        kind=kind,
+        fingerprint=fingerprint,
+        options=fingerprint_options(options),
+        allow_changed_input=allow_changed_input,
+    )
