@@ -79,6 +79,12 @@ async def apply_plan(
     outcome = state.outcome or plan_member_outcome(plan)
     errors: list[str] = []
     invite: SendInvite | None = None
+    if any(isinstance(step, SendInvite) for step in plan.steps) and any(
+        isinstance(step, CreateMember) for step in plan.steps
+    ):
+        # The intent to invite must survive a crash right after the create, or a resumed
+        # run would find an existing member and, inviting only new ones, never invite.
+        journal.commit()
     for step in plan.steps:
         if isinstance(step, SendInvite):
             invite = step

@@ -1,0 +1,264 @@
+"""The import job end to end against the sandbox academy over loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from coursepath_async import CoursepathClient, RetryPolicy
+from coursepath_async.bulk import (
+    CsvRows,
+    ImportReport,
+    MappingRows,
+    PlanOptions,
+    RowPlan,
+)
+from coursepath_async.bulk._import import ImportOptions, import_members, open_journal
+from coursepath_async.testing import Faults, SandboxAcademy
+from coursepath_async.testing._people import write_people_csv
+
+API_KEY = "bulk-import-tests-key-0123456789abcdefghijkl"
+
+
+@pytest.fixture
+async def academy() -> AsyncIterator[SandboxAcademy]:
+    async with SandboxAcademy(
+        members=10, courses=3, programs=2, groups=2, seed=5, api_key=API_KEY
+    ) as a:
+        yield a
+
+
+def _client(academy: SandboxAcademy, **kwargs: object) -> CoursepathClient:
+    return CoursepathClient(
+        academy.url,
+        api_key=academy.api_key,
+        user=academy.admin_email,
+        allow_http=True,
+        retry=RetryPolicy(max_attempts=8, base_delay=0.001, max_delay=0.01),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def _import(
+    academy: SandboxAcademy,
+    rows: CsvRows | MappingRows,
+    journal_path: Path | None,
+    plan: PlanOptions,
+    **options: object,
+) -> ImportReport:
+    async with _client(academy, max_concurrency=16) as client:
+        if journal_path is None:
+            return await import_members(
+                client, rows, journal=None, options=ImportOptions(plan=plan, dry_run=True)
+            )
+        with open_journal(str(journal_path), rows, kind="import", options=plan) as journal:
+            return await import_members(
+                client,
+                rows,
+                journal=journal,
+                options=ImportOptions(plan=plan, **options),  # type: ignore[arg-type]
+            )
+
+
+def _people(n: int, **extra: object) -> list[dict[str, object]]:
+    return [{"email": f"person{i}@import.test", "name": f"Person {i}", **extra} for i in range(n)]
+
+
+async def test_creates_members_with_groups_courses_and_programs(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """Every row becomes one member, grouped and enrolled as the options say."""
+    plan = PlanOptions(groups=("Cohort A",), courses=(1,), programs=(2,))
+    report = await _import(academy, MappingRows(_people(30)), tmp_path / "j.sqlite", plan)
+    assert report.consistent
+    assert report.exit_code == 0
+    assert report.totals.created == 30
+    state = academy.state
+    group = state.group_by_name("Cohort A")
+    assert group is not None
+    for i in range(30):
+        member = state.member_by_email(f"person{i}@import.test")
+        assert member is not None
+        assert member.name == f"Person {i}"
+        assert member.id in state.group_member_ids(group.id)
+        assert state.enrolment(1, member.id) is not None
+        assert state.program_enrolment(2, member.id) is not None
+
+
+async def test_existing_members_are_updated_or_left_unchanged(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """A row for a known email updates only differing fields; an identical one is unchanged."""
+    seeded = academy.state.members()[1:3]
+    rows = [
+        {"email": seeded[0].email.upper(), "company": "New Company Ltd"},
+        {"email": seeded[1].email, "name": seeded[1].name},
+    ]
+    report = await _import(academy, MappingRows(rows), tmp_path / "j.sqlite", PlanOptions())
+    outcomes = [row.outcome for row in report.rows]
+    assert outcomes == ["updated", "unchanged"]
+    assert academy.state.member(seeded[0].id).company == "New Company Ltd"
+    assert academy.state.member_count == 10
+
+
+async def test_external_id_match_moves_the_email(academy: SandboxAcademy, tmp_path: Path) -> None:
+    """A row keyed by externalId finds its member even after the email changed, and updates it."""
+    member = academy.state.add_member("old.address@import.test", external_id="HR-77")
+    rows = [{"email": "new.address@import.test", "externalId": "HR-77"}]
+    report = await _import(academy, MappingRows(rows), tmp_path / "j.sqlite", PlanOptions())
+    assert [row.outcome for row in report.rows] == ["updated"]
+    assert academy.state.member(member.id).email == "new.address@import.test"
+
+
+async def test_conflicting_keys_fail_the_row_with_a_reason(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """An externalId of one member with the email of another is reported, never guessed."""
+    academy.state.add_member("a@import.test", external_id="HR-1")
+    academy.state.add_member("b@import.test", external_id="HR-2")
+    rows = [{"email": "b@import.test", "externalId": "HR-1"}]
+    report = await _import(academy, MappingRows(rows), tmp_path / "j.sqlite", PlanOptions())
+    (row,) = report.rows
+    assert row.outcome == "failed"
+    assert row.reason is not None
+    assert "HR-1" in row.reason
+    assert academy.recorder.count("POST", "/members/{id}") == 0
+
+
+async def test_invite_new_only_invites_created_members(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """``invite="new"`` emails the members this run creates, not existing ones."""
+    existing = academy.state.members()[1]
+    rows = [*_people(5), {"email": existing.email}]
+    report = await _import(
+        academy, MappingRows(rows), tmp_path / "j.sqlite", PlanOptions(invite="new")
+    )
+    assert report.totals.invitations_sent == 5
+    assert academy.recorder.invitations[existing.id] == 0
+    assert sum(academy.recorder.invitations.values()) == 5
+
+
+async def test_bad_rows_are_reported_and_the_rest_proceeds(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """Each planted bad row of a messy CSV is reported by line; every other row is imported."""
+    people = write_people_csv(tmp_path / "people.csv", rows=300, seed=3, course_ids=(1, 2))
+    with CsvRows(people.path) as rows:
+        report = await _import(academy, rows, tmp_path / "j.sqlite", PlanOptions())
+    assert report.consistent
+    invalid = {row.line: row.reason for row in report.rows if row.outcome == "skipped_invalid"}
+    assert set(invalid) == set(people.bad_lines)
+    assert all(reason for reason in invalid.values())
+    assert report.totals.created == people.rows - len(people.bad_lines)
+    assert report.exit_code == 1
+
+
+async def test_dry_run_writes_nothing(academy: SandboxAcademy) -> None:
+    """A dry run looks members up and reports the plan, but sends no write."""
+    existing = academy.state.members()[1]
+    rows = [*_people(3), {"email": existing.email, "company": "Changed"}]
+    plans: list[RowPlan] = []
+    async with _client(academy) as client:
+        report = await import_members(
+            client,
+            MappingRows(rows),
+            journal=None,
+            options=ImportOptions(plan=PlanOptions(groups=("X",)), dry_run=True),
+            on_plan=plans.append,
+        )
+    assert [row.outcome for row in report.rows] == ["created"] * 3 + ["updated"]
+    assert report.dry_run
+    assert len(plans) == 4
+    writes = [r for r in academy.recorder.requests if r.method != "GET"]
+    assert writes == []
+
+
+async def test_resume_skips_finished_rows(academy: SandboxAcademy, tmp_path: Path) -> None:
+    """A second run with the same journal makes no write and reports rows as resumed."""
+    plan = PlanOptions(groups=("G",), invite="new")
+    first = await _import(academy, MappingRows(_people(20)), tmp_path / "j.sqlite", plan)
+    assert first.totals.invitations_sent == 20
+    academy.recorder.reset()
+    second = await _import(academy, MappingRows(_people(20)), tmp_path / "j.sqlite", plan)
+    assert second.totals.resumed == 20
+    assert second.totals.invitations_skipped_already_sent == 20
+    assert academy.recorder.total == 0
+
+
+async def test_stop_drains_and_reports_the_rest_as_interrupted(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """Setting stop finishes rows in flight, reports unreached rows, and a re-run completes."""
+    academy.set_faults(latency=0.01)
+    stop = asyncio.Event()
+    rows = _people(200)
+    plan = PlanOptions()
+    async with _client(academy, max_concurrency=4) as client:
+        with open_journal(
+            str(tmp_path / "j.sqlite"), MappingRows(rows), kind="import", options=plan
+        ) as journal:
+            done = 0
+
+            def on_row(_: object) -> None:
+                nonlocal done
+                done += 1
+                if done == 10:
+                    stop.set()
+
+            report = await import_members(
+                client,
+                MappingRows(rows),
+                journal=journal,
+                options=ImportOptions(plan=plan, concurrency=8),
+                stop=stop,
+                on_row=on_row,
+            )
+    assert report.consistent
+    interrupted = report.totals.interrupted
+    assert 0 < interrupted < 200
+    assert report.totals.created == 200 - interrupted
+    academy.set_faults(latency=0.0)
+    again = await _import(academy, MappingRows(rows), tmp_path / "j.sqlite", plan)
+    assert again.totals.resumed == 200 - interrupted
+    assert again.totals.created == 200  # the earlier creates are counted from the journal
+    assert academy.state.member_count == 210
+
+
+async def test_fault_soak_converges_without_duplicates(tmp_path: Path) -> None:
+    """Under 5xx, resets, applied-then-502 and 429s each member exists once, invited once."""
+    faults = Faults(
+        seed=11,
+        error_rate=0.10,
+        reset_rate=0.03,
+        applied_then_fail_rate=0.04,
+        rate_limit_rate=0.01,
+        retry_after=0.01,
+    )
+    async with SandboxAcademy(
+        members=5, courses=2, groups=1, seed=2, api_key=API_KEY, faults=faults
+    ) as academy:
+        people = write_people_csv(tmp_path / "people.csv", rows=600, seed=9, course_ids=(1,))
+        plan = PlanOptions(groups=("Soak",), courses=(2,), invite="new")
+        with CsvRows(people.path) as rows:
+            report = await _import(academy, rows, tmp_path / "j.sqlite", plan)
+        assert report.consistent
+        assert report.totals.failed == 0
+        valid = people.rows - len(people.bad_lines)
+        emails = Counter(m.email for m in academy.state.members())
+        assert max(emails.values()) == 1
+        assert academy.state.member_count == 5 + valid
+        group = academy.state.group_by_name("Soak")
+        assert group is not None
+        assert len(academy.state.group_member_ids(group.id)) == valid
+        seeded = {m.id for m in academy.state.members()[:5]}
+        enrolled = {e.member_id for e in academy.state.enrolments(2)} - seeded
+        assert len(enrolled) == valid
+        assert max(academy.recorder.invitations.values()) == 1
+        assert not academy.recorder.duplicate_jtis
+        sent_or_uncertain = report.totals.invitations_sent + report.totals.invitations_uncertain
+        assert sent_or_uncertain == valid
