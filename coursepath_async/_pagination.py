@@ -1,11 +1,15 @@
 """Streaming offset/limit pagination that never trusts the requested ``limit``.
 
-Coursepath caps page sizes silently, so a listing advances by the effective page size
-(the smaller of what was asked and the endpoint's cap) and ends on an empty page or
-one shorter than that. After a first full page, a window of the following pages is
-fetched in parallel and yielded in order; memory is bounded by window x page size.
-A record seen again on the next page (offset drift from inserts mid-listing) is
-yielded once.
+Coursepath caps page sizes silently at 100, 250 or 500 records depending on the
+endpoint, and documents which only loosely. A listing asks for the endpoint's assumed
+cap; a first page shorter than asked ends the listing, unless its length is itself one
+of the documented caps: then the endpoint's real cap is smaller than assumed, and the
+listing goes on from where that page stopped (costing one extra request only for a
+listing of exactly 100 or 250 records). Once a full page proves the size, a window of
+the following pages is fetched in parallel and yielded in order; a page shorter than
+that size, or an empty one, ends the listing. Memory is bounded by window x page size. A record seen
+again (offset drift from inserts mid-listing) is yielded once: ids seen are kept in a
+bitmap, about 1 bit per id.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from typing import Any, Generic, TypeVar
 T = TypeVar("T")
 
 FetchPage = Callable[[int, int], Awaitable[list[T]]]
+
+#: The page caps Coursepath documents ("at most 100, 250 or 500 objects per call").
+DOCUMENTED_CAPS = frozenset({100, 250, 500})
 
 
 class Paginator(Generic[T]):
@@ -48,45 +55,53 @@ class Paginator(Generic[T]):
     async def pages(self) -> AsyncGenerator[list[T], None]:
         """Yield each page's (deduplicated) records in listing order."""
         size = self._page_size
-        recent: deque[set[Hashable]] = deque(maxlen=2)
-        pending: deque[asyncio.Task[list[T]]] = deque()
+        cap = size  # the effective page size, lowered if the server proves a smaller cap
+        confirmed = False  # a full page of `cap` records has been seen
+        seen = _SeenKeys()
+        pending: deque[tuple[int, asyncio.Task[list[T]]]] = deque()
         next_offset = 0
+
+        def request() -> None:
+            nonlocal next_offset
+            pending.append((next_offset, asyncio.ensure_future(self._fetch(next_offset, size))))
+            next_offset += cap
+
         try:
-            pending.append(asyncio.ensure_future(self._fetch(next_offset, size)))
-            next_offset += size
+            request()
             while pending:
-                page = await pending.popleft()
-                full = len(page) >= size
-                if full:
-                    # Keep `window` pages in flight; the first page went alone so a small
-                    # listing costs one request.
+                offset, task = pending.popleft()
+                page = await task
+                if not page:
+                    return
+                records = self._dedupe(page, seen)
+                if len(page) < cap:
+                    if confirmed or len(page) not in DOCUMENTED_CAPS:  # the end
+                        if records:
+                            yield records
+                        return
+                    # Exactly a documented cap, below the one assumed: a smaller silent
+                    # cap (or a listing of exactly that size). Go on from where it
+                    # stopped; only this page was in flight.
+                    cap = len(page)
+                    next_offset = offset + cap
+                    request()
+                else:
+                    confirmed = True
                     while len(pending) < self._window:
-                        pending.append(asyncio.ensure_future(self._fetch(next_offset, size)))
-                        next_offset += size
-                records = self._dedupe(page, recent)
+                        request()
                 if records:
                     yield records
-                if not full:
-                    return
         finally:
-            for task in pending:
+            for _, task in pending:
                 task.cancel()
             if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+                await asyncio.gather(*(task for _, task in pending), return_exceptions=True)
 
-    def _dedupe(self, page: list[T], recent: deque[set[Hashable]]) -> list[T]:
+    def _dedupe(self, page: list[T], seen: _SeenKeys) -> list[T]:
         if self._key is None:
             return page
-        keys: set[Hashable] = set()
-        out: list[T] = []
-        for record in page:
-            k = self._key(record)
-            if k in keys or any(k in seen for seen in recent):
-                continue
-            keys.add(k)
-            out.append(record)
-        recent.append(keys)
-        return out
+        key = self._key
+        return [record for record in page if seen.add(key(record))]
 
     async def __aiter__(self) -> AsyncIterator[T]:
         """Stream records across all pages."""
@@ -98,6 +113,12 @@ class Paginator(Generic[T]):
         finally:
             await pages.aclose()
 
+    async def first_page(self) -> list[T]:
+        """Only the first page: one request, for filters expected to match few records."""
+        async for page in self.pages():
+            return page
+        return []
+
     async def collect(self) -> list[T]:
         """Every record in one list: for small listings only."""
         return [record async for page in self.pages() for record in page]
@@ -108,3 +129,31 @@ class Paginator(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<Paginator page_size={self._page_size} window={self._window}>"
+
+
+class _SeenKeys:
+    """Keys already yielded: small non-negative ints in a bitmap, anything else in a set."""
+
+    __slots__ = ("_bits", "_other")
+
+    # Ids below this live in the bitmap (at most 16 MiB); anything larger in the set.
+    _BITMAP_LIMIT = 1 << 27
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+        self._other: set[Hashable] = set()
+
+    def add(self, key: Hashable) -> bool:
+        """Record ``key``; True when it had not been seen before."""
+        if type(key) is int and 0 <= key < self._BITMAP_LIMIT:
+            index, bit = key >> 3, 1 << (key & 7)
+            if index >= len(self._bits):
+                self._bits.extend(bytes(max(index + 1 - len(self._bits), len(self._bits))))
+            if self._bits[index] & bit:
+                return False
+            self._bits[index] |= bit
+            return True
+        if key in self._other:
+            return False
+        self._other.add(key)
+        return True

@@ -134,6 +134,10 @@ class Scheduler:
         self._waiting += 1
         try:
             await future
+            # Handed a slot while the server asked us to hold off: wait it out holding
+            # the slot (nothing else would be dispatched meanwhile anyway).
+            while (wait := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(wait)
         except BaseException:
             if future.done() and not future.cancelled():
                 # The slot was handed over just as we were cancelled: pass it on.

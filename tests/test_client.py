@@ -214,6 +214,15 @@ ENDPOINTS: list[tuple[str, Call, str, Any, Any, int, Any]] = [
         Member(id=7, email=NEW),
     ),
     (
+        "members.find_by_external_id",
+        lambda c: c.members.find_by_external_id("E1"),
+        "GET /members?externalId=E1&limit=500&offset=0",
+        None,
+        [member(7, externalId="E1"), member(8, externalId="E10")],
+        200,
+        [Member(id=7, email=NEW, external_id="E1")],
+    ),
+    (
         "members.create",
         lambda c: c.members.create(
             NEW, name="New Person", external_id="E1", extra={"language": "nl"}

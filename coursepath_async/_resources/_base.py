@@ -107,6 +107,14 @@ class Resource:
         request = ApiRequest(method=method, path=path, body=body, kind=kind)
         return await self._core.model(request, self._ctx, cls)
 
+    async def _first_page(
+        self, path: str, cls: type[T], *, cap: int, params: Mapping[str, str]
+    ) -> list[T]:
+        """One page of a filtered listing, for filters that select a handful of records."""
+        return await self._list(
+            path, cls, cap=cap, page_size=None, window=1, params=params
+        ).first_page()
+
     def _list(
         self,
         path: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Unpack
 
@@ -55,12 +56,17 @@ class Members(Resource):
         )
 
     async def find_by_email(self, email: str) -> Member | None:
-        """The member with this email (case-insensitive), or ``None``."""
+        """The member with this email (case-insensitive), or ``None``; one request."""
         wanted = validate_email(email).lower()
-        async for member in self.list(email=wanted):
-            if member.email.lower() == wanted:
-                return member
-        return None
+        params = member_filters({"email": wanted})
+        matches = await self._first_page("/members", Member, cap=MEMBER_PAGE_CAP, params=params)
+        return next((m for m in matches if m.email.lower() == wanted), None)
+
+    async def find_by_external_id(self, external_id: str) -> builtins.list[Member]:
+        """The members carrying this externalId (normally one); one request."""
+        params = member_filters({"external_id": external_id})
+        matches = await self._first_page("/members", Member, cap=MEMBER_PAGE_CAP, params=params)
+        return [m for m in matches if m.external_id == external_id]
 
     async def create(self, email: str, **fields: Unpack[MemberFields]) -> Member:
         """Create a member; without ``name`` Coursepath derives one from the email.

@@ -190,13 +190,17 @@ class _ImportJob:
 
     async def _lookup(self, row: MemberRow) -> AcademyIndex:
         """The academy's members this row could be: by email and by externalId."""
-        lookups = [self._client.members.list(email=row.email_key).collect()]
-        if row.external_id is not None:
-            lookups.append(self._client.members.list(external_id=row.external_id).collect())
-        found: dict[int, Member] = {}
-        for members in await asyncio.gather(*lookups):
-            for member in members:
-                found.setdefault(member.id, member)
+        members = self._client.members
+        by_id: list[Member] = []
+        if row.external_id is None:
+            by_email = await members.find_by_email(row.email)
+        else:
+            by_email, by_id = await asyncio.gather(
+                members.find_by_email(row.email), members.find_by_external_id(row.external_id)
+            )
+        found: dict[int, Member] = {m.id: m for m in by_id}
+        if by_email is not None:
+            found.setdefault(by_email.id, by_email)
         return AcademyIndex(CurrentMember(member=m) for m in found.values())
 
     def _keep_invite_intent(self, plan: RowPlan, row: MemberRow, prior: RowState | None) -> RowPlan:

@@ -1,0 +1,103 @@
+"""Shared helpers of the integration suite: a sandbox academy with a real SDK client on it.
+
+Imported as a plain module (``from _support import ...``): pytest puts this directory
+on ``sys.path`` because it has no ``__init__.py``, exactly as ``tests/testing`` does
+for ``sandbox_raw``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from coursepath_async import CoursepathClient, RetryPolicy
+from coursepath_async.testing import Recorder, RequestRecord, SandboxAcademy
+
+#: Long enough for PyJWT's HS256 key-length check, which would warn (= fail) otherwise.
+API_KEY = "integration-tests-api-key-0123456789-abcdefghijklmnop"
+
+#: Retries on, waits off: fault tests run at loopback speed.
+FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0)
+
+#: How long any single "wait until the academy saw X" may take before the test fails.
+WAIT_LIMIT = 5.0
+
+
+def make_client(academy: SandboxAcademy, **options: Any) -> CoursepathClient:
+    """A client acting as the academy's admin over plain loopback http, retrying without waits."""
+    settings: dict[str, Any] = {
+        "api_key": academy.api_key,
+        "user": academy.admin_email,
+        "allow_http": True,
+        "retry": FAST_RETRY,
+        "timeout": 10.0,
+    }
+    settings.update(options)
+    return CoursepathClient(academy.url, **settings)
+
+
+@asynccontextmanager
+async def serving(
+    *, client: Mapping[str, Any] | None = None, **academy_options: Any
+) -> AsyncIterator[tuple[SandboxAcademy, CoursepathClient]]:
+    """Run a seeded academy (small by default) and a client connected to it; close both."""
+    options: dict[str, Any] = {"members": 20, "courses": 4, "programs": 2, "groups": 3, "seed": 11}
+    options.update(academy_options)
+    options.setdefault("api_key", API_KEY)
+    async with SandboxAcademy(**options) as academy, make_client(academy, **(client or {})) as sdk:
+        yield academy, sdk
+
+
+async def until(recorder: Recorder, predicate: Callable[[Recorder], bool]) -> None:
+    """Wait (bounded) until ``predicate(recorder)`` holds; no polling, no sleeping."""
+    async with asyncio.timeout(WAIT_LIMIT):
+        await recorder.wait_for(predicate)
+
+
+def wall_clock(record: RequestRecord, offset: float) -> float:
+    """When the academy started serving ``record``, as Unix time (see :func:`clock_offset`)."""
+    return record.started + offset
+
+
+def clock_offset() -> float:
+    """``time.time() - time.monotonic()``: turns the recorder's monotonic stamps into Unix time."""
+    return time.time() - time.monotonic()
+
+
+class RetryWatcher(logging.Handler):
+    """Sets an event when the SDK logs that it is about to sleep before a retry.
+
+    The SDK logs "retrying ..." and then awaits its backoff sleep without yielding in
+    between, so once the event is set the retrying caller is certainly asleep.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.retrying = asyncio.Event()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        self.messages.append(message)
+        if message.startswith("retrying"):
+            self.retrying.set()
+
+
+@asynccontextmanager
+async def watching_retries() -> AsyncIterator[RetryWatcher]:
+    """Attach a :class:`RetryWatcher` to the ``coursepath_async`` logger for the block."""
+    logger = logging.getLogger("coursepath_async")
+    watcher = RetryWatcher()
+    previous = logger.level
+    logger.addHandler(watcher)
+    if not logger.isEnabledFor(logging.INFO):
+        logger.setLevel(logging.INFO)
+    try:
+        yield watcher
+    finally:
+        logger.removeHandler(watcher)
+        logger.setLevel(previous)

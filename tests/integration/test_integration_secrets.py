@@ -1,0 +1,120 @@
+"""No API key or token in logs (DEBUG on), reprs or exception text, under faults and failures."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Iterator
+
+import pytest
+from _support import make_client, serving
+
+from coursepath_async import (
+    APITimeoutError,
+    AuthenticationError,
+    CoursepathError,
+    NotFoundError,
+    PermissionDeniedError,
+    RetryPolicy,
+    UncertainOutcomeError,
+)
+from coursepath_async.testing import Faults
+
+WRONG_KEY = "not-the-academy-key-but-also-secret-0123456789abcdef"
+
+
+def exception_texts(exc: BaseException) -> Iterator[str]:
+    """Every way an exception (and its chain) can end up printed."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield str(current)
+        yield repr(current)
+        yield "".join(traceback.format_exception(current))
+        yield repr(vars(current))
+        body = getattr(current, "body", None)
+        if isinstance(body, bytes):
+            yield body.decode("utf-8", "replace")
+        current = current.__cause__ or current.__context__
+
+
+async def test_no_secret_in_logs_reprs_or_errors(caplog: pytest.LogCaptureFixture) -> None:
+    """A faulty batch at DEBUG leaves the API key and every token out of all captured text."""
+    caplog.set_level(logging.DEBUG, logger="coursepath_async")
+    faults = Faults(
+        seed=7,
+        error_rate=0.2,
+        reset_rate=0.1,
+        rate_limit_rate=0.05,
+        retry_after=0.01,
+        applied_then_fail_rate=0.1,
+    )
+    retry = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0)
+    async with serving(members=30, faults=faults, client={"retry": retry}) as (academy, client):
+        state = academy.state
+        ids = [r.id for r in state.members()]
+        learner = client.as_user(state.members()[3].email)
+        calls = [
+            *(client.members.get(i) for i in ids),
+            *(client.members.update(i, department="Sec") for i in ids[1:10]),
+            *(client.members.invite(i) for i in ids[10:20]),
+            client.members.list(page_size=4).collect(),
+        ]
+        outcomes: list[object] = [*await asyncio.gather(*calls, return_exceptions=True)]
+
+        # Then one failure of each kind, deterministically (random faults off, scripted ones on).
+        academy.faults = Faults()
+        academy.script("POST", "/members/{m}/invite", "applied_then_502")
+        academy.script("GET", "/members/me", "hang")
+        failing = [
+            client.members.get(99_999),
+            learner.members.list().collect(),
+            client.members.invite(ids[1]),
+            client.with_options(deadline=0.2).members.me(),
+        ]
+        outcomes.extend(await asyncio.gather(*failing, return_exceptions=True))
+
+        async with make_client(academy, api_key=WRONG_KEY) as wrong:
+            with pytest.raises(AuthenticationError) as refused:
+                await wrong.members.me()
+            texts = [repr(wrong)]
+
+        errors: list[BaseException] = [o for o in outcomes if isinstance(o, BaseException)]
+        errors.append(refused.value)
+        assert all(isinstance(e, CoursepathError) for e in errors), errors
+        kinds = {type(e) for e in errors}
+        assert NotFoundError in kinds
+        assert PermissionDeniedError in kinds
+        assert UncertainOutcomeError in kinds
+        assert APITimeoutError in kinds
+
+        paginator = client.members.list()
+        texts += [
+            caplog.text,
+            *(f"{r.getMessage()} {r.args!r}" for r in caplog.records),
+            repr(client),
+            repr(learner),
+            repr(paginator),
+            repr(client.scheduler_stats()),
+            repr(client.members),
+            repr(outcomes),
+        ]
+        for error in errors:
+            texts.extend(exception_texts(error))
+
+        recorder = academy.recorder
+        secret_values = [academy.api_key, WRONG_KEY, *(str(jti) for jti in recorder.jtis)]
+        assert len(recorder.jtis) == recorder.total  # every request carried a token
+        blob = "\n".join(texts)
+        leaked = [s for s in secret_values if s in blob]
+        assert leaked == []
+        # Any JWT (header or claims) is base64url JSON, which always starts "eyJ".
+        assert "eyJ" not in blob
+        assert "Bearer" not in blob
+
+        # The test is not vacuous: DEBUG lines per attempt and INFO lines per retry were logged.
+        messages = [r.getMessage() for r in caplog.records if r.name == "coursepath_async"]
+        assert any(" -> 200 (attempt 1," in m for m in messages)
+        assert any(m.startswith("retrying") for m in messages)
