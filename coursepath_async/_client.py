@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -90,7 +90,7 @@ class _Base:
         *,
         concurrency: int | None = None,
         stop: asyncio.Event | None = None,
-    ) -> AsyncIterator[R]:
+    ) -> AsyncGenerator[R, None]:
         """Run ``fn`` over ``items`` concurrently, yielding results as they complete.
 
         Items are pulled lazily with ``concurrency`` (default: twice the client's

@@ -7,7 +7,14 @@ Items are pulled lazily, so a producer of 100,000 calls never holds more than
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+)
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -20,7 +27,7 @@ async def bounded_map(
     *,
     limit: int,
     stop: asyncio.Event | None = None,
-) -> AsyncIterator[R]:
+) -> AsyncGenerator[R, None]:
     """Yield ``fn(item)`` results as they complete, at most ``limit`` running at once.
 
     Setting ``stop`` drains: no new item is started, those in flight finish and are

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Hashable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Hashable
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -103,7 +103,7 @@ class Paginator(Generic[T]):
         key = self._key
         return [record for record in page if seen.add(key(record))]
 
-    async def __aiter__(self) -> AsyncIterator[T]:
+    async def __aiter__(self) -> AsyncGenerator[T, None]:
         """Stream records across all pages."""
         pages = self.pages()
         try:

@@ -10,6 +10,7 @@ _MAX_ID = 2**63 - 1  # what JSON consumers and SQLite can hold
 # Deliberately simple: one @, no whitespace, control or address-list punctuation
 # (so "a,b@x.org" or "<a@x.org>" are refused), no empty or edge dots, a dotted domain.
 _ATOM = r"[^@\s,;:<>()\[\]\\\"\x00-\x1f\x7f.]+"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL_RE = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})+")
 
 
@@ -29,6 +30,8 @@ def validate_email(value: object, *, field: str = "email") -> str:
         raise ValueError(f"{field} is empty")
     if len(email) > _MAX_EMAIL:
         raise ValueError(f"{field} is longer than {_MAX_EMAIL} characters")
+    if _CONTROL.search(email):
+        raise ValueError(f"{field} contains control characters")
     if _EMAIL_RE.fullmatch(email) is None:
         raise ValueError(f"{field} {_short(email)} is not a valid email address")
     return email

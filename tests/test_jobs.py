@@ -66,7 +66,7 @@ async def test_items_are_pulled_lazily() -> None:
         assert probe.pulled <= yielded + 4
         if yielded == 10:
             break
-    await results.aclose()  # type: ignore[attr-defined]
+    await results.aclose()
     assert probe.pulled < 20
 
 

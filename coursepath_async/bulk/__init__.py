@@ -12,6 +12,8 @@ the run report. Error tree (all under :class:`~coursepath_async.CoursepathError`
     ReportError                         the report does not account for every row
 """
 
+from ._export import ExportStats, export_members, export_results
+from ._import import ImportOptions, import_members
 from ._journal import (
     InputFingerprint,
     InviteState,
@@ -48,6 +50,8 @@ from ._plan import (
 )
 from ._report import ImportReport, Invitation, ReportError, ReportTotals, RowOutcome, RowReport
 from ._rows import BulkInputError, CsvRows, MappingRows, MemberRow, ReadStats, RowError
+from ._sync import SyncOptions, SyncResult, sync_members
+from ._writers import ExportFormat
 
 __all__ = [
     "AcademyIndex",
@@ -58,7 +62,10 @@ __all__ = [
     "CurrentMember",
     "EnrollCourse",
     "EnrollProgram",
+    "ExportFormat",
+    "ExportStats",
     "FieldChange",
+    "ImportOptions",
     "ImportReport",
     "InputFingerprint",
     "Invitation",
@@ -88,8 +95,14 @@ __all__ = [
     "RowStatus",
     "SendInvite",
     "Step",
+    "SyncOptions",
+    "SyncResult",
     "UnenrollCourse",
     "UpdateMember",
+    "export_members",
+    "export_results",
+    "import_members",
     "plan_row",
     "plan_sync",
+    "sync_members",
 ]

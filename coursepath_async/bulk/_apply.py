@@ -9,9 +9,12 @@ step succeeded, and follows the journal's at-most-once protocol: durably marked
 
 from __future__ import annotations
 
-from typing import cast
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import aclosing
+from typing import TypeVar, cast
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from .._client import ClientView
 from .._exceptions import (
@@ -28,6 +31,7 @@ from ._plan import (
     CreateMember,
     EnrollCourse,
     EnrollProgram,
+    InvitePolicy,
     RemoveFromGroup,
     RowPlan,
     SendInvite,
@@ -35,7 +39,11 @@ from ._plan import (
     UnenrollCourse,
     UpdateMember,
 )
-from ._report import Invitation, RowReport
+from ._report import ImportReport, Invitation, RowReport
+from ._rows import MemberRow, RowError
+
+T = TypeVar("T")
+OnRow = Callable[[RowReport], None]
 
 
 @frozen(kw_only=True)
@@ -191,3 +199,77 @@ async def _send_invite(
         return "failed"
     journal.mark_invite_sent(key)
     return "sent"
+
+
+def wants_invite(plan: RowPlan) -> bool:
+    """Whether the plan ends with an invitation."""
+    return any(isinstance(step, SendInvite) for step in plan.steps)
+
+
+def keep_invite_intent(
+    plan: RowPlan, row: MemberRow, prior: RowState | None, policy: InvitePolicy
+) -> RowPlan:
+    """On resume, a member this job created still gets the invitation "new" promised.
+
+    The re-run finds the member existing, so the planner alone would not invite it.
+    """
+    if prior is None or wants_invite(plan) or row.invite is False or policy != "new":
+        return plan
+    created_by_us = prior.outcome == "created" or (
+        prior.invite == "pending" and not prior.step_done("member")
+    )
+    if not created_by_us:
+        return plan
+    return evolve(plan, steps=(*plan.steps, SendInvite()))
+
+
+def invalid_report(error: RowError) -> RowReport:
+    """The report line of a row the reader rejected."""
+    return RowReport(
+        line=error.line, email=error.email, outcome="skipped_invalid", reason=error.reason
+    )
+
+
+def interrupted_report(row: MemberRow) -> RowReport:
+    """The report line of a row never started because the run was stopped."""
+    return RowReport(
+        line=row.line,
+        email=row.email,
+        outcome="interrupted",
+        reason="not reached: the run was stopped",
+    )
+
+
+def record(report: ImportReport, outcome: RowReport, on_row: OnRow | None) -> None:
+    """Add one row's outcome to the report and tell the progress callback."""
+    report.add(outcome)
+    if on_row is not None:
+        on_row(outcome)
+
+
+async def run_reported(
+    client: ClientView,
+    items: Iterator[T],
+    process: Callable[[T], Awaitable[RowReport]],
+    row_of: Callable[[T], MemberRow | RowError],
+    report: ImportReport,
+    *,
+    concurrency: int | None,
+    stop: asyncio.Event | None,
+    on_row: OnRow | None,
+) -> None:
+    """Process items concurrently, reporting each; after a stop, report the rest unreached.
+
+    Items are pulled lazily (bounded memory); setting ``stop`` lets the ones in flight
+    finish, then every item never started gets an "interrupted" (or "invalid") line.
+    """
+    async with aclosing(client.map(process, items, concurrency=concurrency, stop=stop)) as done:
+        async for outcome in done:
+            record(report, outcome, on_row)
+    for item in items:
+        row = row_of(item)
+        record(
+            report,
+            invalid_report(row) if isinstance(row, RowError) else interrupted_report(row),
+            on_row,
+        )

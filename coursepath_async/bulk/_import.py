@@ -13,10 +13,10 @@ update. A row with an externalId is looked up first, since its email may have mo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import cast
 
-from attrs import evolve, field, frozen
+from attrs import field, frozen
 
 from .._client import ClientView, _Base
 from .._config import Priority
@@ -25,18 +25,22 @@ from .._models import Member
 from .._resources._base import MemberFields
 from ._apply import (
     ApplyOptions,
+    OnRow,
     apply_plan,
     failed_report,
+    invalid_report,
+    keep_invite_intent,
     plan_member_outcome,
     resumed_report,
+    run_reported,
+    wants_invite,
 )
 from ._journal import InputFingerprint, JobKind, Journal, RowState
-from ._plan import AcademyIndex, CurrentMember, PlanOptions, RowPlan, SendInvite, plan_row
+from ._plan import AcademyIndex, CurrentMember, PlanOptions, RowPlan, plan_row
 from ._report import ImportReport, RowReport
 from ._rows import CsvRows, MappingRows, MemberRow, RowError
 
 Rows = CsvRows | MappingRows
-OnRow = Callable[[RowReport], None]
 
 
 @frozen(kw_only=True)
@@ -71,7 +75,7 @@ async def import_members(
         raise ValueError("an import that writes needs a journal")
     bulk = client.with_options(priority=Priority.BULK)
     job = _ImportJob(bulk, journal, options, on_plan)
-    report = ImportReport(source=_source(rows), kind="import", dry_run=options.dry_run)
+    report = ImportReport(source=source_label(rows), kind="import", dry_run=options.dry_run)
     await run_rows(
         bulk, rows, job.row, report, concurrency=options.concurrency, stop=stop, on_row=on_row
     )
@@ -81,7 +85,7 @@ async def import_members(
 async def run_rows(
     client: ClientView,
     rows: Rows,
-    process: Callable[[MemberRow], object],
+    process: Callable[[MemberRow], Awaitable[RowReport]],
     report: ImportReport,
     *,
     concurrency: int | None,
@@ -92,19 +96,24 @@ async def run_rows(
 
     async def handle(item: MemberRow | RowError) -> RowReport:
         if isinstance(item, RowError):
-            return _invalid(item)
-        return await process(item)  # type: ignore[no-any-return,misc]
+            return invalid_report(item)
+        return await process(item)
 
-    items = iter(rows)
-    async for outcome in client.map(handle, items, concurrency=concurrency, stop=stop):
-        report.add(outcome)
-        if on_row is not None:
-            on_row(outcome)
-    for item in items:  # stopped early: account for the rows never started
-        outcome = _invalid(item) if isinstance(item, RowError) else _interrupted(item)
-        report.add(outcome)
-        if on_row is not None:
-            on_row(outcome)
+    await run_reported(
+        client,
+        iter(rows),
+        handle,
+        lambda item: item,
+        report,
+        concurrency=concurrency,
+        stop=stop,
+        on_row=on_row,
+    )
+    finish_report(report, rows)
+
+
+def finish_report(report: ImportReport, rows: Rows) -> None:
+    """Close the report with the reader's counts, so it can prove every row is there."""
     report.finish(
         total_rows=rows.stats.rows,
         blank_lines=rows.stats.blank_lines if isinstance(rows, CsvRows) else 0,
@@ -158,16 +167,16 @@ class _ImportJob:
                 outcome=plan_member_outcome(plan),
                 member_id=plan.member_id,
             )
-        plan = self._keep_invite_intent(plan, row, prior)
+        plan = keep_invite_intent(plan, row, prior, self._options.plan.invite)
         state = journal.begin_row(
-            plan.key, line=row.line, email=row.email, invite=_wants_invite(plan)
+            plan.key, line=row.line, email=row.email, invite=wants_invite(plan)
         )
         return await apply_plan(self._client, journal, plan, state, options=self._apply)
 
     async def _create_first(self, journal: Journal, row: MemberRow) -> RowReport | None:
         """Try the create straight away; ``None`` when the member turned out to exist."""
         plan = plan_row(row, AcademyIndex(()), self._options.plan)
-        invite = _wants_invite(plan)
+        invite = wants_invite(plan)
         journal.begin_row(plan.key, line=row.line, email=row.email, invite=invite)
         if invite:
             # The intent to invite must survive a crash right after the create, or a
@@ -203,26 +212,6 @@ class _ImportJob:
             found.setdefault(by_email.id, by_email)
         return AcademyIndex(CurrentMember(member=m) for m in found.values())
 
-    def _keep_invite_intent(self, plan: RowPlan, row: MemberRow, prior: RowState | None) -> RowPlan:
-        """On resume, a member this job created still gets the invitation "new" promised."""
-        if (
-            prior is None
-            or _wants_invite(plan)
-            or row.invite is False
-            or self._options.plan.invite != "new"
-        ):
-            return plan
-        created_by_us = prior.outcome == "created" or (
-            prior.invite == "pending" and not prior.step_done("member")
-        )
-        if not created_by_us:
-            return plan
-        return evolve(plan, steps=(*plan.steps, SendInvite()))
-
-
-def _wants_invite(plan: RowPlan) -> bool:
-    return any(isinstance(step, SendInvite) for step in plan.steps)
-
 
 def _require(state: RowState | None) -> RowState:
     if state is None:  # pragma: no cover - begin_row ran just before
@@ -230,22 +219,8 @@ def _require(state: RowState | None) -> RowState:
     return state
 
 
-def _invalid(error: RowError) -> RowReport:
-    return RowReport(
-        line=error.line, email=error.email, outcome="skipped_invalid", reason=error.reason
-    )
-
-
-def _interrupted(row: MemberRow) -> RowReport:
-    return RowReport(
-        line=row.line,
-        email=row.email,
-        outcome="interrupted",
-        reason="not reached: the run was stopped",
-    )
-
-
-def _source(rows: Rows) -> str:
+def source_label(rows: Rows) -> str:
+    """How the report names the input."""
     return str(rows.path) if isinstance(rows, CsvRows) else "rows"
 
 

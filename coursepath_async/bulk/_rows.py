@@ -206,9 +206,7 @@ def _check_control(label: str, value: str) -> None:
 
 
 def _email(value: object) -> str:
-    email = validate_email("" if value is None else value)
-    _check_control("email", email)
-    return email
+    return validate_email("" if value is None else value)
 
 
 def _text(label: str, value: object) -> str | None:

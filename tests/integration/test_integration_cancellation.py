@@ -119,8 +119,10 @@ async def test_breaking_out_of_a_listing_cancels_its_prefetched_pages(
         async for member in listing:
             if member.id == 15:
                 break
-        assert client.scheduler_stats().active == 0
+        # The abandoned generator is closed by asyncio's finalizer hook on the next loop
+        # turns, which cancels its prefetched pages.
         await until(academy.recorder, lambda r: r.in_flight == 0)
+        assert client.scheduler_stats().active == 0
         assert academy.recorder.count("GET", "/members") <= 5
         await assert_full_budget_works(academy, client)
     assert_clean_shutdown(caplog)

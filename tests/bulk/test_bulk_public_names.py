@@ -13,7 +13,10 @@ EXPECTED = [
     "CurrentMember",
     "EnrollCourse",
     "EnrollProgram",
+    "ExportFormat",
+    "ExportStats",
     "FieldChange",
+    "ImportOptions",
     "ImportReport",
     "InputFingerprint",
     "Invitation",
@@ -43,10 +46,16 @@ EXPECTED = [
     "RowStatus",
     "SendInvite",
     "Step",
+    "SyncOptions",
+    "SyncResult",
     "UnenrollCourse",
     "UpdateMember",
+    "export_members",
+    "export_results",
+    "import_members",
     "plan_row",
     "plan_sync",
+    "sync_members",
 ]
 
 

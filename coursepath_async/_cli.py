@@ -1,0 +1,166 @@
+"""The ``coursepath-async`` command: import, sync, export, a sandbox academy, and the demo.
+
+Exit codes: 0 every row succeeded, 1 some rows failed or are uncertain (or the run
+was interrupted), 2 usage or configuration error (nothing was sent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import ssl
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from ._client import CoursepathClient
+from ._config import ENV_API_KEY
+from ._exceptions import ConfigurationError, CoursepathError
+
+EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE = 0, 1, 2
+ENV_ALLOW_HTTP = "COURSEPATH_ALLOW_HTTP"
+
+log = logging.getLogger("coursepath_async.cli")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.handler(args))
+    except (ConfigurationError, ValueError) as exc:
+        # Bad setup or input: said clearly, before anything was sent.
+        print(f"coursepath-async: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # an output file that exists or cannot be written
+        print(f"coursepath-async: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CoursepathError as exc:
+        from .bulk import JournalError
+
+        if isinstance(exc, JournalError):  # wrong or busy journal: refused before any call
+            print(f"coursepath-async: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"coursepath-async: failed: {exc}", file=sys.stderr)
+        return EXIT_ROWS_FAILED
+    except KeyboardInterrupt:
+        print("coursepath-async: aborted", file=sys.stderr)
+        return EXIT_ROWS_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coursepath-async",
+        description="Bulk import, sync and export for Coursepath academies.",
+        epilog=(
+            "Connection settings come from flags or COURSEPATH_URL, COURSEPATH_API_KEY, "
+            "COURSEPATH_USER and COURSEPATH_ALLOW_HTTP=1 (local sandbox only). The API key "
+            "is never taken as a flag, so it stays out of shell history and process lists."
+        ),
+    )
+    parser.add_argument(
+        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    from ._cli_commands import add_commands  # the commands import the bulk jobs lazily
+
+    add_commands(commands, _connection_options)
+    return parser
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument("--url", help="academy URL (default: $COURSEPATH_URL)")
+    group.add_argument("--user", help="acting member's email (default: $COURSEPATH_USER)")
+    group.add_argument(
+        "--api-key-file",
+        type=Path,
+        help=f"file holding the API key (default: ${ENV_API_KEY})",
+    )
+    group.add_argument(
+        "--allow-http",
+        action="store_true",
+        help=f"allow plain http:// (local sandbox only; or {ENV_ALLOW_HTTP}=1)",
+    )
+    group.add_argument("--ca-file", type=Path, help="PEM bundle of a private CA to trust")
+    group.add_argument(
+        "--concurrency", type=int, default=16, help="requests in flight (default: 16)"
+    )
+    group.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds per attempt (default: 30)"
+    )
+
+
+def client_from_args(args: argparse.Namespace) -> CoursepathClient:
+    """Build the client from flags, falling back to the environment."""
+    api_key = None
+    if args.api_key_file is not None:
+        try:
+            api_key = args.api_key_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read --api-key-file: {exc.strerror}") from None
+    context: ssl.SSLContext | bool = True
+    if args.ca_file is not None:
+        try:
+            context = ssl.create_default_context(cafile=str(args.ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(f"cannot load --ca-file {args.ca_file}: {exc}") from None
+    return CoursepathClient(
+        args.url,
+        api_key=api_key,
+        user=args.user,
+        allow_http=args.allow_http or os.environ.get(ENV_ALLOW_HTTP) == "1",
+        ssl=context,
+        max_concurrency=args.concurrency,
+        timeout=args.timeout,
+    )
+
+
+def run_interruptible(job: Callable[[asyncio.Event], Awaitable[int]], *, drain: bool = True) -> int:
+    """Run an async job; the first Ctrl-C drains (``stop`` is set), the second aborts.
+
+    Jobs with nothing to drain (``drain=False``, e.g. an export, which never leaves a
+    partial file) are cancelled by the first Ctrl-C.
+    """
+
+    async def runner() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        presses = 0
+
+        def interrupt() -> None:
+            nonlocal presses
+            presses += 1
+            if presses == 1 and drain:
+                stop.set()
+                print(
+                    "\nstopping: finishing the rows in flight, then writing the journal and "
+                    "report (Ctrl-C again to abort at once)",
+                    file=sys.stderr,
+                )
+            elif task is not None:
+                task.cancel()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, interrupt)
+        try:
+            return await job(stop)
+        except asyncio.CancelledError:
+            print("aborted: the journal keeps what finished; re-run to resume", file=sys.stderr)
+            return EXIT_ROWS_FAILED
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    return asyncio.run(runner())

@@ -1,0 +1,332 @@
+"""The CLI's subcommands: each parses its flags and drives one job from ``bulk`` or ``testing``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ._cli import EXIT_OK, EXIT_USAGE, client_from_args, run_interruptible
+from ._progress import Progress, count_data_lines
+
+Subparsers = Any  # argparse's _SubParsersAction is private
+
+
+def add_commands(
+    commands: Subparsers, connection: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Register every subcommand on the top-level parser."""
+    _add_import(commands, connection)
+    _add_sync(commands, connection)
+    _add_export(commands, connection)
+    _add_sandbox(commands)
+    _add_demo(commands)
+
+
+# -- import and sync ---------------------------------------------------------------------
+
+
+def _row_job_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="CSV of desired members (an `email` column)")
+    parser.add_argument("--course", type=int, action="append", default=[], metavar="ID")
+    parser.add_argument("--program", type=int, action="append", default=[], metavar="ID")
+    parser.add_argument("--group", action="append", default=[], metavar="NAME")
+    parser.add_argument(
+        "--invite",
+        nargs="?",
+        const="new",
+        default="none",
+        choices=["none", "new", "all"],
+        help="send invitations: to members this run creates (--invite) or to all rows",
+    )
+    parser.add_argument(
+        "--resend-uncertain",
+        action="store_true",
+        help="re-send invitations an earlier run left uncertain (may email someone twice)",
+    )
+    parser.add_argument("--journal", type=Path, help="default: FILE.journal.sqlite")
+    parser.add_argument("--report", type=Path, help="default: FILE.report.json")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    parser.add_argument("--delimiter", default=",", help="CSV delimiter (default: ,)")
+    parser.add_argument(
+        "--allow-changed-input",
+        action="store_true",
+        help="resume a journal although the file or options changed",
+    )
+
+
+def _add_import(
+    commands: Subparsers, connection: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    parser = commands.add_parser("import", help="create or update the members of a CSV file")
+    _row_job_options(parser)
+    connection(parser)
+    parser.set_defaults(handler=_import)
+
+
+def _add_sync(commands: Subparsers, connection: Callable[[argparse.ArgumentParser], None]) -> None:
+    parser = commands.add_parser("sync", help="bring the academy to the state a CSV describes")
+    _row_job_options(parser)
+    parser.add_argument(
+        "--remove-groups", action="store_true", help="DESTRUCTIVE: leave groups the file omits"
+    )
+    parser.add_argument(
+        "--unenroll",
+        action="store_true",
+        help="DESTRUCTIVE: unenrol from courses the file omits (deletes learning results)",
+    )
+    connection(parser)
+    parser.set_defaults(handler=_sync)
+
+
+def _plan_options(args: argparse.Namespace) -> Any:
+    from .bulk import PlanOptions
+
+    return PlanOptions(
+        groups=tuple(args.group),
+        courses=tuple(args.course),
+        programs=tuple(args.program),
+        invite=args.invite,
+        remove_groups=getattr(args, "remove_groups", False),
+        unenroll=getattr(args, "unenroll", False),
+    )
+
+
+def _import(args: argparse.Namespace) -> int:
+    from .bulk import CsvRows, ImportOptions, import_members
+
+    rows = CsvRows(args.file, delimiter=args.delimiter)
+    options = ImportOptions(
+        plan=_plan_options(args), resend_uncertain=args.resend_uncertain, dry_run=args.dry_run
+    )
+
+    async def job(stop: asyncio.Event) -> int:
+        async with client_from_args(args) as client:
+            return await _run_row_job(
+                args,
+                rows,
+                "import",
+                options.plan,
+                lambda journal, on_row, on_plan: import_members(
+                    client,
+                    rows,
+                    journal=journal,
+                    options=options,
+                    stop=stop,
+                    on_row=on_row,
+                    on_plan=on_plan,
+                ),
+            )
+
+    with rows:
+        return run_interruptible(job)
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from .bulk import CsvRows, SyncOptions, sync_members
+
+    rows = CsvRows(args.file, delimiter=args.delimiter)
+    options = SyncOptions(
+        plan=_plan_options(args), resend_uncertain=args.resend_uncertain, dry_run=args.dry_run
+    )
+
+    async def job(stop: asyncio.Event) -> int:
+        async with client_from_args(args) as client:
+
+            async def run(journal: Any, on_row: Any, on_plan: Any) -> Any:
+                result = await sync_members(
+                    client,
+                    rows,
+                    journal=journal,
+                    options=options,
+                    stop=stop,
+                    on_row=on_row,
+                    on_plan=on_plan,
+                )
+                if args.dry_run:
+                    print(result.plan.describe()[-1])
+                return result.report
+
+            return await _run_row_job(args, rows, "sync", options.plan, run)
+
+    with rows:
+        return run_interruptible(job)
+
+
+async def _run_row_job(
+    args: argparse.Namespace, rows: Any, kind: str, plan: Any, run: Callable[..., Any]
+) -> int:
+    """Journal, progress, report file and summary around an import or sync run."""
+    from .bulk._import import open_journal
+
+    report_path = args.report or Path(f"{args.file}.report.json")
+    journal_path = args.journal or Path(f"{args.file}.journal.sqlite")
+
+    def show_plan(row_plan: Any) -> None:
+        if args.dry_run:
+            for line in row_plan.describe():
+                progress.note(line)
+
+    with Progress(f"{kind} {args.file.name}", total=count_data_lines(str(args.file))) as progress:
+        on_row = lambda report_row: progress.advance(ok=report_row.ok)  # noqa: E731
+        if args.dry_run:
+            report = await run(None, on_row, show_plan)
+        else:
+            with open_journal(
+                str(journal_path),
+                rows,
+                kind=kind,  # type: ignore[arg-type]
+                options=plan,
+                allow_changed_input=args.allow_changed_input,
+            ) as journal:
+                report = await run(journal, on_row, show_plan)
+    _write_atomically(report_path, report.to_json())
+    print(report.summary())
+    print(f"report: {report_path}" + ("" if args.dry_run else f"   journal: {journal_path}"))
+    return int(report.exit_code)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write a file whole or not at all, so a crash never leaves a truncated report."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+# -- export ------------------------------------------------------------------------------
+
+
+def _add_export(
+    commands: Subparsers, connection: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    parser = commands.add_parser("export", help="stream members or course results to a file")
+    parser.add_argument("what", choices=["members", "results"])
+    parser.add_argument("--format", choices=["csv", "jsonl", "sqlite"], default="csv")
+    parser.add_argument("--out", type=Path, required=True, help="output file")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    parser.add_argument(
+        "--course", type=int, action="append", default=[], metavar="ID", help="results only"
+    )
+    parser.add_argument("--completed-only", action="store_true", help="results only")
+    connection(parser)
+    parser.set_defaults(handler=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .bulk import export_members, export_results
+
+    async def job(stop: asyncio.Event) -> int:
+        async with client_from_args(args) as client:
+            with Progress(f"export {args.what}", total=None, unit="record") as progress:
+                if args.what == "members":
+                    stats = await export_members(
+                        client,
+                        args.out,
+                        format=args.format,
+                        overwrite=args.overwrite,
+                        on_record=lambda _: progress.advance(),
+                    )
+                else:
+                    stats = await export_results(
+                        client,
+                        args.out,
+                        format=args.format,
+                        course_ids=tuple(args.course) or None,
+                        completed_only=args.completed_only,
+                        overwrite=args.overwrite,
+                        on_record=lambda _: progress.advance(),
+                    )
+        print(f"exported {stats.records:,} {args.what} to {stats.path} in {stats.seconds:.1f}s")
+        return EXIT_OK
+
+    return run_interruptible(job, drain=False)
+
+
+# -- sandbox and demo --------------------------------------------------------------------
+
+
+def _add_sandbox(commands: Subparsers) -> None:
+    parser = commands.add_parser("sandbox", help="serve a local sandbox academy until Ctrl-C")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8470)
+    parser.add_argument("--members", type=int, default=200)
+    parser.add_argument("--courses", type=int, default=8)
+    parser.add_argument("--programs", type=int, default=3)
+    parser.add_argument("--groups", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--api-key", help="the sandbox's key (default: random, printed)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    parser.add_argument("--latency-jitter", type=float, default=0.0)
+    parser.add_argument("--error-rate", type=float, default=0.0, help="5xx probability")
+    parser.add_argument("--rate-limit-rate", type=float, default=0.0, help="429 burst probability")
+    parser.add_argument("--reset-rate", type=float, default=0.0)
+    parser.add_argument("--applied-then-fail-rate", type=float, default=0.0)
+    parser.add_argument("--max-log", type=int, default=10_000, help="requests kept in the log")
+    parser.set_defaults(handler=_sandbox)
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from .testing import Faults, SandboxAcademy
+
+    faults = Faults(
+        seed=args.seed,
+        latency=args.latency,
+        latency_jitter=args.latency_jitter,
+        error_rate=args.error_rate,
+        rate_limit_rate=args.rate_limit_rate,
+        retry_after=0.5,
+        reset_rate=args.reset_rate,
+        applied_then_fail_rate=args.applied_then_fail_rate,
+    )
+
+    async def serve(stop: asyncio.Event) -> int:
+        async with SandboxAcademy(
+            members=args.members,
+            courses=args.courses,
+            programs=args.programs,
+            groups=args.groups,
+            seed=args.seed,
+            api_key=args.api_key,
+            host=args.host,
+            port=args.port,
+            faults=faults,
+            max_log=args.max_log,
+            record_jtis=False,
+        ) as academy:
+            # A throwaway key for a local test server, printed so clients can use it.
+            print(f"sandbox academy at {academy.url} ({args.members} members); Ctrl-C stops it")
+            print(f"  export COURSEPATH_URL={academy.url}")
+            print(f"  export COURSEPATH_API_KEY={academy.api_key}")
+            print(f"  export COURSEPATH_USER={academy.admin_email}")
+            print("  export COURSEPATH_ALLOW_HTTP=1", flush=True)
+            await stop.wait()
+            print(f"served {academy.recorder.total:,} requests", file=sys.stderr)
+        return EXIT_OK
+
+    return run_interruptible(serve)
+
+
+def _add_demo(commands: Subparsers) -> None:
+    parser = commands.add_parser(
+        "demo", help="import and export against an embedded sandbox, with faults"
+    )
+    parser.add_argument("--rows", type=int, default=3000, help="people in the generated CSV")
+    parser.add_argument("--dir", type=Path, help="where to write files (default: a temp dir)")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ._demo import demo_folder, run_demo
+
+    if args.rows < 10:
+        print("coursepath-async: error: --rows must be at least 10", file=sys.stderr)
+        return EXIT_USAGE
+    folder = demo_folder(args.dir)
+    return run_interruptible(
+        lambda stop: run_demo(rows=args.rows, folder=folder, seed=args.seed, stop=stop)
+    )

@@ -1,0 +1,185 @@
+"""``coursepath-async webhooks serve``: a ready receiver appending verified events to JSONL.
+
+Each confirmed event becomes one JSON line, flushed at once, so a crash loses nothing
+already confirmed and ``tail -f`` shows events live. Coursepath only posts to HTTPS
+URLs: give ``--cert-file``/``--key-file`` or put a TLS proxy in front. Deliveries are
+attempted once and unsigned, so run the nightly sync as well; it catches what this
+receiver never saw (downtime, a full queue, a lost request).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import ssl
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from aiohttp import web
+
+from .._cli import EXIT_OK, client_from_args, run_interruptible
+from .._exceptions import ConfigurationError
+from ._receiver import WebhookReceiver
+from ._verify import VerifiedEvent
+
+__all__ = ["add_webhooks_command", "event_record", "serve_webhooks"]
+
+Subparsers = Any  # argparse's _SubParsersAction is private
+
+_DESCRIPTION = (
+    "Receive Coursepath webhooks, confirm each through the API (the posts are unsigned, "
+    "so the payload is never trusted) and append every confirmed event to --out as one "
+    "JSON line. Coursepath attempts each delivery once: keep the nightly sync running, "
+    "it catches whatever this receiver never saw."
+)
+
+
+def add_webhooks_command(
+    commands: Subparsers, connection: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Register ``webhooks serve`` on the top-level parser's subcommands."""
+    parser = commands.add_parser("webhooks", help="receive and verify Coursepath webhooks")
+    actions = parser.add_subparsers(dest="webhooks_action", required=True, metavar="ACTION")
+    serve = actions.add_parser(
+        "serve", help="serve a webhook receiver until Ctrl-C", description=_DESCRIPTION
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    serve.add_argument("--path", default="/webhooks", help="URL path (default: /webhooks)")
+    serve.add_argument(
+        "--secret-env",
+        metavar="NAME",
+        help="environment variable holding a secret path segment (URL: PATH/SECRET)",
+    )
+    serve.add_argument("--out", type=Path, required=True, help="JSON Lines file to append to")
+    serve.add_argument(
+        "--queue-size", type=int, default=100, help="events waiting at most (default: 100)"
+    )
+    serve.add_argument("--cert-file", type=Path, help="PEM certificate chain: serve HTTPS")
+    serve.add_argument("--key-file", type=Path, help="PEM private key for --cert-file")
+    connection(serve)  # its --concurrency is the number of verifying workers
+    serve.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    return run_interruptible(lambda stop: serve_webhooks(args, stop))
+
+
+async def serve_webhooks(
+    args: argparse.Namespace,
+    stop: asyncio.Event,
+    *,
+    on_listening: Callable[[str], None] | None = None,
+) -> int:
+    """Serve until ``stop`` is set, then drain; ``on_listening`` gets the public URL."""
+    secret = _secret_from_env(args.secret_env)
+    tls = _tls_context(args.cert_file, args.key_file)
+    async with client_from_args(args) as client:
+        with _open_out(args.out) as out:
+
+            async def write(verified: VerifiedEvent) -> None:
+                out.write(orjson.dumps(event_record(verified)) + b"\n")
+                out.flush()
+
+            receiver = WebhookReceiver(
+                client,
+                write,
+                path=args.path,
+                secret=secret,
+                workers=args.concurrency,
+                queue_size=args.queue_size,
+            )
+            app = web.Application()
+            receiver.attach(app)
+            # No access log: it would print the secret path segment.
+            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await runner.setup()
+            try:
+                port = await _listen(runner, args.host, args.port, tls)
+                shown = f"{args.path}/<${args.secret_env}>" if secret else args.path
+                host = f"[{args.host}]" if ":" in args.host else args.host
+                url = f"{'https' if tls else 'http'}://{host}:{port}{shown}"
+                (on_listening or _print_listening)(url)
+                await stop.wait()
+            finally:
+                await runner.cleanup()
+    stats = receiver.stats()
+    print(
+        f"webhooks: received {stats.received}, verified {stats.verified}, "
+        f"unconfirmed {stats.unconfirmed_total}, rejected {stats.rejected_total}, "
+        f"duplicates {stats.duplicates}, dropped {stats.dropped_queue_full}, "
+        f"errors {stats.verify_errors + stats.callback_errors}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def event_record(verified: VerifiedEvent) -> dict[str, object]:
+    """The JSON line written for a verified event (result fields are null for DELETED)."""
+    result = verified.result
+    return {
+        "event": verified.kind.value,
+        "course_id": verified.course_id,
+        "member_id": verified.member_id,
+        "verified_at": _iso(verified.verified_at),
+        "score": None if result is None else result.score,
+        "success": None if result is None else result.success,
+        "completed_date": None if result is None else _iso(result.completed_date),
+        "certificate": None if result is None else result.certificate,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _print_listening(url: str) -> None:
+    print(f"receiving webhooks at {url}; Ctrl-C stops", flush=True)
+
+
+def _secret_from_env(name: str | None) -> str | None:
+    if name is None:
+        return None
+    secret = os.environ.get(name, "")
+    if not secret:
+        raise ConfigurationError(f"--secret-env: ${name} is not set or empty")
+    return secret
+
+
+def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    if cert is None and key is None:
+        return None
+    if cert is None:
+        raise ConfigurationError("--key-file needs --cert-file")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(f"cannot load --cert-file/--key-file: {exc}") from None
+    return context
+
+
+@contextmanager
+def _open_out(path: Path) -> Iterator[IO[bytes]]:
+    # Appended to, never truncated; created readable by its owner only (it names learners).
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot open --out {path}: {exc.strerror}") from None
+    with os.fdopen(descriptor, "ab") as out:
+        yield out
+
+
+async def _listen(runner: web.AppRunner, host: str, port: int, tls: ssl.SSLContext | None) -> int:
+    site = web.TCPSite(runner, host, port, ssl_context=tls)
+    try:
+        await site.start()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return int(runner.addresses[0][1])

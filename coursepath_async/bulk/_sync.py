@@ -1,0 +1,289 @@
+"""The sync job: make the academy's members match the desired rows with the fewest calls.
+
+Unlike an import, a sync reads the whole input first, lists what the academy has (in
+parallel, at bulk priority), plans every row against it with :func:`plan_sync` and only
+then writes. The plan is returned, so a dry run shows every step, destructive ones
+flagged, without a single write. Applying reuses the import's machinery: each row's plan
+runs through :func:`apply_plan` with the journal (resume skips finished rows and never
+re-sends an invitation that may have gone out), rows run concurrently through
+``client.map``, and setting ``stop`` drains. Members the rows do not mention are listed
+but never touched, and only the ones the rows mention are kept in memory.
+
+A journal belongs to one run: re-running with it resumes that run (finished rows are
+skipped), so a nightly sync starts each night with a new journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import aclosing
+from functools import partial
+
+from attrs import field, frozen
+
+from .._client import ClientView, _Base
+from .._config import Priority
+from .._exceptions import CoursepathError
+from .._models import Member
+from .._pagination import Paginator
+from ._apply import (
+    ApplyOptions,
+    OnRow,
+    apply_plan,
+    failed_report,
+    interrupted_report,
+    invalid_report,
+    keep_invite_intent,
+    plan_member_outcome,
+    record,
+    resumed_report,
+    run_reported,
+    wants_invite,
+)
+from ._import import Rows, finish_report, source_label
+from ._journal import Journal
+from ._plan import (
+    AcademyIndex,
+    CurrentMember,
+    Plan,
+    PlanOptions,
+    RowPlan,
+    plan_sync,
+)
+from ._report import ImportReport, RowReport
+from ._rows import MemberRow, RowError
+
+__all__ = ["SyncOptions", "SyncResult", "load_academy", "sync_members"]
+
+#: Member pages fetched in parallel while listing the academy.
+MEMBER_WINDOW = 8
+
+
+@frozen(kw_only=True)
+class SyncOptions:
+    """What a sync wants on top of the rows, and how it runs."""
+
+    plan: PlanOptions = field(factory=PlanOptions)
+    #: Re-send invitations an earlier run left uncertain (may email someone twice).
+    resend_uncertain: bool = False
+    #: List and plan, but write nothing (no journal needed).
+    dry_run: bool = False
+    #: Rows (and listings) in flight; default: twice the client's budget.
+    concurrency: int | None = None
+
+
+@frozen(kw_only=True)
+class SyncResult:
+    """The plan a sync made and the report of what it did (or would do, in a dry run)."""
+
+    plan: Plan
+    report: ImportReport
+
+
+async def sync_members(
+    client: _Base,
+    rows: Rows,
+    *,
+    journal: Journal | None,
+    options: SyncOptions = SyncOptions(),
+    stop: asyncio.Event | None = None,
+    on_row: OnRow | None = None,
+    on_plan: Callable[[RowPlan], None] | None = None,
+) -> SyncResult:
+    """Sync the academy to ``rows``; the report accounts for every input row.
+
+    ``journal`` is required unless ``dry_run``. ``on_plan`` sees each row's plan before
+    anything is written. Setting ``stop`` drains: listing stops between pages, rows in
+    flight finish, the rest are reported as interrupted (re-run with the journal).
+    """
+    if journal is None and not options.dry_run:
+        raise ValueError("a sync that writes needs a journal")
+    bulk = client.with_options(priority=Priority.BULK)
+    report = ImportReport(source=source_label(rows), kind="sync", dry_run=options.dry_run)
+    desired = _read(rows, report, on_row)
+    academy = await load_academy(bulk, desired, concurrency=options.concurrency, stop=stop)
+    if stop is not None and stop.is_set():
+        # Stopped while listing: the picture is incomplete, so nothing is planned.
+        plan = Plan(())
+        for row in desired:
+            record(report, interrupted_report(row), on_row)
+    else:
+        plan = plan_sync(desired, academy, options.plan)
+        if on_plan is not None:
+            for row_plan in plan.rows:
+                on_plan(row_plan)
+        items = list(zip(desired, plan.rows, strict=True))
+        if options.dry_run or journal is None:
+            for _, row_plan in items:
+                record(report, _planned(row_plan), on_row)
+        else:
+            job = _SyncJob(bulk, journal, options)
+            await run_reported(
+                bulk,
+                iter(items),
+                job.row,
+                lambda item: item[0],
+                report,
+                concurrency=options.concurrency,
+                stop=stop,
+                on_row=on_row,
+            )
+    finish_report(report, rows)
+    return SyncResult(plan=plan, report=report)
+
+
+def _read(rows: Rows, report: ImportReport, on_row: OnRow | None) -> list[MemberRow]:
+    """The whole input: valid rows returned, invalid ones reported straight away."""
+    desired: list[MemberRow] = []
+    for item in rows:
+        if isinstance(item, RowError):
+            record(report, invalid_report(item), on_row)
+        else:
+            desired.append(item)
+    return desired
+
+
+async def load_academy(
+    client: ClientView,
+    rows: Sequence[MemberRow],
+    *,
+    concurrency: int | None = None,
+    stop: asyncio.Event | None = None,
+) -> AcademyIndex:
+    """The academy's current members that ``rows`` could match, with their groups and courses.
+
+    Lists every member (``MEMBER_WINDOW`` pages in parallel), every group's and every
+    course's members, all concurrently. Only members whose email or externalId a row
+    names are kept: the others cannot be matched, so they cannot change the plan.
+    """
+    wanted = _Wanted(rows)
+    members: dict[int, Member] = {}
+    groups: defaultdict[int, set[str]] = defaultdict(set)
+    courses: defaultdict[int, set[int]] = defaultdict(set)
+
+    async def list_members() -> None:
+        async for member in _listed(client.members.list(window=MEMBER_WINDOW), wanted, stop):
+            members[member.id] = member
+
+    async def list_group(name: str, group_id: int) -> None:
+        async for member in _listed(client.groups.members(group_id), wanted, stop):
+            groups[member.id].add(name)
+
+    async def list_course(course_id: int) -> None:
+        async for member in _listed(client.courses.members(course_id), wanted, stop):
+            courses[member.id].add(course_id)
+
+    async def list_groups() -> None:
+        found = await client.groups.list().collect()  # the catalogue: small
+        listings = [partial(list_group, g.name, g.id) for g in found if g.name]
+        await _run_all(client, listings, concurrency=concurrency, stop=stop)
+
+    async def list_courses() -> None:
+        found = await client.courses.list().collect()  # the catalogue: small
+        listings = [partial(list_course, c.id) for c in found]
+        await _run_all(client, listings, concurrency=concurrency, stop=stop)
+
+    await _run_all(client, (list_members, list_groups, list_courses), concurrency=3)
+    return AcademyIndex(
+        CurrentMember(
+            member=member,
+            groups=groups.get(member_id, ()),
+            courses=courses.get(member_id, ()),
+        )
+        for member_id, member in members.items()
+    )
+
+
+class _Wanted:
+    """The keys the desired rows match members by: lowercase emails and externalIds."""
+
+    def __init__(self, rows: Iterable[MemberRow]) -> None:
+        self._emails: set[str] = set()
+        self._external_ids: set[str] = set()
+        for row in rows:
+            self._emails.add(row.email_key)
+            if row.external_id is not None:
+                self._external_ids.add(row.external_id)
+
+    def __contains__(self, member: Member) -> bool:
+        return member.email.lower() in self._emails or (
+            member.external_id is not None and member.external_id in self._external_ids
+        )
+
+
+async def _listed(
+    listing: Paginator[Member], wanted: _Wanted, stop: asyncio.Event | None
+) -> AsyncIterator[Member]:
+    """The members of a listing that the rows could match; stops between pages on ``stop``."""
+    async with aclosing(listing.pages()) as pages:
+        async for page in pages:
+            for member in page:
+                if member in wanted:
+                    yield member
+            if stop is not None and stop.is_set():
+                return
+
+
+async def _run_all(
+    client: ClientView,
+    jobs: Iterable[Callable[[], Awaitable[None]]],
+    *,
+    concurrency: int | None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run ``jobs`` with bounded concurrency; the first error cancels the rest and is raised."""
+    async with aclosing(client.map(_call, jobs, concurrency=concurrency, stop=stop)) as done:
+        async for _ in done:
+            pass
+
+
+def _call(job: Callable[[], Awaitable[None]]) -> Awaitable[None]:
+    return job()
+
+
+class _SyncJob:
+    """Per-row logic of one sync run that writes."""
+
+    def __init__(self, client: ClientView, journal: Journal, options: SyncOptions) -> None:
+        self._client = client
+        self._journal = journal
+        self._invite_policy = options.plan.invite
+        self._apply = ApplyOptions(resend_uncertain=options.resend_uncertain)
+
+    async def row(self, item: tuple[MemberRow, RowPlan]) -> RowReport:
+        """Apply one row's plan; API failures become a failed report line, never lost."""
+        row, plan = item
+        try:
+            return await self._row(row, plan)
+        except CoursepathError as exc:
+            if self._journal.get(plan.key) is not None:
+                self._journal.finish_row(plan.key, error=str(exc))
+            return failed_report(plan, str(exc))
+
+    async def _row(self, row: MemberRow, plan: RowPlan) -> RowReport:
+        journal = self._journal
+        prior = journal.get(plan.key)
+        if prior is not None and prior.complete:
+            return resumed_report(prior, row.line)
+        if plan.conflict is not None:
+            return failed_report(plan, plan.conflict)
+        plan = keep_invite_intent(plan, row, prior, self._invite_policy)
+        # apply_plan commits the intent to invite before it creates the member.
+        state = journal.begin_row(
+            plan.key, line=row.line, email=row.email, invite=wants_invite(plan)
+        )
+        return await apply_plan(self._client, journal, plan, state, options=self._apply)
+
+
+def _planned(plan: RowPlan) -> RowReport:
+    """The dry-run report line of a planned row."""
+    if plan.conflict is not None:
+        return failed_report(plan, plan.conflict)
+    return RowReport(
+        line=plan.line,
+        email=plan.email,
+        outcome=plan_member_outcome(plan),
+        member_id=plan.member_id,
+    )
