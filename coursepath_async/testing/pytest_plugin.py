@@ -18,13 +18,14 @@ academy, so state and recorder counts never leak between tests.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
+from .._client import CoursepathClient
+from .._retry import RetryPolicy
 from ._server import SandboxAcademy
 
 #: The academy the fixtures build unless ``coursepath_sandbox_options`` says otherwise:
@@ -54,20 +55,18 @@ async def coursepath_sandbox(
 
 
 @pytest_asyncio.fixture
-async def coursepath_client(coursepath_sandbox: SandboxAcademy) -> AsyncIterator[Any]:
+async def coursepath_client(
+    coursepath_sandbox: SandboxAcademy,
+) -> AsyncIterator[CoursepathClient]:
     """A ``CoursepathClient`` acting as the sandbox's admin, closed after the test.
 
     Retries are on (4 attempts) with zero backoff, so fault tests run fast.
     """
-    # Imported here, not at module level, so the sandbox works (and type-checks)
-    # without the client SDK: the testing package must never depend on it.
-    sdk = importlib.import_module("coursepath_async")
-    client = sdk.CoursepathClient(
+    async with CoursepathClient(
         coursepath_sandbox.url,
         api_key=coursepath_sandbox.api_key,
         user=coursepath_sandbox.admin_email,
         allow_http=True,
-        retry=sdk.RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0),
-    )
-    async with client:
+        retry=RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0),
+    ) as client:
         yield client
