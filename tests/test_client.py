@@ -5,22 +5,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
-import re
 import warnings
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from types import SimpleNamespace
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
 import aiohttp
-import jwt
-import orjson
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
-from aioresponses import CallbackResult, aioresponses
-from yarl import URL
+from aioresponses import aioresponses
+from fake_api import FakeAPI, settle
 
 from coursepath_async import (
     APIResponseValidationError,
@@ -52,120 +46,16 @@ def member(member_id: int, email: str = NEW, **fields: Any) -> dict[str, Any]:
     return {"id": member_id, "email": email, **fields}
 
 
-# --- aioresponses harness (shared shape with test_core.py) --------------------------------
-
-
-class _Response(aiohttp.ClientResponse):
-    """aioresponses 0.7.9 predates aiohttp 3.14's required ``stream_writer`` argument."""
-
-    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(method, url, **kwargs)
-
-
-@dataclass
-class Sent:
-    """One request as it left the client."""
-
-    method: str
-    url: URL
-    headers: dict[str, str]
-    data: bytes | None
-
-    def claims(self) -> dict[str, Any]:
-        token = self.headers["Authorization"].removeprefix("Bearer ")
-        decoded: dict[str, Any] = jwt.decode(
-            token, KEY, algorithms=["HS256"], options={"verify_iat": False}
-        )
-        return decoded
-
-    def json(self) -> Any:
-        return None if self.data is None else orjson.loads(self.data)
-
-    @property
-    def target(self) -> str:
-        """Method, path below /api/v1 and sorted query, e.g. ``GET /members?limit=500``."""
-        path = self.url.path.removeprefix("/api/v1")
-        query = "&".join(f"{k}={v}" for k, v in sorted(self.url.query.items()))
-        return f"{self.method} {path}" + (f"?{query}" if query else "")
-
-
-@dataclass
-class Answer:
-    """One canned answer: a status and body, or an exception; optionally after a wait."""
-
-    status: int = 200
-    payload: Any = None
-    body: str | bytes = ""
-    headers: dict[str, str] | None = None
-    exception: BaseException | None = None
-    repeat: bool = False
-    before: Callable[[], Awaitable[None]] | None = None
-
-
-class FakeAPI:
-    """Serves queued answers per method and path, and records every request sent."""
-
-    def __init__(self, mock: aioresponses) -> None:
-        self.mock = mock
-        self.sent: list[Sent] = []
-        self.answers: dict[tuple[str, str], deque[Answer]] = {}
-
-    def add(self, method: str, path: str, **answer: Any) -> None:
-        key = (method, path)
-        if key not in self.answers:
-            self.answers[key] = deque()
-            self.mock.add(
-                re.compile(re.escape(API + path) + r"(\?.*)?$"),
-                method=method,
-                callback=self._responder(method, path),
-                repeat=True,
-                response_class=_Response,
-            )
-        self.answers[key].append(Answer(**answer))
-
-    def _responder(self, method: str, path: str) -> Callable[..., Awaitable[CallbackResult]]:
-        async def respond(url: URL, **kwargs: Any) -> CallbackResult:
-            self.sent.append(
-                Sent(method, url, dict(kwargs.get("headers") or {}), kwargs.get("data"))
-            )
-            queue = self.answers[(method, path)]
-            assert queue, f"unexpected request {method} {url}"
-            answer = queue[0] if queue[0].repeat else queue.popleft()
-            if answer.before is not None:
-                await answer.before()
-            if answer.exception is not None:
-                raise answer.exception
-            return CallbackResult(
-                status=answer.status,
-                payload=answer.payload,
-                body=answer.body,
-                headers=answer.headers,
-                response_class=_Response,
-            )
-
-        return respond
-
-    @property
-    def targets(self) -> list[str]:
-        return [s.target for s in self.sent]
-
-
 @pytest.fixture
-def api() -> Any:
+def api() -> Iterator[FakeAPI]:
     with aioresponses() as mock:
-        yield FakeAPI(mock)
+        yield FakeAPI(mock, API, KEY)
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[CoursepathClient]:
     async with CoursepathClient(BASE, api_key=KEY, user=USER, retry=FAST) as c:
         yield c
-
-
-async def _settle(rounds: int = 10) -> None:
-    for _ in range(rounds):
-        await asyncio.sleep(0)
 
 
 # --- every endpoint: method, URL and body ---------------------------------------------------
@@ -773,9 +663,9 @@ async def test_views_share_one_budget(api: FakeAPI) -> None:
     ) as client:
         view = client.as_user("other@acme.example.com")
         first = asyncio.create_task(view.members.get(1))
-        await _settle()
+        await settle()
         second = asyncio.create_task(client.members.get(2))
-        await _settle()
+        await settle()
         assert client.scheduler_stats().active == 1
         assert client.scheduler_stats().pending["normal"] == 1
         assert view.scheduler_stats() == client.scheduler_stats()
@@ -800,11 +690,11 @@ async def test_interactive_view_overtakes_bulk_backlog(api: FakeAPI) -> None:
         web = client.with_options(priority=Priority.INTERACTIVE)
         assert (bulk.priority, web.priority) == (Priority.BULK, Priority.INTERACTIVE)
         tasks = [asyncio.create_task(client.members.get(1))]
-        await _settle()
+        await settle()
         tasks += [asyncio.create_task(bulk.members.get(i)) for i in (10, 11, 12)]
-        await _settle()
+        await settle()
         tasks.append(asyncio.create_task(web.members.get(20)))
-        await _settle()
+        await settle()
         assert client.scheduler_stats().pending == {"interactive": 1, "normal": 0, "bulk": 3}
         gate.set()
         await asyncio.gather(*tasks)
@@ -851,7 +741,7 @@ async def test_async_with_returns_the_client_and_closes_it(api: FakeAPI) -> None
 
 async def _leak_a_used_client() -> None:
     with aioresponses() as mock:
-        FakeAPI(mock).add("GET", "/members/me", payload=member(1, USER))
+        FakeAPI(mock, API, KEY).add("GET", "/members/me", payload=member(1, USER))
         client = CoursepathClient(BASE, api_key=KEY, user=USER)
         await client.members.me()
 

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import SimpleNamespace
-from typing import Any
 
 import aiohttp
 import jwt
 import pytest
-from aiohttp.client_reqrep import ConnectionKey
-from aioresponses import CallbackResult, aioresponses
-from yarl import URL
+from aioresponses import aioresponses
+from fake_api import FakeAPI, refused, settle
 
 from coursepath_async import (
     APIConnectionError,
@@ -48,100 +43,10 @@ MEMBER = {"id": 1, "email": "john@acme.example.com"}
 FAST = RetryPolicy(max_attempts=4, base_delay=0, max_delay=0)
 
 
-# --- aioresponses harness (shared shape with the other client-level test files) ---------
-
-
-class _Response(aiohttp.ClientResponse):
-    """aioresponses 0.7.9 predates aiohttp 3.14's required ``stream_writer`` argument."""
-
-    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(method, url, **kwargs)
-
-
-@dataclass
-class Sent:
-    """One request as it left the client."""
-
-    method: str
-    url: URL
-    headers: dict[str, str]
-    data: bytes | None
-
-    @property
-    def token(self) -> str:
-        scheme, _, token = self.headers["Authorization"].partition(" ")
-        assert scheme == "Bearer"
-        return token
-
-    def claims(self) -> dict[str, Any]:
-        decoded: dict[str, Any] = jwt.decode(
-            self.token, KEY, algorithms=["HS256"], options={"verify_iat": False}
-        )
-        return decoded
-
-
-@dataclass
-class Answer:
-    """One canned answer: a status and body, or an exception; optionally after a wait."""
-
-    status: int = 200
-    payload: Any = None
-    body: str | bytes = ""
-    headers: dict[str, str] | None = None
-    exception: BaseException | None = None
-    repeat: bool = False
-    before: Callable[[], Awaitable[None]] | None = None
-
-
-class FakeAPI:
-    """Serves queued answers per method and path, and records every request sent."""
-
-    def __init__(self, mock: aioresponses) -> None:
-        self.mock = mock
-        self.sent: list[Sent] = []
-        self.answers: dict[tuple[str, str], deque[Answer]] = {}
-
-    def add(self, method: str, path: str, **answer: Any) -> None:
-        key = (method, path)
-        if key not in self.answers:
-            self.answers[key] = deque()
-            self.mock.add(
-                re.compile(re.escape(API + path) + r"(\?.*)?$"),
-                method=method,
-                callback=self._responder(method, path),
-                repeat=True,
-                response_class=_Response,
-            )
-        self.answers[key].append(Answer(**answer))
-
-    def _responder(self, method: str, path: str) -> Callable[..., Awaitable[CallbackResult]]:
-        async def respond(url: URL, **kwargs: Any) -> CallbackResult:
-            self.sent.append(
-                Sent(method, url, dict(kwargs.get("headers") or {}), kwargs.get("data"))
-            )
-            queue = self.answers[(method, path)]
-            assert queue, f"unexpected request {method} {url}"
-            answer = queue[0] if queue[0].repeat else queue.popleft()
-            if answer.before is not None:
-                await answer.before()
-            if answer.exception is not None:
-                raise answer.exception
-            return CallbackResult(
-                status=answer.status,
-                payload=answer.payload,
-                body=answer.body,
-                headers=answer.headers,
-                response_class=_Response,
-            )
-
-        return respond
-
-
 @pytest.fixture
-def api() -> Any:
+def api() -> Iterator[FakeAPI]:
     with aioresponses() as mock:
-        yield FakeAPI(mock)
+        yield FakeAPI(mock, API, KEY)
 
 
 @pytest.fixture
@@ -150,18 +55,8 @@ async def client() -> AsyncIterator[CoursepathClient]:
         yield c
 
 
-def _refused() -> aiohttp.ClientConnectorError:
-    key = ConnectionKey("acme.example.com", 443, True, True, None, None, None)
-    return aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "Connection refused"))
-
-
 async def _forever() -> None:
     await asyncio.Event().wait()
-
-
-async def _settle(rounds: int = 10) -> None:
-    for _ in range(rounds):
-        await asyncio.sleep(0)
 
 
 # --- tokens ---------------------------------------------------------------------------
@@ -210,10 +105,10 @@ async def test_iat_is_taken_at_dispatch_after_queueing(
         BASE, api_key=KEY, user=USER, retry=FAST, max_concurrency=1
     ) as client:
         first = asyncio.create_task(client.members.get(1))
-        await _settle()
+        await settle()
         assert client.scheduler_stats().active == 1
         second = asyncio.create_task(client.members.get(2))  # made at t0, must queue
-        await _settle()
+        await settle()
         assert client.scheduler_stats().pending["normal"] == 1
         assert len(api.sent) == 1
         now[0] += 90  # the queued call waits a minute and a half for the slot
@@ -259,7 +154,7 @@ async def test_retryable_statuses_are_retried(
 @pytest.mark.parametrize(
     "exception",
     [
-        _refused(),
+        refused(BASE),
         aiohttp.ServerDisconnectedError(),
         aiohttp.ClientPayloadError("truncated body"),
         aiohttp.ClientOSError(104, "Connection reset by peer"),
@@ -325,7 +220,7 @@ async def test_max_attempts_is_respected(api: FakeAPI, attempts: int) -> None:
 
 async def test_connection_errors_exhaust_attempts(api: FakeAPI, client: CoursepathClient) -> None:
     """A host that never answers ends in APIConnectionError after max_attempts tries."""
-    api.add("GET", "/members/1", exception=_refused(), repeat=True)
+    api.add("GET", "/members/1", exception=refused(BASE), repeat=True)
     with pytest.raises(APIConnectionError) as info:
         await client.members.get(1)
     assert info.value.sent is False
@@ -460,7 +355,7 @@ async def test_invite_is_retried_after_a_refused_connection(
     api: FakeAPI, client: CoursepathClient
 ) -> None:
     """A connection refused before sending cannot have sent the email: it is retried."""
-    api.add("POST", "/programs/5/members/7/invite", exception=_refused())
+    api.add("POST", "/programs/5/members/7/invite", exception=refused(BASE))
     api.add("POST", "/programs/5/members/7/invite", status=204)
     await client.programs.invite(5, 7)
     assert len(api.sent) == 2
@@ -541,7 +436,7 @@ async def test_no_secret_in_logs_reprs_or_errors(
     api.add("GET", "/members/1", status=500)
     api.add("GET", "/members/1", payload=MEMBER)
     api.add("GET", "/members/2", status=401, payload={"error": "token rejected"})
-    api.add("GET", "/members/3", exception=_refused(), repeat=True)
+    api.add("GET", "/members/3", exception=refused(BASE), repeat=True)
     api.add("POST", "/members/7/invite", status=502)
     api.add("POST", "/members", status=502)
     api.add("POST", "/members", status=409, payload={"error": "exists"})
@@ -610,7 +505,7 @@ async def test_close_during_a_call_does_not_reopen_the_pool(api: FakeAPI) -> Non
     api.add("GET", "/members/1", payload=MEMBER)
     client = CoursepathClient(BASE, api_key=KEY, user=USER, retry=FAST)
     call = asyncio.create_task(client.members.get(1))
-    await _settle()
+    await settle()
     await client.aclose()
     gate.set()
     try:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.client_reqrep import ConnectionKey
 from aioresponses import aioresponses
+from fake_api import Response, connection_key, refused
 from yarl import URL
 
 from coursepath_async import (
@@ -30,20 +29,9 @@ KEY = "test-api-key-0123456789-abcdefghijklmnop"
 HEADERS = {"Accept": "application/json"}
 
 
-class _Response(aiohttp.ClientResponse):
-    """aioresponses 0.7.9 predates aiohttp 3.14's required ``stream_writer`` argument."""
-
-    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(method, url, **kwargs)
-
-
-_KEY = ConnectionKey("acme.example.com", 443, True, True, None, None, None)
-
-
 def _cert_error() -> aiohttp.ClientConnectorCertificateError:
     return aiohttp.ClientConnectorCertificateError(
-        _KEY, ssl.SSLCertVerificationError("self-signed certificate")
+        connection_key(BASE), ssl.SSLCertVerificationError("self-signed certificate")
     )
 
 
@@ -51,7 +39,7 @@ def _cert_error() -> aiohttp.ClientConnectorCertificateError:
 FAILURES: list[tuple[str, BaseException, type[APIConnectionError], bool, str]] = [
     (
         "refused",
-        aiohttp.ClientConnectorError(_KEY, ConnectionRefusedError(111, "Connection refused")),
+        refused(BASE),
         APIConnectionError,
         False,
         "cannot connect to acme.example.com:443: Connection refused",
@@ -83,7 +71,7 @@ async def transport() -> AsyncIterator[Transport]:
 
 async def test_success_returns_status_headers_and_body(mock: Any, transport: Transport) -> None:
     """A response comes back whole: status, case-insensitive headers and the body bytes."""
-    mock.get(URL_, body=b'{"id": 1}', headers={"X-Request-Id": "r-1"}, response_class=_Response)
+    mock.get(URL_, body=b'{"id": 1}', headers={"X-Request-Id": "r-1"}, response_class=Response)
     response = await transport.request("GET", URL_, headers=HEADERS, data=None)
     assert response.status == 200
     assert response.headers["x-request-id"] == "r-1"
@@ -92,14 +80,14 @@ async def test_success_returns_status_headers_and_body(mock: Any, transport: Tra
 
 async def test_error_status_is_a_response_not_an_exception(mock: Any, transport: Transport) -> None:
     """4xx/5xx are answers to judge later, not transport errors."""
-    mock.get(URL_, status=503, body=b"<html>", response_class=_Response)
+    mock.get(URL_, status=503, body=b"<html>", response_class=Response)
     response = await transport.request("GET", URL_, headers=HEADERS, data=None)
     assert (response.status, response.body) == (503, b"<html>")
 
 
 async def test_session_opens_lazily_and_closes(mock: Any) -> None:
     """No session exists before the first request; ``aclose`` closes it, twice safely."""
-    mock.get(URL_, payload={}, response_class=_Response)
+    mock.get(URL_, payload={}, response_class=Response)
     transport = Transport(limit=2, timeout=1.0)
     assert not transport.opened
     await transport.request("GET", URL_, headers=HEADERS, data=None)
@@ -159,7 +147,7 @@ async def test_no_aiohttp_exception_reaches_the_caller(
 
 async def test_aiohttp_never_resends_with_the_same_token(mock: Any, transport: Transport) -> None:
     """The hidden aiohttp resend on a dropped pooled connection is off (it replays the token)."""
-    mock.get(URL_, payload={}, response_class=_Response)
+    mock.get(URL_, payload={}, response_class=Response)
     await transport.request("GET", URL_, headers=HEADERS, data=None)
     session = transport._session
     assert session is not None
@@ -187,9 +175,9 @@ async def test_redirects_are_not_followed(mock: Any, transport: Transport) -> No
         URL_,
         status=302,
         headers={"Location": "https://elsewhere.example.com/"},
-        response_class=_Response,
+        response_class=Response,
     )
-    mock.get("https://elsewhere.example.com/", payload={}, response_class=_Response)
+    mock.get("https://elsewhere.example.com/", payload={}, response_class=Response)
     response = await transport.request("GET", URL_, headers=HEADERS, data=None)
     assert response.status == 302
     assert list(mock.requests) == [("GET", URL(URL_))]
