@@ -26,6 +26,10 @@ def add_commands(
     _add_sandbox(commands)
     _add_demo(commands)
 
+    from ._webhooks._command import add_webhooks_command
+
+    add_webhooks_command(commands, connection)
+
 
 # -- import and sync ---------------------------------------------------------------------
 

@@ -31,13 +31,8 @@ from ._webhooks._events import (
     WebhookEvent,
     parse_webhook,
 )
-from ._webhooks._receiver import (
-    RECEIVER_KEY,
-    OnEvent,
-    ReceiverOptions,
-    WebhookReceiver,
-    webhook_app,
-)
+from ._webhooks._pool import OnEvent
+from ._webhooks._receiver import RECEIVER_KEY, ReceiverOptions, WebhookReceiver, webhook_app
 from ._webhooks._stats import WebhookStats
 from ._webhooks._verify import Unconfirmed, UnconfirmedReason, VerifiedEvent, verify_event
 

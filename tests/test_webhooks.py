@@ -14,6 +14,7 @@ import orjson
 import pytest
 from aiohttp import web
 from attrs import define
+from yarl import URL
 
 from coursepath_async import CoursepathClient, Priority, RetryPolicy
 from coursepath_async.testing import SandboxAcademy
@@ -78,7 +79,10 @@ class Harness:
 
 @asynccontextmanager
 async def receiving(
-    on_event: OnEvent | None = None, **options: Unpack[ReceiverOptions]
+    on_event: OnEvent | None = None,
+    *,
+    client_options: Mapping[str, Any] | None = None,
+    **options: Unpack[ReceiverOptions],
 ) -> AsyncIterator[Harness]:
     """Run the receiver on a pre-bound port, an academy delivering to it, and a client."""
     sock = socket.socket()
@@ -96,7 +100,12 @@ async def receiving(
         async with (
             SandboxAcademy(members=12, courses=3, seed=5, api_key=API_KEY, webhook_url=url) as a,
             CoursepathClient(
-                a.url, api_key=API_KEY, user=a.admin_email, allow_http=True, retry=FAST_RETRY
+                a.url,
+                api_key=API_KEY,
+                user=a.admin_email,
+                allow_http=True,
+                retry=FAST_RETRY,
+                **(client_options or {}),
             ) as client,
             aiohttp.ClientSession() as session,
         ):
@@ -197,12 +206,39 @@ async def test_unenrolment_is_verified_as_deleted() -> None:
         assert verified.result is None
 
 
-async def test_verification_runs_in_the_chosen_lane() -> None:
-    """The receiver verifies through a view in its ``priority`` lane, not the client's."""
-    async with receiving(priority=Priority.INTERACTIVE) as h:
-        assert "priority=INTERACTIVE" in repr(h.receiver._client)
-    async with receiving(priority=None) as h:
-        assert h.receiver._client is h.client
+@pytest.mark.parametrize(
+    ("priority", "client_lane", "lane"),
+    [
+        (Priority.INTERACTIVE, Priority.NORMAL, "interactive"),
+        (Priority.NORMAL, Priority.BULK, "normal"),
+        (None, Priority.BULK, "bulk"),
+    ],
+    ids=["interactive", "normal-over-a-bulk-client", "none-keeps-the-client-lane"],
+)
+async def test_verification_waits_in_the_chosen_lane(
+    priority: Priority | None, client_lane: Priority, lane: str
+) -> None:
+    """Verification calls queue in the ``priority`` lane; ``None`` keeps the client's."""
+    options: ReceiverOptions = {} if priority is Priority.NORMAL else {"priority": priority}
+    client_options = {"max_concurrency": 1, "priority": client_lane}
+    async with receiving(client_options=client_options, **options) as h:
+        h.academy.script("GET", "/members/me", "hang")
+        hog = asyncio.create_task(h.client.members.me())  # holds the only slot
+        async with asyncio.timeout(WAIT):
+            await h.academy.recorder.wait_for(lambda r: r.in_flight == 1)
+        course, member = open_enrolment(h.academy)
+        assert (await h.post(form(EventKind.COURSEMEMBER_CREATED, course, member)))[0] == 202
+        for _ in range(1000):  # no I/O between the 202 and the worker reaching the scheduler
+            if sum(h.client.scheduler_stats().pending.values()):
+                break
+            await asyncio.sleep(0)
+        assert h.client.scheduler_stats().pending == {
+            name: int(name == lane) for name in ("interactive", "normal", "bulk")
+        }
+        hog.cancel()
+        await asyncio.gather(hog, return_exceptions=True)
+        await h.settle()
+        assert len(h.events) == 1
 
 
 # -- forged and stale deliveries -------------------------------------------------------
@@ -325,12 +361,32 @@ async def test_oversized_chunked_body_is_refused_after_the_limit() -> None:
         assert h.academy.recorder.total == 0
 
 
-async def test_get_is_not_a_delivery() -> None:
-    """Only POST is routed; other methods get 405 and reach nothing."""
+async def test_other_methods_get_405_and_reach_nothing() -> None:
+    """Only POST is a delivery: a GET is answered 405 with ``Allow: POST`` and counted."""
     async with receiving() as h:
         async with h.session.get(h.url) as response:
             assert response.status == 405
-        assert h.receiver.stats().received == 0
+            assert response.headers["Allow"] == "POST"
+        assert h.receiver.stats().rejected == {"method_not_allowed": 1}
+        assert h.academy.recorder.total == 0
+
+
+async def test_a_body_that_never_arrives_times_out() -> None:
+    """A client that stalls mid-body gets 408 after ``read_timeout``, not a hung handler."""
+    async with receiving(read_timeout=0.05) as h:
+        url = URL(h.url)
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        writer.write(
+            f"POST {url.path} HTTP/1.1\r\nHost: x\r\nContent-Type: {FORM}\r\n"
+            f"Content-Length: 100\r\n\r\ncourseId=1".encode()
+        )
+        await writer.drain()
+        async with asyncio.timeout(WAIT):
+            status_line = await reader.readline()
+        writer.close()
+        await writer.wait_closed()
+        assert status_line.split()[1] == b"408"
+        assert h.receiver.stats().rejected == {"read_timeout": 1}
 
 
 # -- duplicates ------------------------------------------------------------------------
@@ -391,13 +447,15 @@ async def test_secret_path_is_enforced_and_never_shown(caplog: pytest.LogCapture
         data = form(EventKind.COURSEMEMBER_COMPLETED, *open_enrolment(h.academy))
         for wrong in (f"{base}/{SECRET[:-1]}x", f"{base}/{SECRET}x", base, f"{base}/é"):
             assert await h.post(data, url=wrong) == (404, "404: Not Found")
+        async with h.session.get(f"{base}/guess-{SECRET}") as response:
+            assert response.status == 404  # not 405: nothing tells a guesser the route exists
         await h.settle()
         assert h.academy.recorder.total == 0
         course, member = open_enrolment(h.academy, skip=1)
         h.academy.complete_course(course, member)
         await h.settle()
         assert [(e.course_id, e.member_id) for e in h.events] == [(course, member)]
-        assert h.receiver.stats().rejected == {"wrong_secret": 3}
+        assert h.receiver.stats().rejected == {"wrong_secret": 4}
         assert SECRET not in repr(h.receiver)
         assert "/webhooks/<secret>" in repr(h.receiver)
     assert SECRET not in caplog.text

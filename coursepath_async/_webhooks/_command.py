@@ -14,11 +14,10 @@ import asyncio
 import os
 import ssl
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import orjson
 from aiohttp import web
@@ -35,7 +34,8 @@ Subparsers = Any  # argparse's _SubParsersAction is private
 _DESCRIPTION = (
     "Receive Coursepath webhooks, confirm each through the API (the posts are unsigned, "
     "so the payload is never trusted) and append every confirmed event to --out as one "
-    "JSON line. Coursepath attempts each delivery once: keep the nightly sync running, "
+    "JSON line. --concurrency sets the verifying workers (API calls in flight). "
+    "Coursepath attempts each delivery once: keep the nightly sync running, "
     "it catches whatever this receiver never saw."
 )
 
@@ -75,28 +75,31 @@ async def serve_webhooks(
     args: argparse.Namespace,
     stop: asyncio.Event,
     *,
-    on_listening: Callable[[str], None] | None = None,
+    on_listening: Callable[[str, WebhookReceiver], None] | None = None,
 ) -> int:
-    """Serve until ``stop`` is set, then drain; ``on_listening`` gets the public URL."""
+    """Serve until ``stop`` is set, then drain.
+
+    ``on_listening`` gets the URL to show (the secret replaced by its variable's name)
+    and the receiver, once the port is bound; by default the URL is printed.
+    """
+    # Every setting is checked before the client, the output file or the port is opened.
+    if not 0 <= args.port <= 65535:
+        raise ConfigurationError(f"--port must be between 0 and 65535, got {args.port}")
     secret = _secret_from_env(args.secret_env)
     tls = _tls_context(args.cert_file, args.key_file)
     async with client_from_args(args) as client:
-        with _open_out(args.out) as out:
-
-            async def write(verified: VerifiedEvent) -> None:
-                out.write(orjson.dumps(event_record(verified)) + b"\n")
-                out.flush()
-
-            receiver = WebhookReceiver(
-                client,
-                write,
-                path=args.path,
-                secret=secret,
-                workers=args.concurrency,
-                queue_size=args.queue_size,
-            )
-            app = web.Application()
-            receiver.attach(app)
+        events = _EventLog(args.out)
+        receiver = WebhookReceiver(  # checks path, secret and sizes before the file is touched
+            client,
+            events.append,
+            path=args.path,
+            secret=secret,
+            workers=args.concurrency,
+            queue_size=args.queue_size,
+        )
+        app = web.Application()
+        receiver.attach(app)
+        with events:
             # No access log: it would print the secret path segment.
             runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await runner.setup()
@@ -105,7 +108,7 @@ async def serve_webhooks(
                 shown = f"{args.path}/<${args.secret_env}>" if secret else args.path
                 host = f"[{args.host}]" if ":" in args.host else args.host
                 url = f"{'https' if tls else 'http'}://{host}:{port}{shown}"
-                (on_listening or _print_listening)(url)
+                (on_listening or _print_listening)(url, receiver)
                 await stop.wait()
             finally:
                 await runner.cleanup()
@@ -113,7 +116,8 @@ async def serve_webhooks(
     print(
         f"webhooks: received {stats.received}, verified {stats.verified}, "
         f"unconfirmed {stats.unconfirmed_total}, rejected {stats.rejected_total}, "
-        f"duplicates {stats.duplicates}, dropped {stats.dropped_queue_full}, "
+        f"duplicates {stats.duplicates}, "
+        f"dropped {stats.dropped_queue_full + stats.dropped_shutdown}, "
         f"errors {stats.verify_errors + stats.callback_errors}",
         file=sys.stderr,
     )
@@ -139,7 +143,7 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _print_listening(url: str) -> None:
+def _print_listening(url: str, _receiver: WebhookReceiver) -> None:
     print(f"receiving webhooks at {url}; Ctrl-C stops", flush=True)
 
 
@@ -165,15 +169,36 @@ def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
     return context
 
 
-@contextmanager
-def _open_out(path: Path) -> Iterator[IO[bytes]]:
-    # Appended to, never truncated; created readable by its owner only (it names learners).
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise ConfigurationError(f"cannot open --out {path}: {exc.strerror}") from None
-    with os.fdopen(descriptor, "ab") as out:
-        yield out
+class _EventLog:
+    """Appends verified events to a JSON Lines file, one flushed line per event.
+
+    The file is appended to, never truncated, and created readable by its owner only
+    (it names learners and their scores).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._file: IO[bytes] | None = None
+
+    def __enter__(self) -> Self:
+        try:
+            descriptor = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot open --out {self._path}: {exc.strerror}") from None
+        self._file = os.fdopen(descriptor, "ab")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    async def append(self, verified: VerifiedEvent) -> None:
+        """Write one event's line and flush it, so nothing confirmed sits in a buffer."""
+        if self._file is None:
+            raise RuntimeError(f"{self._path} is not open")
+        self._file.write(orjson.dumps(event_record(verified)) + b"\n")
+        self._file.flush()
 
 
 async def _listen(runner: web.AppRunner, host: str, port: int, tls: ssl.SSLContext | None) -> int:

@@ -1,32 +1,28 @@
 """The aiohttp webhook endpoint: answer at once, verify in the background, bounded.
 
-A POST is checked (secret path segment, Content-Type, size, form) and queued in well
-under a millisecond; a fixed pool of workers takes events off a bounded queue,
-re-fetches each through the API (:func:`verify_event`) and hands confirmed ones to the
-caller's async callback. So API calls in flight never exceed the number of workers and
-a flood — forged or not — costs at most ``queue_size + workers`` calls before the
-receiver answers 503 to the rest, which it logs and counts: Coursepath does not retry,
-and only the nightly sync will pick those changes up.
+A POST is checked (secret path segment, method, Content-Type, size, form, duplicate)
+and handed to the :class:`VerifyPool` without awaiting any I/O but its own body. API
+calls in flight never exceed the workers, so a flood — forged or not — costs at most
+``queue_size + workers`` calls before the receiver answers 503 to the rest, which it
+logs and counts: Coursepath does not retry, and only the nightly sync will pick those
+changes up. Malformed or wrong-secret posts never reach the pool, so never the API.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Final, Literal, TypedDict, Unpack
 
 import orjson
 from aiohttp import hdrs, web
-from attrs import frozen
 
 from .._client import ClientView, CoursepathClient
 from .._config import Priority
-from .._exceptions import CoursepathError
 from ._dedupe import RecentEvents
 from ._events import (
     MAX_BODY,
@@ -37,21 +33,10 @@ from ._events import (
     check_size,
     parse_webhook,
 )
+from ._pool import Job, OnEvent, VerifyPool, describe, log
 from ._stats import Counters, WebhookStats
-from ._verify import Unconfirmed, VerifiedEvent, verify_event
 
-__all__ = [
-    "OnEvent",
-    "RECEIVER_KEY",
-    "ReceiverOptions",
-    "WebhookReceiver",
-    "webhook_app",
-]
-
-log = logging.getLogger("coursepath_async.webhooks")
-
-#: The caller's handler for confirmed events; awaited by a worker, one at a time per worker.
-OnEvent = Callable[[VerifiedEvent], Awaitable[None]]
+__all__ = ["RECEIVER_KEY", "ReceiverOptions", "WebhookReceiver", "webhook_app"]
 
 _SECRET: Final = re.compile(r"[A-Za-z0-9._~-]{16,256}")
 _PATH: Final = re.compile(r"(?:/[A-Za-z0-9._~-]+)+")
@@ -75,12 +60,6 @@ class ReceiverOptions(TypedDict, total=False):
     clock: Callable[[], float]
 
 
-@frozen
-class _Job:
-    event: WebhookEvent
-    received_at: datetime
-
-
 class WebhookReceiver:
     """Receives Coursepath webhooks, verifies them through ``client``, calls ``on_event``.
 
@@ -91,9 +70,12 @@ class WebhookReceiver:
     prints request paths, so run the app with ``access_log=None``. ``workers`` bounds
     API calls in flight, ``queue_size`` the events waiting; the same (event, course,
     member) seen again while pending, or within ``dedupe_ttl`` seconds of being
-    verified, is answered 200 and not processed again. Verification calls run in the
-    ``priority`` lane (``None`` keeps ``client``'s). Deliveries are attempted once and
-    unsigned, so pair this with the nightly sync, which catches what never arrived.
+    verified, is answered 200 and not processed again (keep the window short: a genuine
+    repeat inside it, e.g. a re-enrolment, is skipped too). An unconfirmed event is
+    forgotten at once, so a forgery cannot shadow the genuine delivery that may follow
+    it. Verification calls run in the ``priority`` lane (``None`` keeps ``client``'s).
+    Deliveries are attempted once and unsigned, so pair this with the nightly sync,
+    which catches what never arrived.
     """
 
     def __init__(
@@ -105,7 +87,7 @@ class WebhookReceiver:
         secret: str | None = None,
         workers: int = 4,
         queue_size: int = 100,
-        dedupe_ttl: float = 300.0,
+        dedupe_ttl: float = 60.0,
         dedupe_max: int = 10_000,
         max_body: int = MAX_BODY,
         read_timeout: float = 10.0,
@@ -126,32 +108,31 @@ class WebhookReceiver:
         for name, seconds in (("read_timeout", read_timeout), ("drain_timeout", drain_timeout)):
             if not seconds > 0:
                 raise ValueError(f"{name} must be a positive number of seconds, got {seconds!r}")
-        self._client = client if priority is None else client.with_options(priority=priority)
-        self._on_event = on_event
         self._path = path
         self._secret = secret
-        self._worker_count = workers
         self._max_body = max_body
         self._read_timeout = read_timeout
         self._drain_timeout = drain_timeout
         self._clock = clock
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
-        self._recent: RecentEvents[tuple[EventKind, int, int]] = RecentEvents(
+        self._recent = RecentEvents[tuple[EventKind, int, int]](
             ttl=dedupe_ttl, max_entries=dedupe_max, clock=clock
         )
         self._counters = Counters()
-        self._workers: list[asyncio.Task[None]] = []
-        self._in_flight = 0
+        self._pool = VerifyPool(
+            client if priority is None else client.with_options(priority=priority),
+            on_event,
+            workers=workers,
+            queue_size=queue_size,
+            recent=self._recent,
+            counters=self._counters,
+        )
         self._state: Literal["new", "running", "closed"] = "new"
         self._last_drop_log: float | None = None
         self._drops_unlogged = 0
 
     def __repr__(self) -> str:
         shown = f"{self._path}/<secret>" if self._secret is not None else self._path
-        return (
-            f"<WebhookReceiver {shown} {self._state} workers={self._worker_count} "
-            f"queued={self._queue.qsize()}/{self._queue.maxsize} in_flight={self._in_flight}>"
-        )
+        return f"<WebhookReceiver {shown} {self._state} {self._pool!r}>"
 
     @property
     def route(self) -> str:
@@ -159,8 +140,12 @@ class WebhookReceiver:
         return self._path if self._secret is None else f"{self._path}/{{secret}}"
 
     def attach(self, app: web.Application) -> None:
-        """Add the POST route to ``app`` and run the workers for the app's lifetime."""
-        app.router.add_post(self.route, self.handle)
+        """Add the route to ``app`` and run the workers for the app's lifetime.
+
+        Every method is routed here so that, behind a secret, even a GET with the wrong
+        segment gets the same plain 404 as an unknown path.
+        """
+        app.router.add_route("*", self.route, self.handle)
         app.cleanup_ctx.append(self._lifespan)
 
     async def _lifespan(self, _app: web.Application) -> AsyncIterator[None]:
@@ -176,15 +161,12 @@ class WebhookReceiver:
             raise RuntimeError("a closed WebhookReceiver cannot be restarted")
         if self._state == "running":
             return
-        self._workers = [
-            asyncio.create_task(self._work(), name=f"coursepath-webhook-worker-{n}")
-            for n in range(self._worker_count)
-        ]
+        self._pool.start()
         self._state = "running"
 
     async def join(self) -> None:
         """Wait until every event accepted so far has been processed."""
-        await self._queue.join()
+        await self._pool.join()
 
     async def aclose(self, *, grace: float | None = None) -> None:
         """Refuse new posts (503), let queued events finish for ``grace`` s, cancel the rest.
@@ -195,28 +177,13 @@ class WebhookReceiver:
         if self._state == "closed":
             return
         self._state = "closed"
-        workers, self._workers = self._workers, []
-        if workers:
-            try:
-                async with asyncio.timeout(self._drain_timeout if grace is None else grace):
-                    await self._queue.join()
-            except TimeoutError:
-                pass
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+        dropped = await self._pool.stop(grace=self._drain_timeout if grace is None else grace)
         if self._drops_unlogged:
             log.error(
                 "%d more webhook(s) were dropped on a full queue; the nightly sync must catch them",
                 self._drops_unlogged,
             )
             self._drops_unlogged = 0
-        dropped = 0
-        while not self._queue.empty():
-            job = self._queue.get_nowait()
-            self._queue.task_done()
-            self._recent.finish(job.event.key, remember=False)
-            dropped += 1
         if dropped:
             self._counters.dropped_shutdown += dropped
             log.error(
@@ -227,25 +194,32 @@ class WebhookReceiver:
 
     def stats(self) -> WebhookStats:
         """A snapshot of the counters (see :class:`WebhookStats`)."""
-        return self._counters.snapshot(queued=self._queue.qsize(), in_flight=self._in_flight)
+        return self._counters.snapshot(queued=self._pool.queued, in_flight=self._pool.in_flight)
 
     # -- the endpoint -----------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.Response:
-        """The POST handler: 202 queued, 200 duplicate, 4xx refused, 503 full or closed."""
+        """The handler: 202 queued, 200 duplicate, 4xx refused, 503 queue full or closed."""
         self._counters.received += 1
         if self._secret is not None and not hmac.compare_digest(
             request.match_info.get("secret", "").encode(), self._secret.encode()
         ):
             self._counters.rejected["wrong_secret"] += 1
             return web.Response(status=404, text=_NOT_FOUND)
+        if request.method != hdrs.METH_POST:
+            self._counters.rejected["method_not_allowed"] += 1
+            body = orjson.dumps({"error": "method_not_allowed", "message": "only POST"})
+            return web.Response(
+                status=405, body=body, content_type="application/json", headers={"Allow": "POST"}
+            )
         if self._state != "running":
             self._counters.rejected["unavailable"] += 1
+            log.warning("webhook refused: the receiver is %s (503)", self._state)
             return _json(503, {"error": "unavailable", "message": "the receiver is not running"})
         received_at = datetime.now(UTC)
         try:
             async with asyncio.timeout(self._read_timeout):
-                body = await self._read_body(request)
+                event = await self._receive(request)
         except InvalidWebhookError as exc:
             self._counters.rejected[exc.reason] += 1
             log.debug("webhook refused: %s", exc)
@@ -255,36 +229,27 @@ class WebhookReceiver:
             return _json(
                 408, {"error": "read_timeout", "message": "the body took too long to arrive"}
             )
-        try:
-            event = parse_webhook(
-                body, content_type=request.headers.get(hdrs.CONTENT_TYPE), max_body=self._max_body
-            )
-        except InvalidWebhookError as exc:
-            self._counters.rejected[exc.reason] += 1
-            log.debug("webhook refused: %s", exc)
-            return _json(exc.status, {"error": exc.reason, "message": exc.message})
         return self._enqueue(event, received_at)
 
-    async def _read_body(self, request: web.Request) -> bytes:
+    async def _receive(self, request: web.Request) -> WebhookEvent:
         # Refuse by headers first, then read no more than one byte past the limit,
         # whatever Content-Length claimed (it may be absent: chunked encoding).
-        check_content_type(request.headers.get(hdrs.CONTENT_TYPE))
+        content_type = request.headers.get(hdrs.CONTENT_TYPE)
+        check_content_type(content_type)
         if request.content_length is not None:
             check_size(request.content_length, max_body=self._max_body)
         body = bytearray()
         while chunk := await request.content.read(self._max_body + 1 - len(body)):
             body += chunk
             check_size(len(body), max_body=self._max_body)
-        return bytes(body)
+        return parse_webhook(bytes(body), content_type=content_type, max_body=self._max_body)
 
     def _enqueue(self, event: WebhookEvent, received_at: datetime) -> web.Response:
         if not self._recent.claim(event.key):
             self._counters.duplicates += 1
-            log.debug("duplicate webhook %s", _describe(event))
+            log.debug("duplicate webhook %s", describe(event))
             return _json(200, {"status": "duplicate"})
-        try:
-            self._queue.put_nowait(_Job(event, received_at))
-        except asyncio.QueueFull:
+        if not self._pool.submit(Job(event, received_at)):
             self._recent.finish(event.key, remember=False)
             self._counters.dropped_queue_full += 1
             self._log_drop(event)
@@ -301,62 +266,12 @@ class WebhookReceiver:
         log.error(
             "webhook queue full (%d queued): dropped %s%s; Coursepath will not retry, "
             "the nightly sync must catch it",
-            self._queue.qsize(),
-            _describe(event),
+            self._pool.queued,
+            describe(event),
             f" and {self._drops_unlogged - 1} more" if self._drops_unlogged > 1 else "",
         )
         self._last_drop_log = now
         self._drops_unlogged = 0
-
-    # -- the workers ------------------------------------------------------------------
-
-    async def _work(self) -> None:
-        while True:
-            job = await self._queue.get()
-            self._in_flight += 1
-            try:
-                await self._process(job)
-            finally:
-                self._in_flight -= 1
-                self._queue.task_done()
-
-    async def _process(self, job: _Job) -> None:
-        event = job.event
-        remember = False
-        try:
-            outcome = await verify_event(self._client, event, received_at=job.received_at)
-            remember = isinstance(outcome, VerifiedEvent)
-        except asyncio.CancelledError:
-            self._counters.dropped_shutdown += 1
-            raise
-        except CoursepathError as exc:
-            self._counters.verify_errors += 1
-            log.warning("could not verify webhook %s: %s", _describe(event), exc)
-            return
-        except Exception:
-            self._counters.verify_errors += 1
-            log.exception("could not verify webhook %s", _describe(event))
-            return
-        finally:
-            self._recent.finish(event.key, remember=remember)
-        if isinstance(outcome, Unconfirmed):
-            self._counters.unconfirmed[outcome.reason] += 1
-            log.warning(
-                "unconfirmed webhook %s: %s (forged or stale); dropped",
-                _describe(event),
-                outcome.reason,
-            )
-            return
-        self._counters.verified += 1
-        try:
-            await self._on_event(outcome)
-        except Exception:
-            self._counters.callback_errors += 1
-            log.exception("webhook callback failed for %s", _describe(event))
-
-
-def _describe(event: WebhookEvent) -> str:
-    return f"{event.event.value} course {event.course_id} member {event.member_id}"
 
 
 def _json(status: int, body: dict[str, str]) -> web.Response:

@@ -1,7 +1,9 @@
 """What a webhook receiver did: counters kept while running, snapshots for callers.
 
-Every POST lands in exactly one outcome — ``rejected`` (by reason), ``duplicates``,
-``dropped_queue_full`` or ``accepted`` — and every accepted event ends as one of
+Every request lands in exactly one outcome — ``rejected`` (by reason: a
+:data:`RejectReason` of the parser, or ``wrong_secret``, ``method_not_allowed``,
+``read_timeout``, ``unavailable``), ``duplicates``, ``dropped_queue_full`` or
+``accepted`` — and every accepted event ends as one of
 ``verified``, ``unconfirmed`` (by reason), ``verify_errors`` or ``dropped_shutdown``
 (or is still ``queued``/``in_flight``). ``callback_errors`` counts verified events
 whose callback raised.
