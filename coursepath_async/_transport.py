@@ -9,10 +9,14 @@ from collections.abc import Mapping
 import aiohttp
 from yarl import URL
 
-from ._exceptions import APIConnectionError, APITimeoutError
+from ._exceptions import APIConnectionError, APIResponseValidationError, APITimeoutError
 from ._sansio import RawResponse
 
 SSLParam = ssl_module.SSLContext | bool
+
+#: No Coursepath answer comes near this (a 500-member page is about 250 KB); a bigger
+#: one is a broken proxy or server, refused before it exhausts memory.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 
 class Transport:
@@ -74,7 +78,7 @@ class Transport:
                     data=data,
                     allow_redirects=False,
                 ) as response:
-                    body = await response.read()
+                    body = await _read_body(response, method, url)
                     return RawResponse(response.status, response.headers, body)
         except TimeoutError:
             raise APITimeoutError(
@@ -108,3 +112,24 @@ class Transport:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+async def _read_body(response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
+    """The whole body, refusing one over ``MAX_RESPONSE_BYTES`` before buffering it."""
+    length = response.content_length
+    if length is not None and length <= MAX_RESPONSE_BYTES:
+        return await response.read()  # the common case: one read, no chunk loop
+    chunks: list[bytes] = []
+    size = 0 if length is None else length
+    async for chunk in response.content.iter_chunked(1 << 16):
+        size += len(chunk) if length is None else 0
+        if size > MAX_RESPONSE_BYTES:
+            response.close()  # drop the connection rather than drain the rest
+            raise APIResponseValidationError(
+                f"answer larger than {MAX_RESPONSE_BYTES // (1 << 20)} MiB refused",
+                method=method,
+                url=url,
+                body=b"",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
