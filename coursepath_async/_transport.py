@@ -120,16 +120,19 @@ async def _read_body(response: aiohttp.ClientResponse, method: str, url: str) ->
     if length is not None and length <= MAX_RESPONSE_BYTES:
         return await response.read()  # the common case: one read, no chunk loop
     chunks: list[bytes] = []
-    size = 0 if length is None else length
-    async for chunk in response.content.iter_chunked(1 << 16):
-        size += len(chunk) if length is None else 0
-        if size > MAX_RESPONSE_BYTES:
-            response.close()  # drop the connection rather than drain the rest
-            raise APIResponseValidationError(
-                f"answer larger than {MAX_RESPONSE_BYTES // (1 << 20)} MiB refused",
-                method=method,
-                url=url,
-                body=b"",
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+    size = 0
+    if length is None:  # chunked: count as it arrives
+        async for chunk in response.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                break
+            chunks.append(chunk)
+        else:
+            return b"".join(chunks)
+    response.close()  # drop the connection rather than drain the rest
+    raise APIResponseValidationError(
+        f"answer larger than {MAX_RESPONSE_BYTES // (1 << 20)} MiB refused",
+        method=method,
+        url=url,
+        body=b"",
+    )
