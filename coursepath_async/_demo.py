@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import time
 from pathlib import Path
 
 from ._client import CoursepathClient
@@ -75,7 +76,13 @@ async def run_demo(*, rows: int, folder: Path, seed: int, stop: asyncio.Event) -
             max_concurrency=32,
             retry=RetryPolicy(max_attempts=6, base_delay=0.05, max_delay=1.0),
         ) as client:
+            started = time.perf_counter()
             report = await _import(client, people, folder, stop)
+            elapsed = time.perf_counter() - started
+            print(
+                f"imported {people.rows:,} rows in {elapsed:.1f}s "
+                f"({people.rows / elapsed:,.0f} rows/s, sandbox in the same process)"
+            )
             if stop.is_set():
                 print(report.summary(limit=5))
                 return 1
