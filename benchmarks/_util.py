@@ -24,12 +24,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server_process(args: Sequence[str], *, port: int, ready_path: str) -> Iterator[str]:
-    """Run a server in its own process (so client and server don't share a loop)."""
+def server_process(
+    args: Sequence[str], *, port: int, ready_path: str, start_timeout: float = 60.0
+) -> Iterator[str]:
+    """Run a server in its own process (so client and server don't share a loop).
+
+    Yields its loopback URL once ``ready_path`` answers (any HTTP status counts);
+    the process is terminated, and killed if it lingers, however the block ends.
+    """
     proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_timeout
         while True:
             try:
                 urllib.request.urlopen(url + ready_path, timeout=1).close()
@@ -43,7 +49,11 @@ def server_process(args: Sequence[str], *, port: int, ready_path: str) -> Iterat
         yield url
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def median(values: Sequence[float]) -> float:
