@@ -128,7 +128,7 @@ class CoursepathClient(_Base):
         allow_http: bool = False,
         ssl: SSLParam = True,
         body_format: BodyFormat = "json",
-        page_window: int = 4,
+        page_window: int | None = None,
         priority: Priority = Priority.NORMAL,
     ) -> None:
         if body_format not in ("json", "form"):
@@ -148,7 +148,11 @@ class CoursepathClient(_Base):
             api_key=resolve_api_key(api_key),
             retry=retry or RetryPolicy(),
             ssl=ssl,
-            page_window=check_positive_int("page_window", page_window),
+            # Pages in flight per full listing: by default as many as the budget allows,
+            # up to 16 (beyond that a listing only crowds out other calls).
+            page_window=check_positive_int(
+                "page_window", min(max_concurrency, 16) if page_window is None else page_window
+            ),
         )
         self._bind(
             core,

@@ -8,8 +8,10 @@ parsed into aware datetimes (UTC when the server omits the offset).
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import cattrs
@@ -17,6 +19,8 @@ from attrs import field, fields, frozen
 from cattrs.gen import make_dict_structure_fn, override
 
 _EXTRA_KEY = "\x00extra"
+#: Shared by every record without unknown fields: no empty dict per record.
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 _CAMEL = re.compile(r"_([a-z])")
 
 T = TypeVar("T")
@@ -158,6 +162,13 @@ def _make_converter() -> cattrs.Converter:
 
 
 def _lenient_hook(conv: cattrs.Converter, cls: type[T]) -> Callable[[Any, type], T]:
+    """A structure hook: a fast path for well-typed records, cattrs for everything else.
+
+    Decoding is on the hot path of every listing (a 100,000-member sync decodes 100,000
+    records), so records whose values already have their field's exact JSON type are
+    built directly; anything unusual (a numeric string id, a bad date, a missing field)
+    goes through the cattrs-generated function, which converts or reports it.
+    """
     names = [a.name for a in fields(cls) if a.name != "extra"]  # type: ignore[arg-type]
     known = {_camel(n) for n in names}
     renames = {n: override(rename=_camel(n)) for n in names}
@@ -167,8 +178,10 @@ def _lenient_hook(conv: cattrs.Converter, cls: type[T]) -> Callable[[Any, type],
         extra=override(rename=_EXTRA_KEY, struct_hook=lambda v, _: v),
         **renames,  # type: ignore[arg-type]
     )
+    hints = typing.get_type_hints(cls)
+    plan = {_camel(n): (n, _plain_type(hints[n])) for n in names}
 
-    def hook(value: Any, _: type) -> T:
+    def slow(value: Any) -> T:
         if not isinstance(value, dict):
             raise TypeError(f"expected a JSON object, got {type(value).__name__}")
         # Explicit nulls mean "not set": drop them so defaults apply to required-less fields.
@@ -176,7 +189,49 @@ def _lenient_hook(conv: cattrs.Converter, cls: type[T]) -> Callable[[Any, type],
         data[_EXTRA_KEY] = {k: v for k, v in value.items() if k not in known}
         return base(data, cls)
 
+    def hook(value: Any, _: type) -> T:
+        if type(value) is not dict:
+            return slow(value)
+        kwargs: dict[str, Any] = {}
+        extra: dict[str, Any] | None = None
+        for key, item in value.items():
+            spec = plan.get(key)
+            if spec is None:
+                if extra is None:
+                    extra = {}
+                extra[key] = item
+                continue
+            if item is None:
+                continue
+            name, kind = spec
+            if kind is datetime:
+                if type(item) is not str:
+                    return slow(value)
+                try:
+                    item = datetime.fromisoformat(item)
+                except ValueError:
+                    return slow(value)
+                if item.tzinfo is None:
+                    item = item.replace(tzinfo=UTC)
+            elif type(item) is not kind:
+                if kind is not float or type(item) is not int:
+                    return slow(value)
+                item = float(item)
+            kwargs[name] = item
+        try:
+            kwargs["extra"] = _NO_EXTRA if extra is None else extra
+            return cls(**kwargs)
+        except TypeError:  # a required field is missing: let cattrs say which
+            return slow(value)
+
     return hook
+
+
+def _plain_type(hint: Any) -> type:
+    """``str | None`` -> ``str``: the one JSON type a field's fast path accepts."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    plain = args[0] if args else hint
+    return plain if isinstance(plain, type) else object
 
 
 _converter = _make_converter()

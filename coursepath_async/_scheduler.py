@@ -44,17 +44,21 @@ class Scheduler:
         "_limit",
         "_paused_until",
         "_peak",
+        "_strikes",
         "_successes",
         "_waiting",
     )
 
     # One overload burst should cut the budget once, not once per failed request.
     _CUT_INTERVAL = 1.0
+    # A run of overload answers with no success between them, not a stray 503.
+    _STRIKES = 3
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._effective = limit
         self._successes = 0
+        self._strikes = 0
         self._last_cut = -self._CUT_INTERVAL
         self._active = 0
         self._peak = 0
@@ -99,7 +103,13 @@ class Scheduler:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
     def overloaded(self) -> None:
-        """The server answered 429/503: halve the usable budget (at most once a second)."""
+        """The server answered 429/503: after a run of them, halve the usable budget.
+
+        Cuts at most once a second, so one burst costs one halving.
+        """
+        self._strikes += 1
+        if self._strikes < self._STRIKES:
+            return
         now = time.monotonic()
         if now - self._last_cut >= self._CUT_INTERVAL:
             self._last_cut = now
@@ -108,6 +118,7 @@ class Scheduler:
 
     def succeeded(self) -> None:
         """A call went through: while throttled, grow the budget back gradually."""
+        self._strikes = 0
         if self._effective < self._limit:
             self._successes += 1
             if self._successes >= self._effective:

@@ -69,7 +69,8 @@ class Transport:
         """Send one attempt and read the whole body (so the connection returns to the pool)."""
         session = self._session if self._session is not None else self._open()
         try:
-            # An overall bound too: a server trickling bytes never trips sock_read.
+            # An overall bound too, ours rather than aiohttp's `total` (which also counts
+            # pool waits): a server trickling bytes never trips sock_read alone.
             async with asyncio.timeout(self._timeout):
                 async with session.request(
                     method,

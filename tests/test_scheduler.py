@@ -268,10 +268,31 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
     return fake
 
 
-def test_overload_halves_the_budget_once_per_burst(clock: _Clock) -> None:
-    """429/503 answers halve the usable budget, at most once a second, never below 1."""
+def _overload_run(scheduler: Scheduler) -> None:
+    """A run of overload answers with no success between them."""
+    for _ in range(3):
+        scheduler.overloaded()
+
+
+def test_a_stray_overload_answer_does_not_cut_the_budget(clock: _Clock) -> None:
+    """A lone 429/503 between successes leaves the budget alone; a run of three cuts it."""
     scheduler = Scheduler(16)
+    for _ in range(5):
+        scheduler.overloaded()
+        scheduler.overloaded()
+        scheduler.succeeded()
+    assert scheduler.effective_limit == 16
     scheduler.overloaded()
+    assert scheduler.effective_limit == 16
+    scheduler.overloaded()
+    scheduler.overloaded()
+    assert scheduler.effective_limit == 8
+
+
+def test_overload_halves_the_budget_once_per_burst(clock: _Clock) -> None:
+    """A run of 429/503 answers halves the usable budget, at most once a second, never below 1."""
+    scheduler = Scheduler(16)
+    _overload_run(scheduler)
     assert scheduler.effective_limit == 8
     scheduler.overloaded()
     assert scheduler.effective_limit == 8
@@ -285,7 +306,7 @@ def test_overload_halves_the_budget_once_per_burst(clock: _Clock) -> None:
 def test_budget_grows_back_by_one_per_budget_of_successes(clock: _Clock) -> None:
     """After a cut, each ``effective_limit`` successes add one slot, up to the limit."""
     scheduler = Scheduler(4)
-    scheduler.overloaded()
+    _overload_run(scheduler)
     assert scheduler.effective_limit == 2
     scheduler.succeeded()
     assert scheduler.effective_limit == 2
@@ -304,7 +325,7 @@ async def test_shrunk_budget_retires_slots_on_release(clock: _Clock) -> None:
     scheduler = Scheduler(4)
     for _ in range(4):
         await scheduler.acquire(Priority.NORMAL)
-    scheduler.overloaded()
+    _overload_run(scheduler)
     assert scheduler.effective_limit == 2
     waiter = asyncio.create_task(scheduler.acquire(Priority.NORMAL))
     await _settle()
@@ -322,7 +343,7 @@ async def test_shrunk_budget_retires_slots_on_release(clock: _Clock) -> None:
 async def test_regrowth_wakes_a_waiter(clock: _Clock) -> None:
     """When the budget grows back, a queued caller gets the new slot at once."""
     scheduler = Scheduler(2)
-    scheduler.overloaded()
+    _overload_run(scheduler)
     assert scheduler.effective_limit == 1
     await scheduler.acquire(Priority.NORMAL)
     waiter = asyncio.create_task(scheduler.acquire(Priority.NORMAL))
