@@ -37,6 +37,9 @@ async def bounded_map(
         raise ValueError(f"limit must be >= 1, got {limit}")
     source = _aiter(items)
     running: set[asyncio.Future[R]] = set()
+    # Each finished call queues itself: O(1) per completion, where asyncio.wait would
+    # re-register callbacks on every running call each time.
+    finished: asyncio.Queue[asyncio.Future[R]] = asyncio.Queue()
     exhausted = False
     try:
         while True:
@@ -46,15 +49,14 @@ async def bounded_map(
                 except StopAsyncIteration:
                     exhausted = True
                     break
-                running.add(asyncio.ensure_future(fn(item)))
+                started: asyncio.Future[R] = asyncio.ensure_future(fn(item))
+                started.add_done_callback(finished.put_nowait)
+                running.add(started)
             if not running:
                 return
-            done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            failures = [exc for future in done if (exc := future.exception()) is not None]
-            if failures:  # every exception retrieved; the first one propagates
-                raise failures[0]
-            for future in done:
-                yield future.result()
+            done = await finished.get()
+            running.discard(done)
+            yield done.result()  # raises fn's exception; `finally` retrieves the rest
     finally:
         for future in running:
             future.cancel()

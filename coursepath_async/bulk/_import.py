@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import cast
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
 from .._client import ClientView, _Base
 from .._config import Priority
@@ -35,7 +35,7 @@ from ._apply import (
     run_reported,
     wants_invite,
 )
-from ._journal import InputFingerprint, JobKind, Journal, RowState
+from ._journal import InputFingerprint, JobKind, Journal
 from ._plan import AcademyIndex, CurrentMember, PlanOptions, RowPlan, plan_row
 from ._report import ImportReport, RowReport
 from ._rows import CsvRows, MappingRows, MemberRow, RowError
@@ -148,7 +148,8 @@ class _ImportJob:
 
     async def _row(self, row: MemberRow) -> RowReport:
         journal = self._journal
-        prior = None if journal is None else journal.get(row.natural_key)
+        # A new journal knows no row yet (the reader drops duplicate rows): skip the query.
+        prior = journal.get(row.natural_key) if journal is not None and journal.resumed else None
         if prior is not None and prior.complete:
             return resumed_report(prior, row.line)
         if journal is not None and prior is None and row.external_id is None:
@@ -177,7 +178,7 @@ class _ImportJob:
         """Try the create straight away; ``None`` when the member turned out to exist."""
         plan = plan_row(row, AcademyIndex(()), self._options.plan)
         invite = wants_invite(plan)
-        journal.begin_row(plan.key, line=row.line, email=row.email, invite=invite)
+        begun = journal.begin_row(plan.key, line=row.line, email=row.email, invite=invite)
         if invite:
             # The intent to invite must survive a crash right after the create, or a
             # resumed run would find an existing member and never invite them.
@@ -194,7 +195,12 @@ class _ImportJob:
         if self._on_plan is not None:
             self._on_plan(plan)
         journal.record_member(plan.key, member_id=member.id, outcome="created")
-        state = _require(journal.get(plan.key))
+        state = evolve(
+            begun,
+            member_id=member.id,
+            outcome="created",
+            steps_done=begun.steps_done | {"member"},
+        )
         return await apply_plan(self._client, journal, plan, state, options=self._apply)
 
     async def _lookup(self, row: MemberRow) -> AcademyIndex:
@@ -211,12 +217,6 @@ class _ImportJob:
         if by_email is not None:
             found.setdefault(by_email.id, by_email)
         return AcademyIndex(CurrentMember(member=m) for m in found.values())
-
-
-def _require(state: RowState | None) -> RowState:
-    if state is None:  # pragma: no cover - begin_row ran just before
-        raise RuntimeError("journal row vanished")
-    return state
 
 
 def source_label(rows: Rows) -> str:
