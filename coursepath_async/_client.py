@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
+from ssl import SSLContext
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -62,7 +63,7 @@ class _Base:
 
     def as_user(self, email: str) -> ClientView:
         """A view acting as another member; same pool, budget and lifecycle."""
-        return self.with_options(user=email)
+        return self.with_options(user=validate_email(email, field="user"))
 
     def with_options(
         self,
@@ -131,6 +132,12 @@ class CoursepathClient(_Base):
         page_window: int | None = None,
         priority: Priority = Priority.NORMAL,
     ) -> None:
+        if not isinstance(allow_http, bool):
+            raise ConfigurationError(f"allow_http must be True or False, got {allow_http!r}")
+        if not isinstance(ssl, bool | SSLContext):
+            raise ConfigurationError(
+                f"ssl must be an ssl.SSLContext or a bool, got {type(ssl).__name__}"
+            )
         if body_format not in ("json", "form"):
             raise ConfigurationError(f"body_format must be 'json' or 'form', got {body_format!r}")
         if retry is not None and not isinstance(retry, RetryPolicy):

@@ -6,7 +6,7 @@ import math
 import os
 import re
 from enum import IntEnum
-from typing import Literal
+from typing import Literal, TypeGuard
 
 from attrs import frozen
 from yarl import URL
@@ -47,6 +47,26 @@ class ClientConfig:
 
 
 _USERINFO = re.compile(r"(?<=//)[^/@]*@")
+# A DNS label: letters, digits and inner hyphens, 1 to 63 characters.
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _valid_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if ":" in host or host.replace(".", "").isdigit():
+        return True  # an IPv6 or IPv4 literal, already parsed by yarl
+    return all(_HOST_LABEL.fullmatch(label) for label in host.rstrip(".").split("."))
+
+
+def is_finite_number(value: object) -> TypeGuard[int | float]:
+    """A real int or float (not a bool) that is finite; an int too big for a float is not."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _shown(raw: str) -> str:
@@ -57,15 +77,18 @@ def _shown(raw: str) -> str:
 def resolve_base_url(value: str | None, *, allow_http: bool) -> URL:
     """Validate the academy URL: an http(s) origin, https unless explicitly allowed."""
     raw = value if value is not None else os.environ.get(ENV_URL)
+    if raw is not None and not isinstance(raw, str):
+        raise ConfigurationError(f"academy URL must be a string, got {type(raw).__name__}")
     if not raw:
         raise ConfigurationError(
             f"no academy URL: pass base_url or set {ENV_URL} (e.g. https://acme.coursepath.com)"
         )
     try:
         url = URL(raw.strip())
-    except (TypeError, ValueError):
+        host = url.host  # decoded lazily: a bad IDNA name fails here
+    except (TypeError, ValueError, IndexError, UnicodeError):
         raise ConfigurationError(f"academy URL {_shown(raw)} is not a valid URL") from None
-    if url.scheme not in ("http", "https") or not url.host:
+    if url.scheme not in ("http", "https") or not _valid_host(host):
         raise ConfigurationError(
             f"academy URL {_shown(raw)} must look like https://acme.coursepath.com"
         )
@@ -88,6 +111,8 @@ def resolve_base_url(value: str | None, *, allow_http: bool) -> URL:
 def resolve_api_key(value: str | None) -> str:
     """The HS256 secret from the argument or the environment; never echoed back."""
     key = value if value is not None else os.environ.get(ENV_API_KEY)
+    if key is not None and not isinstance(key, str):
+        raise ConfigurationError(f"api_key must be a string, got {type(key).__name__}")
     if not key or not key.strip():
         raise ConfigurationError(f"no API key: pass api_key or set {ENV_API_KEY}")
     return key
@@ -118,11 +143,6 @@ def check_optional_seconds(name: str, value: object) -> float | None:
 
 def check_seconds(name: str, value: object) -> float:
     """A configuration duration that must be a finite number of seconds > 0."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    if not is_finite_number(value) or value <= 0:
         raise ConfigurationError(f"{name} must be a number of seconds > 0, got {value!r}")
     return float(value)

@@ -130,8 +130,8 @@ def _structure_int(value: Any, _: type) -> int:
         return value
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)  # beyond 2**53 a float no longer holds the id exactly
     raise TypeError(f"expected an integer, got {value!r}")
 
 

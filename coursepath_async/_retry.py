@@ -10,14 +10,14 @@ from collections.abc import Callable, Mapping
 import attrs
 from attrs import field, frozen
 
+from ._config import is_finite_number
+
 # Beyond 2**62 the delay is capped anyway; bounding the exponent keeps the float finite.
 _MAX_EXPONENT = 62
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not (
-        isinstance(value, int | float) and math.isfinite(value) and value >= 0
-    ):
+    if not is_finite_number(value) or value < 0:
         raise ValueError(
             f"RetryPolicy.{attribute.name} must be a finite number >= 0, got {value!r}"
         )

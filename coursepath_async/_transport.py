@@ -118,11 +118,13 @@ class Transport:
 async def _read_body(response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
     """The whole body, refusing one over ``MAX_RESPONSE_BYTES`` before buffering it."""
     length = response.content_length
-    if length is not None and length <= MAX_RESPONSE_BYTES:
+    # Content-Length counts compressed bytes; an encoded body is counted as it inflates.
+    encoded = "Content-Encoding" in response.headers
+    if length is not None and length <= MAX_RESPONSE_BYTES and not encoded:
         return await response.read()  # the common case: one read, no chunk loop
     chunks: list[bytes] = []
     size = 0
-    if length is None:  # chunked: count as it arrives
+    if length is None or encoded:  # count as it arrives
         async for chunk in response.content.iter_chunked(1 << 16):
             size += len(chunk)
             if size > MAX_RESPONSE_BYTES:
@@ -132,7 +134,7 @@ async def _read_body(response: aiohttp.ClientResponse, method: str, url: str) ->
             return b"".join(chunks)
     response.close()  # drop the connection rather than drain the rest
     raise APIResponseValidationError(
-        f"answer larger than {MAX_RESPONSE_BYTES // (1 << 20)} MiB refused",
+        f"answer larger than {MAX_RESPONSE_BYTES:,} bytes refused",
         method=method,
         url=url,
         body=b"",

@@ -41,7 +41,7 @@ def validate_id(value: object, *, field: str) -> int:
     """Return a positive integer id, or raise ValueError naming the field and the value."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_ID:
         raise ValueError(f"{field} must be a positive integer, got {_short(value)}")
-    return value
+    return int(value)  # a plain int: an int subclass could format itself as a path
 
 
 def validate_group_name(value: object, *, field: str = "name") -> str:

@@ -163,6 +163,11 @@ def _camel_strings(
     return out
 
 
+def new_member_body(email: object, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON body for a member create: the email is required and checked."""
+    return member_body(validate_email(email), fields)
+
+
 def member_body(email: str | None, fields: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON body for a member create/update; ``None`` values are left out."""
     fields = dict(fields)
@@ -181,10 +186,15 @@ def member_filters(filters: Mapping[str, Any]) -> dict[str, str]:
 
 
 def invite_body(subject: str | None, body: str | None, action: str | None) -> dict[str, Any] | None:
-    """The optional ``mail`` overrides of an invitation."""
-    mail = {
-        k: v for k, v in (("subject", subject), ("body", body), ("action", action)) if v is not None
-    }
+    """The optional ``mail`` overrides of an invitation, each a string when given."""
+    given = (("subject", subject), ("body", body), ("action", action))
+    mail: dict[str, str] = {}
+    for name, value in given:
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ValueError(f"invitation {name} must be a string, got {type(value).__name__}")
+        mail[name] = value
     return {"mail": mail} if mail else None
 
 

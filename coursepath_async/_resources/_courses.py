@@ -15,8 +15,8 @@ from ._base import (
     Resource,
     ident,
     invite_body,
-    member_body,
     member_filters,
+    new_member_body,
 )
 from ._members import create_member_at
 
@@ -63,8 +63,9 @@ class Courses(Resource):
         have worked, the member is looked up by email and (idempotently) enrolled.
         """
         path = f"/courses/{ident(course_id, 'course_id')}/members"
-        body = member_body(email, fields)
-        return await create_member_at(self, path, body, lambda m: self.enroll(course_id, m.id))
+        body = new_member_body(email, fields)
+        member, _ = await create_member_at(self, path, body, lambda m: self.enroll(course_id, m.id))
+        return member
 
     async def enroll(self, course_id: int, member_id: int) -> CourseMember:
         """Enrol a member in the course; enrolling twice is harmless."""

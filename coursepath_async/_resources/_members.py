@@ -22,6 +22,7 @@ from ._base import (
     invite_body,
     member_body,
     member_filters,
+    new_member_body,
 )
 
 
@@ -74,7 +75,8 @@ class Members(Resource):
         Safe to retry: if an earlier attempt may have worked and a retry answers
         "already exists", the member is looked up by email instead of failing.
         """
-        return await create_member_at(self, "/members", member_body(email, fields))
+        member, _ = await create_member_at(self, "/members", new_member_body(email, fields))
+        return member
 
     async def update(
         self, member_id: int, *, email: str | None = None, **fields: Unpack[MemberFields]
@@ -139,13 +141,16 @@ async def create_member_at(
     path: str,
     body: Mapping[str, Any],
     enrol: Callable[[Member], Awaitable[object]] | None = None,
-) -> Member:
+) -> tuple[Member, bool]:
     """POST a member create; "already exists" after an uncertain attempt becomes a lookup.
 
-    ``enrol`` re-applies the enrolment a create-and-enrol endpoint would have done.
+    Returns the member and whether the server confirmed this call created it (False:
+    found by email after an attempt that may or may not have created it). ``enrol``
+    re-applies the enrolment a create-and-enrol endpoint would have done.
     """
     try:
-        return await resource._one("POST", path, Member, body=body, kind=RequestKind.CREATE)
+        created = await resource._one("POST", path, Member, body=body, kind=RequestKind.CREATE)
+        return created, True
     except (ConflictError, UnprocessableEntityError) as exc:
         if not exc.after_unknown_outcome:
             raise
@@ -154,4 +159,4 @@ async def create_member_at(
             raise
         if enrol is not None:
             await enrol(found)
-        return found
+        return found, False

@@ -6,7 +6,7 @@ from typing import Unpack
 
 from .._models import Member, ProgramMember
 from .._sansio import RequestKind
-from ._base import MemberFields, Resource, ident, invite_body, member_body
+from ._base import MemberFields, Resource, ident, invite_body, new_member_body
 from ._members import create_member_at
 
 
@@ -23,8 +23,11 @@ class Programs(Resource):
     ) -> Member:
         """Create a member and enrol them in the program (safe to retry, like courses)."""
         path = f"/programs/{ident(program_id, 'program_id')}/members"
-        body = member_body(email, fields)
-        return await create_member_at(self, path, body, lambda m: self.enroll(program_id, m.id))
+        body = new_member_body(email, fields)
+        member, _ = await create_member_at(
+            self, path, body, lambda m: self.enroll(program_id, m.id)
+        )
+        return member
 
     async def enroll(self, program_id: int, member_id: int) -> ProgramMember:
         """Enrol a member in the program; enrolling twice is harmless."""

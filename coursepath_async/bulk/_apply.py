@@ -93,6 +93,14 @@ async def apply_plan(
         # The intent to invite must survive a crash right after the create, or a resumed
         # run would find an existing member and, inviting only new ones, never invite.
         journal.commit()
+    if (
+        member_id is not None
+        and state.member_id is None
+        and not any(isinstance(step, CreateMember | UpdateMember) for step in plan.steps)
+    ):
+        # Matched by lookup, fields already right: record who it is, so a resumed run
+        # (and its report) still knows the member.
+        journal.record_member(key, member_id=member_id, outcome=outcome)
     for step in plan.steps:
         if isinstance(step, SendInvite):
             invite = step
@@ -213,12 +221,15 @@ def keep_invite_intent(
 
     The re-run finds the member existing, so the planner alone would not invite it.
     """
-    if prior is None or wants_invite(plan) or row.invite is False or policy != "new":
+    if prior is None or wants_invite(plan) or row.invite is False:
         return plan
-    created_by_us = prior.outcome == "created" or (
-        prior.invite == "pending" and not prior.step_done("member")
+    # Attempted before (sent, uncertain, failed, or cut off mid-send): keep the step so
+    # the journal, not the planner, decides; it never sends twice.
+    attempted = prior.invite in ("attempting", "sent", "uncertain", "failed")
+    created_by_us = policy == "new" and (
+        prior.outcome == "created" or (prior.invite == "pending" and not prior.step_done("member"))
     )
-    if not created_by_us:
+    if not (attempted or created_by_us):
         return plan
     return evolve(plan, steps=(*plan.steps, SendInvite()))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import cast
+from datetime import UTC, datetime, timedelta
 
 from attrs import evolve, field, frozen
 
@@ -22,7 +22,8 @@ from .._client import ClientView, _Base
 from .._config import Priority
 from .._exceptions import ConflictError, CoursepathError, UnprocessableEntityError
 from .._models import Member
-from .._resources._base import MemberFields
+from .._resources._base import new_member_body
+from .._resources._members import create_member_at
 from ._apply import (
     ApplyOptions,
     OnRow,
@@ -183,15 +184,23 @@ class _ImportJob:
             # The intent to invite must survive a crash right after the create, or a
             # resumed run would find an existing member and never invite them.
             journal.commit()
-        fields = cast(MemberFields, row.member_fields())
+        started = datetime.now(UTC)
         try:
-            member = await self._client.members.create(row.email, **fields)
+            member, confirmed = await create_member_at(
+                self._client.members, "/members", new_member_body(row.email, row.member_fields())
+            )
         except (ConflictError, UnprocessableEntityError):
-            return None  # exists already: look it up and plan an update instead
+            self._existed(journal, plan, row)
+            return None
         except CoursepathError as exc:
             reason = f"create member {row.email}: {exc}"
             journal.finish_row(plan.key, error=reason)
             return failed_report(plan, reason)
+        if not confirmed and not _created_since(member, started):
+            # "Exists" after an uncertain attempt, and the member is older than this row:
+            # someone else's, so update it like any existing member, and invite per policy.
+            self._existed(journal, plan, row)
+            return None
         if self._on_plan is not None:
             self._on_plan(plan)
         journal.record_member(plan.key, member_id=member.id, outcome="created")
@@ -202,6 +211,13 @@ class _ImportJob:
             steps_done=begun.steps_done | {"member"},
         )
         return await apply_plan(self._client, journal, plan, state, options=self._apply)
+
+    @staticmethod
+    def _existed(journal: Journal, plan: RowPlan, row: MemberRow) -> None:
+        """The member was already there: withdraw the invite intent, durably, then look up."""
+        if wants_invite(plan):
+            journal.begin_row(plan.key, line=row.line, email=row.email, invite=False)
+            journal.commit()  # a crash now must not read "pending" as "we created it"
 
     async def _lookup(self, row: MemberRow) -> AcademyIndex:
         """The academy's members this row could be: by email and by externalId."""
@@ -217,6 +233,15 @@ class _ImportJob:
         if by_email is not None:
             found.setdefault(by_email.id, by_email)
         return AcademyIndex(CurrentMember(member=m) for m in found.values())
+
+
+#: How far a server clock may lag ours when telling "created by this row" from older.
+_CLOCK_SKEW = timedelta(minutes=2)
+
+
+def _created_since(member: Member, started: datetime) -> bool:
+    """Whether the member was created after this row started (allowing clock skew)."""
+    return member.created_date is not None and member.created_date >= started - _CLOCK_SKEW
 
 
 def source_label(rows: Rows) -> str:

@@ -1,0 +1,306 @@
+"""Secrets: a whole import, faults and failures included, leaks neither the API key nor a token.
+
+Two runs, each scanned in full afterwards for the API key, for every ``jti`` the sandbox
+saw, for ``eyJ`` (how every JWT starts) and for ``Bearer``:
+
+* in process: ``import_members`` with the root logger at DEBUG (caplog), a progress bar
+  on a fake terminal, and a spy on the client's send path that keeps every exception
+  raised through it; scanned are the log text and records, the reprs of the client,
+  its views, resources, scheduler and its stats, the journal and the reader, every
+  exception (str, repr, traceback, attributes, body), the report (JSON and summary),
+  the progress output and the journal's raw bytes;
+* the CLI: ``python -m coursepath_async --log-level debug import ...`` with its stderr on
+  a pseudo-terminal (so the tqdm bar is drawn), scanned are stdout, stderr, the report
+  file and the journal's raw bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import io
+import logging
+import os
+import pty
+import struct
+import sys
+import termios
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from coursepath_async import (
+    APIStatusError,
+    CoursepathClient,
+    CoursepathError,
+    Priority,
+    RetryPolicy,
+    UncertainOutcomeError,
+)
+from coursepath_async._core import CallContext, Core
+from coursepath_async._progress import Progress
+from coursepath_async._sansio import ApiRequest, RawResponse
+from coursepath_async.bulk import CsvRows, ImportReport, PlanOptions, RowReport
+from coursepath_async.bulk._import import ImportOptions, import_members, open_journal
+from coursepath_async.testing import Faults, Recorder, SandboxAcademy
+from coursepath_async.testing._people import write_people_csv
+
+API_KEY = "reliability-secrets-api-key-0123456789-abcdefghij"
+#: A course id the academy does not have: rows asking for it fail with a 404.
+MISSING_COURSE = 404
+
+
+def exception_texts(exc: BaseException) -> Iterator[str]:
+    """Every way an exception, and the chain behind it, can end up printed."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield str(current)
+        yield repr(current)
+        yield "".join(traceback.format_exception(current))
+        yield repr(vars(current))
+        body = getattr(current, "body", None)
+        if isinstance(body, bytes):
+            yield body.decode("utf-8", "replace")
+        current = current.__cause__ or current.__context__
+
+
+def secrets_seen(academy: SandboxAcademy) -> list[str]:
+    """The API key and every token id the academy was shown."""
+    return [academy.api_key, *(str(jti) for jti in academy.recorder.jtis)]
+
+
+def leaks(secrets: list[str], text: str) -> list[str]:
+    """Which secrets (or token-shaped strings) occur in ``text``."""
+    found = [s if s == secrets[0] else f"jti {s}" for s in secrets if s in text]
+    found += [marker for marker in ("eyJ", "Bearer", "bearer ") if marker in text]
+    return found
+
+
+def byte_leaks(secrets: list[str], data: bytes) -> list[str]:
+    """Which secrets (or token-shaped strings) occur in raw bytes."""
+    return leaks(secrets, data.decode("latin-1"))
+
+
+def journal_bytes(journal_path: Path) -> bytes:
+    """The journal file and any WAL/SHM companion, raw."""
+    parts = sorted(journal_path.parent.glob(journal_path.name + "*"))
+    assert journal_path in parts
+    return b"".join(part.read_bytes() for part in parts)
+
+
+class FakeTerminal(io.StringIO):
+    """A text stream that says it is a terminal, so tqdm draws its bar into it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+FAULTS = Faults(
+    seed=23,
+    latency=0.001,
+    error_rate=0.10,
+    reset_rate=0.03,
+    applied_then_fail_rate=0.05,
+    rate_limit_rate=0.02,
+    retry_after=0.02,
+)
+
+
+async def test_in_process_import_leaks_no_secret(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A faulty import at DEBUG leaves no key or token in logs, reprs, errors, report, journal."""
+    caplog.set_level(logging.DEBUG)  # the root logger: the SDK's, aiohttp's, asyncio's...
+    raised: list[BaseException] = []
+    real_send = Core.send
+
+    async def spying_send(
+        self: Core, request: ApiRequest, ctx: CallContext
+    ) -> tuple[str, RawResponse]:
+        try:
+            return await real_send(self, request, ctx)
+        except BaseException as exc:
+            raised.append(exc)
+            raise
+
+    monkeypatch.setattr(Core, "send", spying_send)
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+
+    async with SandboxAcademy(
+        members=30, courses=2, groups=2, seed=6, api_key=API_KEY, faults=FAULTS
+    ) as academy:
+        existing = [m.email for m in academy.state.members()[1:20]]
+        people = write_people_csv(
+            tmp_path / "people.csv",
+            rows=300,
+            seed=12,
+            existing_emails=existing,
+            course_ids=(1, 2, MISSING_COURSE),
+        )
+        academy.script("POST", "/members", 403, 400)  # two creates refused outright
+        plan = PlanOptions(groups=("Secret Keepers",), invite="new")
+        journal_path = tmp_path / "people.journal.sqlite"
+        retry = RetryPolicy(max_attempts=6, base_delay=0.001, max_delay=0.01)
+        reports: list[RowReport] = []
+        async with CoursepathClient(
+            academy.url,
+            api_key=academy.api_key,
+            user=academy.admin_email,
+            allow_http=True,
+            retry=retry,
+            max_concurrency=8,
+        ) as client:
+            with (
+                CsvRows(people.path) as rows,
+                open_journal(str(journal_path), rows, kind="import", options=plan) as journal,
+                Progress("import people.csv", total=people.rows) as progress,
+            ):
+
+                def on_row(row: RowReport) -> None:
+                    reports.append(row)
+                    progress.advance(ok=row.ok)
+
+                report: ImportReport = await import_members(
+                    client, rows, journal=journal, options=ImportOptions(plan=plan), on_row=on_row
+                )
+                texts = [repr(journal), repr(rows), repr(progress)]
+            learner = client.as_user(existing[0])
+            bulk = client.with_options(priority=Priority.BULK, deadline=30)
+            texts += [
+                repr(client),
+                repr(learner),
+                repr(bulk),
+                repr(client.members),
+                repr(bulk.courses),
+                repr(client.members.list()),
+                repr(client.scheduler_stats()),
+                repr(bulk.scheduler_stats()),
+                repr(client._core.scheduler),
+                repr(client._core.transport),
+                repr(client._core.signer),
+                repr(client._core.config),
+            ]
+
+        # The run was not a quiet one: retries, 4xx failures, uncertain invitations.
+        assert report.consistent
+        totals = report.totals
+        assert totals.failed > 0
+        assert totals.invitations_uncertain > 0
+        assert totals.skipped_invalid == len(people.bad_lines)
+        kinds = {type(e) for e in raised}
+        assert UncertainOutcomeError in kinds
+        assert any(isinstance(e, APIStatusError) and e.status_code < 500 for e in raised)
+        assert all(isinstance(e, CoursepathError) for e in raised), kinds
+        messages = [r.getMessage() for r in caplog.records if r.name == "coursepath_async"]
+        assert any(" -> 201 (attempt 1," in m for m in messages)
+        assert any(m.startswith("retrying") for m in messages)
+        recorder: Recorder = academy.recorder
+        assert len(recorder.jtis) == recorder.total > 1000
+        assert sum(recorder.fault_counts.values()) > 100
+
+        texts += [
+            caplog.text,
+            *(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records),
+            report.to_json().decode(),
+            report.summary(limit=10_000),
+            repr(report.rows),
+            repr(reports),
+            terminal.getvalue(),
+        ]
+        for error in raised:
+            texts.extend(exception_texts(error))
+        assert "it/s" in terminal.getvalue() or "row/s" in terminal.getvalue()
+
+        secrets = secrets_seen(academy)
+        found = leaks(secrets, "\n".join(texts))
+        found += byte_leaks(secrets, journal_bytes(journal_path))
+        assert found == [], f"{len(found)} secret hits: {found[:5]}"
+
+
+def _read_all(fd: int) -> bytes:
+    """Drain a pty master until the other side closes (EIO on Linux)."""
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 1 << 16)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+async def test_cli_import_at_debug_leaks_no_secret(tmp_path: Path) -> None:
+    """``--log-level debug import`` prints and writes no key or token, bar and all."""
+    faults = Faults(
+        seed=29,
+        latency=0.001,
+        error_rate=0.05,
+        reset_rate=0.02,
+        applied_then_fail_rate=0.04,
+        rate_limit_rate=0.01,
+        retry_after=0.02,
+    )
+    async with SandboxAcademy(
+        members=12, courses=2, groups=1, seed=9, api_key=API_KEY, faults=faults
+    ) as academy:
+        people = write_people_csv(
+            tmp_path / "people.csv", rows=150, seed=4, course_ids=(1, MISSING_COURSE)
+        )
+        academy.script("POST", "/members", 403)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COURSEPATH_")}
+        env.update(
+            COURSEPATH_URL=academy.url,
+            COURSEPATH_API_KEY=academy.api_key,
+            COURSEPATH_USER=academy.admin_email,
+            COURSEPATH_ALLOW_HTTP="1",
+        )
+        master, terminal = pty.openpty()
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "coursepath_async",
+                "--log-level",
+                "debug",
+                "import",
+                str(people.path),
+                "--invite",
+                "--group",
+                "Quiet",
+                "--concurrency",
+                "8",
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=terminal,
+            )
+        finally:
+            os.close(terminal)
+        stderr_reader = asyncio.create_task(asyncio.to_thread(_read_all, master))
+        async with asyncio.timeout(60):
+            out, _ = await process.communicate()
+            err = await stderr_reader
+        assert process.returncode == 1  # bad rows, a 403 and missing-course rows
+
+        stdout_text, stderr_text = out.decode(), err.decode("utf-8", "replace")
+        assert " -> 201 (attempt 1," in stderr_text  # DEBUG lines were written...
+        assert "retrying" in stderr_text
+        assert "row/s" in stderr_text or "it/s" in stderr_text  # ...and the progress bar
+        assert "403" in stdout_text  # the refused create is in the summary
+        report_bytes = (tmp_path / "people.csv.report.json").read_bytes()
+        assert b'"failed": 0' not in report_bytes
+
+        secrets = secrets_seen(academy)
+        assert len(secrets) > 400
+        found = leaks(secrets, stdout_text + stderr_text)
+        found += byte_leaks(secrets, report_bytes)
+        found += byte_leaks(secrets, journal_bytes(tmp_path / "people.csv.journal.sqlite"))
+        assert found == [], f"{len(found)} secret hits: {found[:5]}"
