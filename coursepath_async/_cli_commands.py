@@ -165,7 +165,7 @@ async def _run_row_job(
     args: argparse.Namespace, rows: Any, kind: str, plan: Any, run: Callable[..., Any]
 ) -> int:
     """Journal, progress, report file and summary around an import or sync run."""
-    from .bulk._import import open_journal
+    from .bulk import open_journal
 
     report_path = args.report or Path(f"{args.file}.report.json")
     journal_path = args.journal or Path(f"{args.file}.journal.sqlite")

@@ -24,8 +24,8 @@ from .bulk import (
     export_members,
     export_results,
     import_members,
+    open_journal,
 )
-from .bulk._import import open_journal
 from .testing import Faults, SandboxAcademy
 from .testing._people import PeopleFile, write_people_csv
 

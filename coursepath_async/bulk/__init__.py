@@ -13,7 +13,7 @@ the run report. Error tree (all under :class:`~coursepath_async.CoursepathError`
 """
 
 from ._export import ExportStats, export_members, export_results
-from ._import import ImportOptions, import_members
+from ._import import ImportOptions, import_members, open_journal
 from ._journal import (
     InputFingerprint,
     InviteState,
@@ -102,6 +102,7 @@ __all__ = [
     "export_members",
     "export_results",
     "import_members",
+    "open_journal",
     "plan_row",
     "plan_sync",
     "sync_members",

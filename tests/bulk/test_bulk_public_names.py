@@ -53,6 +53,7 @@ EXPECTED = [
     "export_members",
     "export_results",
     "import_members",
+    "open_journal",
     "plan_row",
     "plan_sync",
     "sync_members",
