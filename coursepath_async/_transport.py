@@ -42,10 +42,10 @@ class Transport:
         # The scheduler is the real bound; the pool matches it so no attempt ever waits
         # for a connection (aiohttp's default of 100 would throttle bigger budgets).
         connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ssl=self._ssl)
-        # sock_* limits, not total/connect: those would count time queued for a connection.
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self._timeout, sock_read=self._timeout
-        )
+        # Only sock_connect here: total/connect would count time queued for a connection,
+        # and sock_read would re-arm a timer on every chunk received, on the hot path. The
+        # attempt as a whole is bounded by our own timeout in `request`.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout)
         session = aiohttp.ClientSession(
             connector=connector, timeout=timeout, raise_for_status=False
         )
