@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from cli_env import cli_env
 
 from coursepath_async.testing import Faults, SandboxAcademy
 from coursepath_async.testing._people import write_people_csv
@@ -24,25 +24,13 @@ async def academy() -> AsyncIterator[SandboxAcademy]:
         yield a
 
 
-def _env(academy: SandboxAcademy | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COURSEPATH_")}
-    if academy is not None:
-        env.update(
-            COURSEPATH_URL=academy.url,
-            COURSEPATH_API_KEY=academy.api_key,
-            COURSEPATH_USER=academy.admin_email,
-            COURSEPATH_ALLOW_HTTP="1",
-        )
-    return env
-
-
 async def _start(academy: SandboxAcademy | None, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "coursepath_async",
         *args,
-        env=_env(academy),
+        env=cli_env(academy),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

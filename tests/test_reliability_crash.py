@@ -12,7 +12,6 @@ whose fate is unknown are listed rather than re-sent. A last run with
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 
 import orjson
 import pytest
+from cli_env import cli_env
 
 from coursepath_async.bulk import CsvRows, MemberRow
 from coursepath_async.testing import Faults, Recorder, SandboxAcademy
@@ -45,18 +45,6 @@ FAULTS = Faults(
 )
 
 
-def env_for(academy: SandboxAcademy) -> dict[str, str]:
-    """The CLI's connection settings for the academy, nothing inherited from ours."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COURSEPATH_")}
-    env.update(
-        COURSEPATH_URL=academy.url,
-        COURSEPATH_API_KEY=academy.api_key,
-        COURSEPATH_USER=academy.admin_email,
-        COURSEPATH_ALLOW_HTTP="1",
-    )
-    return env
-
-
 async def start_import(
     academy: SandboxAcademy, people: Path, *extra: str
 ) -> asyncio.subprocess.Process:
@@ -73,7 +61,7 @@ async def start_import(
         "--concurrency",
         "8",
         *extra,
-        env=env_for(academy),
+        env=cli_env(academy),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
-import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_env import cli_env
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -660,13 +660,7 @@ async def test_cli_refuses_bad_flags_with_exit_2_and_sends_nothing(
     """Each bad flag of ``import`` exits 2 naming it, sends nothing and writes no journal."""
     people = tmp_path / "people.csv"
     people.write_text("email,name\nann@inputs.test,Ann\nbob@inputs.test,Bob\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COURSEPATH_")}
-    env.update(
-        COURSEPATH_URL=academy.url,
-        COURSEPATH_API_KEY=academy.api_key,
-        COURSEPATH_USER=academy.admin_email,
-        COURSEPATH_ALLOW_HTTP="1",
-    )
+    env = cli_env(academy)
 
     async def run(flags: tuple[str, ...]) -> tuple[int, str]:
         process = await asyncio.create_subprocess_exec(

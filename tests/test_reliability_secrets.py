@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_env import cli_env
 
 from coursepath_async import (
     APIStatusError,
@@ -255,13 +256,7 @@ async def test_cli_import_at_debug_leaks_no_secret(tmp_path: Path) -> None:
             tmp_path / "people.csv", rows=150, seed=4, course_ids=(1, MISSING_COURSE)
         )
         academy.script("POST", "/members", 403)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COURSEPATH_")}
-        env.update(
-            COURSEPATH_URL=academy.url,
-            COURSEPATH_API_KEY=academy.api_key,
-            COURSEPATH_USER=academy.admin_email,
-            COURSEPATH_ALLOW_HTTP="1",
-        )
+        env = cli_env(academy)
         master, terminal = pty.openpty()
         fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import ssl
 import stat
@@ -19,6 +18,7 @@ import orjson
 import pytest
 import trustme
 from attrs import define
+from cli_env import cli_env
 
 from coursepath_async import ConfigurationError
 from coursepath_async._cli import _connection_options
@@ -244,18 +244,6 @@ async def test_serves_https_with_cert_files(academy: SandboxAcademy, tmp_path: P
 # -- the real entry point ----------------------------------------------------------------
 
 
-def _env(academy: SandboxAcademy, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COURSEPATH_")}
-    env.update(
-        COURSEPATH_URL=academy.url,
-        COURSEPATH_API_KEY=academy.api_key,
-        COURSEPATH_USER=academy.admin_email,
-        COURSEPATH_ALLOW_HTTP="1",
-        **extra,
-    )
-    return env
-
-
 async def test_cli_serves_until_ctrl_c_then_drains(academy: SandboxAcademy, tmp_path: Path) -> None:
     """Run by ``main()``: prints its URL without the secret, Ctrl-C drains, exits 0."""
     out = tmp_path / "events.jsonl"
@@ -273,7 +261,7 @@ async def test_cli_serves_until_ctrl_c_then_drains(academy: SandboxAcademy, tmp_
         str(out),
         "--secret-env",
         "HOOK_SECRET",
-        env=_env(academy, HOOK_SECRET=SECRET),
+        env=cli_env(academy, HOOK_SECRET=SECRET),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -303,7 +291,7 @@ async def test_cli_serves_until_ctrl_c_then_drains(academy: SandboxAcademy, tmp_
 
 async def test_cli_missing_secret_exits_2(academy: SandboxAcademy, tmp_path: Path) -> None:
     """A --secret-env naming an unset variable is a usage error (exit 2), nothing served."""
-    env = _env(academy)
+    env = cli_env(academy)
     env.pop("HOOK_SECRET", None)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
