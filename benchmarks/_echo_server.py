@@ -30,6 +30,7 @@ async def _member(request: web.Request) -> web.Response:
 
 def main() -> None:
     app = web.Application()
+    app.router.add_route("*", "/api/v1/members", _member)
     app.router.add_route("*", "/api/v1/members/{tail:.*}", _member)
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)

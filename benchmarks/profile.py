@@ -1,11 +1,11 @@
-"""Profile the client side of benchmark 1 (creates) or 4 (windowed listing).
+"""Profile the client side of benchmark 1 (creates), 4 (windowed listing) or 7 (import).
 
 The sandbox runs in its own process as in the suite; only the client process is
 profiled. Default: cProfile (stdlib), printing the functions with the most self time
 and the SDK's own functions by cumulative time. With ``--pyinstrument`` (``pip install
 pyinstrument``, a sampling profiler that distorts less): its call tree, then exclusive
 time per package and per function. Usage: python -m benchmarks.profile {1,4}
-[--pyinstrument] [--limit N]
+[--pyinstrument] [--limit N]; for 7, python -m benchmarks.profile 7 ...
 """
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ import cProfile
 import importlib
 import io
 import pstats
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from ._common import sandbox
+from ._import_bench import sdk_import
 from ._listing import WINDOW, sdk_listing
 from ._throughput import sdk_creates
 
@@ -84,7 +87,7 @@ def _profiled(
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
-    parser.add_argument("benchmark", type=int, choices=(1, 4))
+    parser.add_argument("benchmark", type=int, choices=(1, 4, 7))
     parser.add_argument("--pyinstrument", action="store_true")
     parser.add_argument("--limit", type=int, default=30)
     args = parser.parse_args()
@@ -96,6 +99,17 @@ def main() -> None:
                 return await sdk_creates(url, 3000, 32, f"prof{time.time_ns()}")
 
             print(_profiled(creates, use_pyinstrument=args.pyinstrument, limit=args.limit))
+    elif args.benchmark == 7:
+        with (
+            sandbox(members=1, courses=2, groups=1, error_rate=0.05) as url,
+            tempfile.TemporaryDirectory() as tmp,
+        ):
+            asyncio.run(sdk_import(url, "warm", 300, Path(tmp)))
+
+            async def rows() -> object:
+                return await sdk_import(url, f"prof{time.time_ns()}", 3000, Path(tmp))
+
+            print(_profiled(rows, use_pyinstrument=args.pyinstrument, limit=args.limit))
     else:
         with sandbox(members=100_000, latency=0.05) as url:
 

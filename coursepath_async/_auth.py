@@ -1,12 +1,15 @@
 """Per-attempt HS256 tokens: a fresh ``jti`` and ``iat`` every time, never cached.
 
-The HMAC key is prepared once through PyJWT's HMAC algorithm and the JWT header is
-encoded once, so signing costs one small JSON dump and one HMAC per request.
+PyJWT vets the key once (it refuses e.g. a PEM public key posing as an HMAC secret);
+a keyed HMAC state is then copied per token and the JWT header is encoded once, so
+signing costs one small JSON dump and one HMAC continuation per request.
 """
 
 from __future__ import annotations
 
-import base64
+import binascii
+import hashlib
+import hmac
 import itertools
 import os
 import time
@@ -15,20 +18,21 @@ import orjson
 from jwt.algorithms import HMACAlgorithm
 
 _HEADER = orjson.dumps({"alg": "HS256", "typ": "JWT"})
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def _b64url(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
 
 
 class TokenSigner:
     """Signs single-use Coursepath tokens with the academy's API key; prints no secret."""
 
-    __slots__ = ("_algorithm", "_counter", "_header", "_jti_prefix", "_key")
+    __slots__ = ("_counter", "_header", "_jti_prefix", "_mac")
 
     def __init__(self, api_key: str) -> None:
-        self._algorithm = HMACAlgorithm(HMACAlgorithm.SHA256)
-        self._key = self._algorithm.prepare_key(api_key)
+        key = HMACAlgorithm(HMACAlgorithm.SHA256).prepare_key(api_key)
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)
         self._header = _b64url(_HEADER) + b"."
         # A random prefix per signer plus a counter: unique across processes and
         # restarts without paying for a random draw per token.
@@ -43,8 +47,9 @@ class TokenSigner:
             "jti": f"{self._jti_prefix}{next(self._counter)}",
         }
         signing_input = self._header + _b64url(orjson.dumps(claims))
-        signature = self._algorithm.sign(signing_input, self._key)
-        return (signing_input + b"." + _b64url(signature)).decode("ascii")
+        mac = self._mac.copy()
+        mac.update(signing_input)
+        return (signing_input + b"." + _b64url(mac.digest())).decode("ascii")
 
     def __repr__(self) -> str:
         return "TokenSigner(api_key=<hidden>)"

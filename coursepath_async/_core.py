@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from attrs import frozen
@@ -23,7 +24,7 @@ from ._exceptions import (
 )
 from ._models import structure
 from ._retry import RetryPolicy, is_retryable_status, parse_retry_after
-from ._sansio import ApiRequest, RawResponse, RequestKind, decode_json, encode_body, status_error
+from ._sansio import ApiRequest, RawResponse, RequestKind, encode_body, status_error
 from ._scheduler import Scheduler
 from ._transport import SSLParam, Transport
 
@@ -64,21 +65,26 @@ class Core:
         self.closed = False
         self._root = str(config.api_root)
 
-    async def send(self, request: ApiRequest, ctx: CallContext) -> tuple[str, RawResponse]:
-        """Run one call to a 2xx answer or a typed error, within its total deadline."""
-        if self.closed:
-            raise RuntimeError("the Coursepath client is closed")
+    def send(
+        self, request: ApiRequest, ctx: CallContext
+    ) -> Coroutine[Any, Any, tuple[str, RawResponse]]:
+        """Run one call to a 2xx answer or a typed error; returns (url, response)."""
         url = self._root + request.target()
         if ctx.deadline is None:
-            return url, await self._attempts(request, ctx, url, None, [])
-        deadline_at = time.monotonic() + ctx.deadline
+            return self._attempts(request, ctx, url, None, [])
+        return self._within_deadline(request, ctx, url, ctx.deadline)
+
+    async def _within_deadline(
+        self, request: ApiRequest, ctx: CallContext, url: str, deadline: float
+    ) -> tuple[str, RawResponse]:
+        deadline_at = time.monotonic() + deadline
         dispatched: list[bool] = []
         try:
-            async with asyncio.timeout_at(asyncio.get_running_loop().time() + ctx.deadline):
-                return url, await self._attempts(request, ctx, url, deadline_at, dispatched)
+            async with asyncio.timeout_at(asyncio.get_running_loop().time() + deadline):
+                return await self._attempts(request, ctx, url, deadline_at, dispatched)
         except TimeoutError:
             error = APITimeoutError(
-                f"call deadline of {ctx.deadline:g}s exceeded", method=request.method, url=url
+                f"call deadline of {deadline:g}s exceeded", method=request.method, url=url
             )
             if dispatched and request.kind is RequestKind.AT_MOST_ONCE:
                 raise _uncertain(request, url, error) from error
@@ -91,8 +97,10 @@ class Core:
         url: str,
         deadline_at: float | None,
         dispatched: list[bool],
-    ) -> RawResponse:
+    ) -> tuple[str, RawResponse]:
         """Attempt until success or a final error; ``dispatched`` gets an entry per send."""
+        if self.closed:
+            raise RuntimeError("the Coursepath client is closed")
         if request.body is None:
             data, headers = None, {"Accept": "application/json", "User-Agent": _USER_AGENT}
         else:
@@ -102,11 +110,15 @@ class Core:
                 "User-Agent": _USER_AGENT,
                 "Content-Type": content_type,
             }
+        scheduler = self.scheduler
         maybe_applied_before = False
         attempt = 0
         while True:
             attempt += 1
-            async with self.scheduler.slot(ctx.priority):
+            # The slot's fast path without a coroutine: a free slot is simply taken.
+            if not scheduler.try_acquire():
+                await scheduler.acquire(ctx.priority)
+            try:
                 if self.closed:  # closed while we waited or backed off: never reopen
                     raise RuntimeError("the Coursepath client is closed")
                 dispatched.append(True)
@@ -132,8 +144,8 @@ class Core:
                             time.monotonic() - started,
                         )
                     if response.status < 300:  # a 3xx is not followed, so not a success
-                        self.scheduler.succeeded()
-                        return response
+                        scheduler.succeeded()
+                        return url, response
                     retry_after = parse_retry_after(response.headers, now=time.time())
                     failure = status_error(
                         request,
@@ -146,10 +158,12 @@ class Core:
                     maybe_applied = response.status >= 500
                     if response.status in (429, 503):
                         # The server is overloaded for everyone: the whole client backs off.
-                        self.scheduler.overloaded()
+                        scheduler.overloaded()
                         if retry_after is not None and retry_after <= self.retry.max_retry_after:
                             # A longer demand fails calls fast instead of freezing the client.
-                            self.scheduler.pause(retry_after)
+                            scheduler.pause(retry_after)
+            finally:
+                scheduler.release()
             if maybe_applied and request.kind is RequestKind.AT_MOST_ONCE:
                 raise _uncertain(request, url, failure) from failure
             retryable = isinstance(failure, APIConnectionError) or is_retryable_status(
@@ -172,16 +186,6 @@ class Core:
                 failure,
             )
             await asyncio.sleep(wait)
-
-    async def json(self, request: ApiRequest, ctx: CallContext) -> tuple[str, Any, bytes]:
-        """Send and decode the JSON answer; returns (url, data, raw body)."""
-        url, response = await self.send(request, ctx)
-        return url, decode_json(request, url, response), response.body
-
-    async def model(self, request: ApiRequest, ctx: CallContext, cls: type[T]) -> T:
-        """Send and build one model from the answer."""
-        url, data, body = await self.json(request, ctx)
-        return decode_model(request, url, data, body, cls)
 
     async def aclose(self) -> None:
         """Close the shared pool; later calls raise instead of reopening it."""

@@ -149,16 +149,18 @@ def _structure_float(value: Any, _: type) -> float:
     return float(value)
 
 
-def _make_converter() -> cattrs.Converter:
+def _make_converter() -> tuple[cattrs.Converter, dict[type, Callable[[Any, type], Any]]]:
     conv = cattrs.Converter()
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_structure_hook(int, _structure_int)
     conv.register_structure_hook(str, _structure_str)
     conv.register_structure_hook(float, _structure_float)
     conv.register_structure_hook(bool, _structure_bool)
+    hooks: dict[type, Callable[[Any, type], Any]] = {}
     for cls in (Member, Course, Group, CourseMember, ProgramMember):
-        conv.register_structure_hook(cls, _lenient_hook(conv, cls))
-    return conv
+        hooks[cls] = _lenient_hook(conv, cls)
+        conv.register_structure_hook(cls, hooks[cls])
+    return conv, hooks
 
 
 def _lenient_hook(conv: cattrs.Converter, cls: type[T]) -> Callable[[Any, type], T]:
@@ -234,9 +236,12 @@ def _plain_type(hint: Any) -> type:
     return plain if isinstance(plain, type) else object
 
 
-_converter = _make_converter()
+_converter, _model_hooks = _make_converter()
 
 
 def structure(value: Any, cls: type[T]) -> T:
     """Build a model from decoded JSON; raises cattrs/Type/Value errors on bad shapes."""
+    hook = _model_hooks.get(cls)  # the models' own hooks, without cattrs' dispatch
+    if hook is not None:
+        return hook(value, cls)  # type: ignore[no-any-return]
     return _converter.structure(value, cls)

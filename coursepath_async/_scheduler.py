@@ -132,6 +132,17 @@ class Scheduler:
         """``async with scheduler.slot(priority):`` holds one slot for the block."""
         return _Slot(self, priority)
 
+    def try_acquire(self) -> bool:
+        """Take a slot at once if one is free, nobody queues and no pause holds; else False."""
+        if (
+            self._active < self._effective
+            and not self._waiting
+            and self._paused_until <= time.monotonic()
+        ):
+            self._take()
+            return True
+        return False
+
     async def acquire(self, priority: Priority) -> None:
         """Wait for a slot; a cancelled waiter never keeps or loses one."""
         # A loop, not an Event: a pause may be extended while we sleep.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl as ssl_module
 from collections.abc import Mapping
 
@@ -11,6 +10,7 @@ from yarl import URL
 
 from ._exceptions import APIConnectionError, APIResponseValidationError, APITimeoutError
 from ._sansio import RawResponse
+from ._timeouts import AttemptTimeouts
 
 SSLParam = ssl_module.SSLContext | bool
 
@@ -22,11 +22,11 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 class Transport:
     """A pooled aiohttp session sized to the scheduler's budget, opened on first use."""
 
-    __slots__ = ("_closed", "_limit", "_session", "_ssl", "_timeout")
+    __slots__ = ("_closed", "_limit", "_session", "_ssl", "_timeouts")
 
     def __init__(self, *, limit: int, timeout: float, ssl: SSLParam = True) -> None:
         self._limit = limit
-        self._timeout = timeout
+        self._timeouts = AttemptTimeouts(timeout)
         self._ssl = ssl
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
@@ -44,8 +44,8 @@ class Transport:
         connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ssl=self._ssl)
         # Only sock_connect here: total/connect would count time queued for a connection,
         # and sock_read would re-arm a timer on every chunk received, on the hot path. The
-        # attempt as a whole is bounded by our own timeout in `request`.
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout)
+        # attempt as a whole is bounded by our own (coarse, cheap) timeouts in `request`.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeouts.timeout)
         session = aiohttp.ClientSession(
             connector=connector, timeout=timeout, raise_for_status=False
         )
@@ -68,51 +68,62 @@ class Transport:
     ) -> RawResponse:
         """Send one attempt and read the whole body (so the connection returns to the pool)."""
         session = self._session if self._session is not None else self._open()
+        watch = self._timeouts.start()
         try:
-            # An overall bound too, ours rather than aiohttp's `total` (which also counts
-            # pool waits): a server trickling bytes never trips sock_read alone.
-            async with asyncio.timeout(self._timeout):
-                async with session.request(
-                    method,
-                    URL(url, encoded=True),
-                    headers=headers,
-                    data=data,
-                    allow_redirects=False,
-                ) as response:
-                    body = await _read_body(response, method, url)
-                    return RawResponse(response.status, response.headers, body)
-        except TimeoutError:
-            raise APITimeoutError(
-                f"no complete answer within {self._timeout:g}s", method=method, url=url
-            ) from None
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise APIConnectionError(
-                f"TLS certificate of {exc.host} could not be verified "
-                "(pass ssl= an SSLContext that trusts your private CA)",
-                method=method,
-                url=url,
-                sent=False,
-            ) from None
-        except aiohttp.ClientConnectorError as exc:
-            raise APIConnectionError(
-                f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc}",
-                method=method,
-                url=url,
-                sent=False,
-            ) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise APIConnectionError(
-                f"connection failed mid-request: {type(exc).__name__}",
-                method=method,
-                url=url,
-            ) from None
+            async with session.request(
+                method,
+                URL(url, encoded=True),
+                headers=headers,
+                data=data,
+                allow_redirects=False,
+            ) as response:
+                body = await _read_body(response, method, url)
+                status, response_headers = response.status, response.headers
+        except BaseException as exc:
+            if self._timeouts.stop(watch, exc) or isinstance(exc, TimeoutError):
+                raise APITimeoutError(
+                    f"no complete answer within {self._timeouts.timeout:g}s",
+                    method=method,
+                    url=url,
+                ) from None
+            error = _connection_error(exc, method, url)
+            if error is None:
+                raise
+            raise error from None
+        self._timeouts.stop(watch, None)
+        return RawResponse(status, response_headers, body)
 
     async def aclose(self) -> None:
         """Close the pool for good; safe to call twice."""
         self._closed = True
+        self._timeouts.close()
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+def _connection_error(exc: BaseException, method: str, url: str) -> APIConnectionError | None:
+    """The typed error for an aiohttp or socket failure; None for anything else."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return APIConnectionError(
+            f"TLS certificate of {exc.host} could not be verified "
+            "(pass ssl= an SSLContext that trusts your private CA)",
+            method=method,
+            url=url,
+            sent=False,
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return APIConnectionError(
+            f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc}",
+            method=method,
+            url=url,
+            sent=False,
+        )
+    if isinstance(exc, (aiohttp.ClientError, OSError)):
+        return APIConnectionError(
+            f"connection failed mid-request: {type(exc).__name__}", method=method, url=url
+        )
+    return None
 
 
 async def _read_body(response: aiohttp.ClientResponse, method: str, url: str) -> bytes:

@@ -9,7 +9,7 @@ from .._core import CallContext, Core, decode_model
 from .._exceptions import NotFoundError
 from .._models import Course, Group, Member
 from .._pagination import Paginator
-from .._sansio import ApiRequest, RequestKind, unwrap_list
+from .._sansio import ApiRequest, RequestKind, decode_json, unwrap_list
 from .._validation import validate_email, validate_id
 
 T = TypeVar("T", Member, Course, Group)
@@ -105,7 +105,9 @@ class Resource:
         kind: RequestKind = RequestKind.READ,
     ) -> M:
         request = ApiRequest(method=method, path=path, body=body, kind=kind)
-        return await self._core.model(request, self._ctx, cls)
+        url, response = await self._core.send(request, self._ctx)
+        data = decode_json(request, url, response)
+        return decode_model(request, url, data, response.body, cls)
 
     async def _first_page(
         self, path: str, cls: type[T], *, cap: int, params: Mapping[str, str]
@@ -135,7 +137,9 @@ class Resource:
                 path=path,
                 params=(*fixed, ("offset", str(offset)), ("limit", str(limit))),
             )
-            url, data, body = await self._core.json(request, self._ctx)
+            url, response = await self._core.send(request, self._ctx)
+            body = response.body
+            data = decode_json(request, url, response)
             return [
                 decode_model(request, url, r, body, cls)
                 for r in unwrap_list(request, url, data, body)
@@ -165,7 +169,10 @@ def _camel_strings(
 
 def new_member_body(email: object, fields: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON body for a member create: the email is required and checked."""
-    return member_body(validate_email(email), fields)
+    email = validate_email(email)  # first: a bad email is reported before a bad field
+    body = member_body(None, fields)
+    body["email"] = email
+    return body
 
 
 def member_body(email: str | None, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from ._apply import (
     run_reported,
     wants_invite,
 )
-from ._journal import InputFingerprint, JobKind, Journal
+from ._journal import MEMBER_STEP, InputFingerprint, JobKind, Journal
 from ._plan import AcademyIndex, CurrentMember, PlanOptions, RowPlan, plan_row
 from ._report import ImportReport, RowReport
 from ._rows import CsvRows, MappingRows, MemberRow, RowError
@@ -179,7 +179,7 @@ class _ImportJob:
         """Try the create straight away; ``None`` when the member turned out to exist."""
         plan = plan_row(row, AcademyIndex(()), self._options.plan)
         invite = wants_invite(plan)
-        begun = journal.begin_row(plan.key, line=row.line, email=row.email, invite=invite)
+        begun = journal.begin_new_row(plan.key, line=row.line, email=row.email, invite=invite)
         if invite:
             # The intent to invite must survive a crash right after the create, or a
             # resumed run would find an existing member and never invite them.
@@ -208,7 +208,7 @@ class _ImportJob:
             begun,
             member_id=member.id,
             outcome="created",
-            steps_done=begun.steps_done | {"member"},
+            steps_done=begun.steps_done | {MEMBER_STEP},
         )
         return await apply_plan(self._client, journal, plan, state, options=self._apply)
 

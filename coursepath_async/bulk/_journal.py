@@ -8,8 +8,10 @@ asks for it explicitly. Layout::
     job    one row: kind, input source/size/digest, options (JSON), created, runs
     rows   one per desired member, keyed by its natural key: line, email, status
            (pending/done/failed), member_id, member outcome, error, invitation state
-    steps  one per finished step of a row ("member", "group+:Sales", "course+:12", ...):
-           done or failed (with the error); a step with no entry has not finished
+    steps  one per finished step of a row after its member step ("group+:Sales",
+           "course+:12", ...): done or failed (with the error); a step with no entry
+           has not finished. The member step itself is done once the row has a member
+           outcome (journals written before 0.1 may also list it here).
 
 Durability. The file is in WAL mode with ``synchronous=FULL``: every commit is fsynced,
 so a commit survives SIGKILL and power loss alike. Ordinary writes are batched (one
@@ -39,6 +41,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal, cast, get_args
@@ -53,11 +56,12 @@ __all__ = [
     "InputFingerprint",
     "InviteState",
     "InviteStateError",
+    "JobKind",
     "Journal",
     "JournalError",
     "JournalLockedError",
     "JournalMismatchError",
-    "JobKind",
+    "MEMBER_STEP",
     "MemberOutcome",
     "RowState",
     "RowStatus",
@@ -129,7 +133,13 @@ class InviteStateError(JournalError):
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return _stamp(int(time.time()))
+
+
+@lru_cache(maxsize=1)
+def _stamp(second: int) -> str:
+    """One ISO timestamp per second, however many rows are written in it."""
+    return datetime.fromtimestamp(second, UTC).isoformat()
 
 
 @frozen(kw_only=True)
@@ -194,6 +204,9 @@ class RowState:
         return self.invite == "uncertain" and resend_uncertain
 
 
+#: The step key of a row's member create or update, done once the row has an outcome.
+MEMBER_STEP: Final = "member"
+
 _ROW_COLUMNS: Final = (
     "key, line, email, status, member_id, outcome, error, invite, invite_attempts, invite_error"
 )
@@ -205,7 +218,7 @@ _STEPS_JSON: Final = (
 def _row_state(record: tuple[object, ...]) -> RowState:
     *columns, steps_json = record
     key, line, email, status, member_id, outcome, error, invite, attempts, invite_error = columns
-    done: set[str] = set()
+    done: set[str] = set() if outcome is None else {MEMBER_STEP}
     failed: list[tuple[str, str | None]] = []
     for step, state, step_error in orjson.loads(cast(str, steps_json)):
         if state == "done":
@@ -496,14 +509,43 @@ class Journal:
         assert state is not None
         return state
 
+    def begin_new_row(self, key: str, *, line: int, email: str, invite: bool) -> RowState:
+        """Register a row the journal has never seen (``get`` said None): one write, no read.
+
+        The fast path of a create-first import; a key that is already there raises
+        JournalError, since merging with an earlier state is :meth:`begin_row`'s job.
+        """
+        _check_key(key)
+        wanted: InviteState = "pending" if invite else "not_needed"
+        self._write(
+            "INSERT INTO rows (key, line, email, status, invite, updated_at)"
+            " VALUES (?, ?, ?, 'pending', ?, ?)",
+            (key, line, email, wanted, _now()),
+            key=key,
+            conflict=f"journal row {key!r} exists already; use begin_row",
+        )
+        return RowState(
+            key=key,
+            line=line,
+            email=email,
+            status="pending",
+            member_id=None,
+            outcome=None,
+            error=None,
+            invite=wanted,
+            invite_attempts=0,
+            invite_error=None,
+            steps_done=frozenset(),
+            steps_failed=(),
+        )
+
     def record_member(self, key: str, *, member_id: int, outcome: MemberOutcome) -> None:
-        """Record the member step: the member exists with ``member_id``."""
+        """Record the member step: the member exists with ``member_id`` (the step is done)."""
         self._write(
             "UPDATE rows SET member_id = ?, outcome = ?, updated_at = ? WHERE key = ?",
             (member_id, outcome, _now(), key),
             key=key,
         )
-        self._write_step(key, "member", None)
 
     def record_step(self, key: str, step: str, *, error: str | None = None) -> None:
         """Record that ``step`` of a row succeeded, or failed with ``error``."""
@@ -592,15 +634,19 @@ class Journal:
             key=key,
         )
 
-    def _write(self, sql: str, params: tuple[object, ...], *, key: str) -> None:
+    def _write(
+        self, sql: str, params: tuple[object, ...], *, key: str, conflict: str | None = None
+    ) -> None:
+        """Execute one write in the open batch; ``conflict`` explains an IntegrityError."""
+        missing = f"no journal row for key {key!r}; call begin_row first"
         if not self._conn.in_transaction:
             self._conn.execute("BEGIN IMMEDIATE")
         try:
             cursor = self._conn.execute(sql, params)
-        except sqlite3.IntegrityError as exc:  # a step for a row that was never begun
-            raise JournalError(f"no journal row for key {key!r}; call begin_row first") from exc
+        except sqlite3.IntegrityError as exc:  # e.g. a step for a row that was never begun
+            raise JournalError(conflict or missing) from exc
         if cursor.rowcount == 0:
-            raise JournalError(f"no journal row for key {key!r}; call begin_row first")
+            raise JournalError(missing)
         self._pending_writes += 1
         if (
             self._pending_writes >= self._batch_size

@@ -26,6 +26,7 @@ from attrs import evolve, field, frozen, validators
 
 from .._models import Member
 from .._validation import validate_group_name, validate_id
+from ._journal import MEMBER_STEP
 from ._rows import MemberRow
 
 __all__ = [
@@ -74,7 +75,7 @@ class CreateMember:
     """Create the member with the row's email and given fields."""
 
     destructive: ClassVar[bool] = False
-    key: ClassVar[str] = "member"
+    key: ClassVar[str] = MEMBER_STEP
 
     email: str
     fields: tuple[tuple[str, str], ...] = ()
@@ -90,7 +91,7 @@ class UpdateMember:
     """Change the fields of an existing member that differ from the row."""
 
     destructive: ClassVar[bool] = False
-    key: ClassVar[str] = "member"
+    key: ClassVar[str] = MEMBER_STEP
 
     member_id: int
     changes: tuple[FieldChange, ...]

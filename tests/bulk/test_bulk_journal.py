@@ -89,6 +89,40 @@ def test_finished_rows_are_complete_after_resume(path: Path) -> None:
         assert journal.get("email:other@x.org") is None
 
 
+def test_begin_new_row_matches_what_the_journal_stores(path: Path) -> None:
+    """The write-only fast path returns exactly the state a read-back would give."""
+    with open_journal(path) as journal:
+        fast = journal.begin_new_row("email:a@x.org", line=2, email="a@x.org", invite=True)
+        assert journal.get("email:a@x.org") == fast
+        assert (fast.status, fast.invite, fast.steps_done) == ("pending", "pending", frozenset())
+
+
+def test_begin_new_row_refuses_a_known_key(path: Path) -> None:
+    """A key already in the journal is refused, not merged: that is begin_row's job."""
+    with open_journal(path) as journal:
+        journal.begin_row("k", line=2, email="a@x.org", invite=False)
+        with pytest.raises(JournalError, match="exists already; use begin_row"):
+            journal.begin_new_row("k", line=2, email="a@x.org", invite=False)
+        state = journal.get("k")
+        assert state is not None
+        assert state.invite == "not_needed"
+
+
+def test_member_step_is_done_once_the_outcome_is_recorded(path: Path) -> None:
+    """The member step needs no steps entry: recording the member marks it done."""
+    with open_journal(path) as journal:
+        journal.begin_new_row("k", line=2, email="a@x.org", invite=False)
+        before = journal.get("k")
+        assert before is not None
+        assert not before.step_done("member")
+        journal.record_member("k", member_id=3, outcome="updated")
+        after = journal.get("k")
+        assert after is not None
+        assert after.step_done("member")
+        rows = journal._conn.execute("SELECT count(*) FROM steps").fetchone()
+        assert rows == (0,)
+
+
 def test_failed_row_is_retried_on_resume(path: Path) -> None:
     """A failed row is not complete, so the resumed run redoes its unfinished steps."""
     with open_journal(path) as journal:
