@@ -36,6 +36,7 @@ class ClientConfig:
     base_url: URL
     user: str
     max_concurrency: int
+    interactive_reserve: int
     timeout: float
     deadline: float | None
     body_format: BodyFormat
@@ -133,6 +134,13 @@ def check_positive_int(name: str, value: object) -> int:
     """A configuration count that must be an int >= 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def check_count(name: str, value: object) -> int:
+    """A configuration count that must be an int >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"{name} must be an integer >= 0, got {value!r}")
     return value
 
 

@@ -60,8 +60,14 @@ class Core:
         self.page_window = page_window
         self.retry = retry
         self.signer = TokenSigner(api_key)
-        self.scheduler = Scheduler(config.max_concurrency)
-        self.transport = Transport(limit=config.max_concurrency, timeout=config.timeout, ssl=ssl)
+        self.scheduler = Scheduler(
+            config.max_concurrency, interactive_reserve=config.interactive_reserve
+        )
+        self.transport = Transport(
+            limit=config.max_concurrency + config.interactive_reserve,
+            timeout=config.timeout,
+            ssl=ssl,
+        )
         self.closed = False
         self._root = str(config.api_root)
 
@@ -116,7 +122,7 @@ class Core:
         while True:
             attempt += 1
             # The slot's fast path without a coroutine: a free slot is simply taken.
-            if not scheduler.try_acquire():
+            if not scheduler.try_acquire(ctx.priority):
                 await scheduler.acquire(ctx.priority)
             try:
                 if self.closed:  # closed while we waited or backed off: never reopen

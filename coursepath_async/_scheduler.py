@@ -2,7 +2,9 @@
 
 Every request of a client and of all its ``as_user`` views takes a slot for each
 attempt. A freed slot is handed straight to the first waiter of the most urgent
-lane, so interactive calls overtake a bulk backlog instead of queueing behind it.
+lane, so interactive calls overtake a bulk backlog instead of queueing behind it;
+a few reserved slots beyond the limit, usable only by INTERACTIVE calls, mean they
+do not even wait for a bulk call to finish.
 The server can also ask the whole client to hold off (``pause``), e.g. on a 429,
 and a run of overload answers halves the budget, which then grows back by one slot
 per budget's worth of successes (additive increase, multiplicative decrease).
@@ -26,6 +28,7 @@ class SchedulerStats:
     """A snapshot of the scheduler: slots in use, waiters per lane, the high-water mark."""
 
     limit: int
+    interactive_reserve: int
     effective_limit: int
     active: int
     peak_active: int
@@ -39,11 +42,13 @@ class Scheduler:
     __slots__ = (
         "_active",
         "_effective",
+        "_lane_waiting",
         "_lanes",
         "_last_cut",
         "_limit",
         "_paused_until",
         "_peak",
+        "_reserve",
         "_strikes",
         "_successes",
         "_waiting",
@@ -54,8 +59,9 @@ class Scheduler:
     # A run of overload answers with no success between them, not a stray 503.
     _STRIKES = 3
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, *, interactive_reserve: int = 0) -> None:
         self._limit = limit
+        self._reserve = interactive_reserve
         self._effective = limit
         self._successes = 0
         self._strikes = 0
@@ -64,12 +70,18 @@ class Scheduler:
         self._peak = 0
         self._waiting = 0
         self._lanes: tuple[deque[asyncio.Future[None]], ...] = tuple(deque() for _ in Priority)
+        self._lane_waiting = [0 for _ in Priority]
         self._paused_until = 0.0
 
     @property
     def limit(self) -> int:
-        """Slots in total."""
+        """Slots in total, not counting the interactive reserve."""
         return self._limit
+
+    @property
+    def interactive_reserve(self) -> int:
+        """Slots beyond the limit that only INTERACTIVE calls may take."""
+        return self._reserve
 
     @property
     def effective_limit(self) -> int:
@@ -83,18 +95,17 @@ class Scheduler:
 
     def pending_count(self, priority: Priority | None = None) -> int:
         """Callers waiting for a slot, in one lane or in all."""
-        if priority is None:
-            return self._waiting
-        return sum(not f.done() for f in self._lanes[priority])
+        return self._waiting if priority is None else self._lane_waiting[priority]
 
     def stats(self) -> SchedulerStats:
         """A consistent snapshot for logs, dashboards and tests."""
         return SchedulerStats(
             limit=self._limit,
+            interactive_reserve=self._reserve,
             effective_limit=self._effective,
             active=self._active,
             peak_active=self._peak,
-            pending={p.name.lower(): self.pending_count(p) for p in Priority},
+            pending={p.name.lower(): self._lane_waiting[p] for p in Priority},
             paused_for=max(self._paused_until - time.monotonic(), 0.0),
         )
 
@@ -124,19 +135,26 @@ class Scheduler:
             if self._successes >= self._effective:
                 self._successes = 0
                 self._effective += 1
-                if self._active < self._effective and self._waiting:
-                    self._take()
-                    self._hand_over()
+                self._fill()
 
     def slot(self, priority: Priority) -> _Slot:
         """``async with scheduler.slot(priority):`` holds one slot for the block."""
         return _Slot(self, priority)
 
-    def try_acquire(self) -> bool:
-        """Take a slot at once if one is free, nobody queues and no pause holds; else False."""
+    def _room(self, priority: Priority) -> int:
+        """How many slots may be in use for a call of ``priority`` to take one."""
+        return (
+            self._effective + self._reserve if priority is Priority.INTERACTIVE else self._effective
+        )
+
+    def try_acquire(self, priority: Priority) -> bool:
+        """Take a slot now if one is free for ``priority`` and no pause holds; else False.
+
+        Never jumps a waiter of the same or a more urgent lane.
+        """
         if (
-            self._active < self._effective
-            and not self._waiting
+            self._active < self._room(priority)
+            and not any(self._lane_waiting[: priority + 1])
             and self._paused_until <= time.monotonic()
         ):
             self._take()
@@ -148,11 +166,11 @@ class Scheduler:
         # A loop, not an Event: a pause may be extended while we sleep.
         while (wait := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
-        if self._active < self._effective and not self._waiting:
-            self._take()
+        if self.try_acquire(priority):
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._lanes[priority].append(future)
+        self._lane_waiting[priority] += 1
         self._waiting += 1
         try:
             await future
@@ -166,30 +184,38 @@ class Scheduler:
                 self.release()
             else:
                 future.cancel()
+                self._lane_waiting[priority] -= 1
                 self._waiting -= 1
                 # A release may have skipped us while our cancellation was pending, leaving
                 # a slot free that a newcomer queued behind us for: hand it over now.
-                if self._active < self._effective and self._waiting:
-                    self._take()
-                    self._hand_over()
+                self._fill()
             raise
 
     def release(self) -> None:
-        """Return a slot, handing it to the most urgent live waiter if there is one."""
-        if self._active > self._effective:
-            self._active -= 1  # shrinking after an overload: retire the slot
-            return
-        self._hand_over()
-
-    def _hand_over(self) -> None:
-        for lane in self._lanes:
-            while lane:
-                future = lane.popleft()
-                if not future.done():
-                    self._waiting -= 1
-                    future.set_result(None)
-                    return
+        """Return a slot, handing it to the most urgent waiter that may take it."""
         self._active -= 1
+        if self._waiting:
+            self._fill()
+
+    def _fill(self) -> None:
+        """Give free slots to waiters, most urgent lane first, each within its room.
+
+        A lane's room is never larger than a more urgent lane's, so when an urgent waiter
+        finds no room, nothing behind it does either: strict priority is kept. A slot
+        over the (possibly just lowered) budget is simply retired.
+        """
+        for priority, lane in zip(Priority, self._lanes, strict=True):
+            room = self._room(priority)
+            while lane and self._active < room:
+                future = lane.popleft()
+                if future.done():  # a cancelled waiter; its counts are already undone
+                    continue
+                self._lane_waiting[priority] -= 1
+                self._waiting -= 1
+                self._take()
+                future.set_result(None)
+            if self._lane_waiting[priority]:
+                return
 
     def _take(self) -> None:
         self._active += 1
@@ -197,9 +223,10 @@ class Scheduler:
             self._peak = self._active
 
     def __repr__(self) -> str:
-        pending = ", ".join(f"{p.name.lower()}={self.pending_count(p)}" for p in Priority)
+        pending = ", ".join(f"{p.name.lower()}={self._lane_waiting[p]}" for p in Priority)
+        reserve = f" + {self._reserve} interactive" if self._reserve else ""
         return (
-            f"<Scheduler active={self._active}/{self._effective} (limit {self._limit}) "
+            f"<Scheduler active={self._active}/{self._effective} (limit {self._limit}{reserve}) "
             f"pending: {pending}>"
         )
 

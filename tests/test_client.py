@@ -684,7 +684,7 @@ async def test_interactive_view_overtakes_bulk_backlog(api: FakeAPI) -> None:
     for i in (10, 11, 12, 20):
         api.add("GET", f"/members/{i}", payload=member(i))
     async with CoursepathClient(
-        BASE, api_key=KEY, user=USER, retry=FAST, max_concurrency=1
+        BASE, api_key=KEY, user=USER, retry=FAST, max_concurrency=1, interactive_reserve=0
     ) as client:
         bulk = client.with_options(priority=Priority.BULK)
         web = client.with_options(priority=Priority.INTERACTIVE)
@@ -699,6 +699,38 @@ async def test_interactive_view_overtakes_bulk_backlog(api: FakeAPI) -> None:
         gate.set()
         await asyncio.gather(*tasks)
     assert [s.url.path.rsplit("/", 1)[1] for s in api.sent] == ["1", "20", "10", "11", "12"]
+
+
+async def test_interactive_calls_use_their_reserve_without_waiting(api: FakeAPI) -> None:
+    """With every slot busy, INTERACTIVE calls go out at once on the reserve; bulk never does."""
+    gate = asyncio.Event()
+    for i in (1, 10, 11, 20, 21, 22):
+        api.add("GET", f"/members/{i}", payload=member(i), before=gate.wait)
+    async with CoursepathClient(
+        BASE, api_key=KEY, user=USER, retry=FAST, max_concurrency=1, interactive_reserve=2
+    ) as client:
+        bulk = client.with_options(priority=Priority.BULK)
+        web = client.with_options(priority=Priority.INTERACTIVE)
+        tasks = [asyncio.create_task(client.members.get(1))]
+        tasks += [asyncio.create_task(bulk.members.get(i)) for i in (10, 11)]
+        await settle()
+        tasks += [asyncio.create_task(web.members.get(i)) for i in (20, 21, 22)]
+        await settle()
+        stats = client.scheduler_stats()
+        assert (stats.limit, stats.interactive_reserve, stats.active) == (1, 2, 3)
+        assert stats.pending == {"interactive": 1, "normal": 0, "bulk": 2}
+        assert [s.url.path.rsplit("/", 1)[1] for s in api.sent] == ["1", "20", "21"]
+        gate.set()
+        await asyncio.gather(*tasks)
+        assert client.scheduler_stats().peak_active == 3
+    assert sorted(s.url.path.rsplit("/", 1)[1] for s in api.sent[3:]) == ["10", "11", "22"]
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2", None])
+async def test_interactive_reserve_is_validated(bad: object) -> None:
+    """A reserve that is not a whole number >= 0 is refused before anything starts."""
+    with pytest.raises(ConfigurationError, match="interactive_reserve must be an integer >= 0"):
+        CoursepathClient(BASE, api_key=KEY, user=USER, interactive_reserve=bad)  # type: ignore[arg-type]
 
 
 async def test_with_options_validates() -> None:

@@ -83,6 +83,53 @@ async def test_interactive_waiter_overtakes_bulk_backlog() -> None:
     assert scheduler.active_count == 0
 
 
+async def test_reserve_is_for_interactive_calls_only() -> None:
+    """Beyond the limit only INTERACTIVE calls get a slot, and a freed reserve slot too."""
+    scheduler = Scheduler(1, interactive_reserve=1)
+    await scheduler.acquire(Priority.BULK)
+    bulk = asyncio.create_task(scheduler.acquire(Priority.BULK))
+    normal = asyncio.create_task(scheduler.acquire(Priority.NORMAL))
+    await _settle()
+    assert scheduler.try_acquire(Priority.INTERACTIVE)
+    assert not scheduler.try_acquire(Priority.INTERACTIVE)  # the reserve is used up
+    assert scheduler.active_count == 2
+    late = asyncio.create_task(scheduler.acquire(Priority.INTERACTIVE))
+    await _settle()
+    scheduler.release()  # the regular slot frees: the queued interactive call gets it
+    await _settle()
+    assert late.done()
+    assert not normal.done()
+    assert not bulk.done()
+    scheduler.release()  # a reserve slot frees: no room for NORMAL or BULK, retired
+    await _settle()
+    assert (scheduler.active_count, normal.done(), bulk.done()) == (1, False, False)
+    scheduler.release()
+    await _settle()
+    assert normal.done()
+    assert not bulk.done()
+    scheduler.release()
+    await asyncio.wait_for(bulk, 1)
+    scheduler.release()
+    assert scheduler.active_count == 0
+    assert scheduler.stats().peak_active == 2
+
+
+async def test_try_acquire_never_jumps_its_own_lane() -> None:
+    """A free slot is not taken by a newcomer while an equal or more urgent caller queues."""
+    scheduler = Scheduler(1, interactive_reserve=1)
+    await scheduler.acquire(Priority.NORMAL)
+    waiter = asyncio.create_task(scheduler.acquire(Priority.NORMAL))
+    await _settle()
+    assert not scheduler.try_acquire(Priority.NORMAL)
+    assert not scheduler.try_acquire(Priority.BULK)
+    assert scheduler.try_acquire(Priority.INTERACTIVE)  # more urgent: overtakes
+    scheduler.release()
+    scheduler.release()
+    await asyncio.wait_for(waiter, 1)
+    scheduler.release()
+    assert scheduler.active_count == 0
+
+
 async def test_lanes_are_fifo() -> None:
     """Within one lane, waiters are served in arrival order."""
     scheduler = Scheduler(1)
@@ -372,6 +419,7 @@ async def test_stats_and_repr() -> None:
     stats = scheduler.stats()
     assert stats == SchedulerStats(
         limit=2,
+        interactive_reserve=0,
         effective_limit=2,
         active=2,
         peak_active=2,

@@ -220,7 +220,7 @@ async def test_verification_waits_in_the_chosen_lane(
 ) -> None:
     """Verification calls queue in the ``priority`` lane; ``None`` keeps the client's."""
     options: ReceiverOptions = {} if priority is Priority.NORMAL else {"priority": priority}
-    client_options = {"max_concurrency": 1, "priority": client_lane}
+    client_options = {"max_concurrency": 1, "interactive_reserve": 0, "priority": client_lane}
     async with receiving(client_options=client_options, **options) as h:
         h.academy.script("GET", "/members/me", "hang")
         hog = asyncio.create_task(h.client.members.me())  # holds the only slot
