@@ -140,6 +140,26 @@ def _has_sniffio() -> bool:
     return importlib.util.find_spec("sniffio") is not None
 
 
+def _on_uvloop(url: str, n: int, concurrency: int, runs: int) -> tuple[Sample, Sample] | None:
+    """Median SDK and raw samples with both on uvloop; None when it is not installed."""
+    if importlib.util.find_spec("uvloop") is None:
+        return None
+    import uvloop
+
+    sdk: list[Sample] = []
+    raw: list[Sample] = []
+    for round_no in range(runs):
+        sdk.append(uvloop.run(sdk_creates(url, n, concurrency, f"uvsdk{round_no}")))
+        raw.append(uvloop.run(raw_creates(url, n, concurrency, f"uvraw{round_no}")))
+
+    def mid(samples: list[Sample]) -> Sample:
+        return Sample(
+            rate=median([s.rate for s in samples]), cpu_us=median([s.cpu_us for s in samples])
+        )
+
+    return mid(sdk), mid(raw)
+
+
 def creates(*, quick: bool) -> list[Result]:
     """Benchmarks 1 and 2: 3,000 creates at concurrency 32, SDK vs raw aiohttp vs httpx.
 
@@ -157,6 +177,7 @@ def creates(*, quick: bool) -> list[Result]:
                 prefix = f"{name}{round_no}"
                 run = {"sdk": sdk_creates, "raw": raw_creates, "httpx": httpx_creates}[name]
                 figures[name].append(asyncio.run(run(url, n, concurrency, prefix)))
+        uv = _on_uvloop(url, n, concurrency, runs=3)
     sdk, raw, hx = (median([s.rate for s in figures[k]]) for k in ("sdk", "raw", "httpx"))
     sdk_cpu, raw_cpu, hx_cpu = (
         median([s.cpu_us for s in figures[k]]) for k in ("sdk", "raw", "httpx")
@@ -173,6 +194,13 @@ def creates(*, quick: bool) -> list[Result]:
         f"(its connection pool rescans every connection per request); range "
         f"{spread([s.rate for s in figures['httpx']])} req/s"
     )
+    if uv is not None:
+        uv_sdk, uv_raw = uv
+        runs_note += (
+            f"; on uvloop (the `speed` extra), both sides: SDK {uv_sdk.rate:,.0f} req/s "
+            f"({uv_sdk.cpu_us:.0f} µs CPU per request, {uv_sdk.rate / sdk:.2f}x the SDK on "
+            f"asyncio), raw {uv_raw.rate:,.0f} req/s ({uv_sdk.rate / uv_raw.rate:.2f}x)"
+        )
     if not _has_sniffio():
         httpx_note += (
             "; sniffio is NOT installed, so httpcore retries a failing import per lock and httpx "

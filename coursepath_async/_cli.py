@@ -18,6 +18,8 @@ from pathlib import Path
 
 from ._client import CoursepathClient
 from ._config import ENV_API_KEY
+from ._event_loop import choose_loop
+from ._event_loop import run as run_on_chosen_loop
 from ._exceptions import ConfigurationError, CoursepathError
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE = 0, 1, 2
@@ -36,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        choose_loop()  # a bad COURSEPATH_LOOP is refused before any file is touched
         return int(args.handler(args))
     except (ConfigurationError, ValueError) as exc:
         # Bad setup or input: said clearly, before anything was sent.
@@ -163,4 +166,4 @@ def run_interruptible(job: Callable[[asyncio.Event], Awaitable[int]], *, drain: 
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
 
-    return asyncio.run(runner())
+    return run_on_chosen_loop(runner)

@@ -24,20 +24,22 @@ async def academy() -> AsyncIterator[SandboxAcademy]:
         yield a
 
 
-async def _start(academy: SandboxAcademy | None, *args: str) -> asyncio.subprocess.Process:
+async def _start(
+    academy: SandboxAcademy | None, *args: str, **env: str
+) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "coursepath_async",
         *args,
-        env=cli_env(academy),
+        env=cli_env(academy, **env),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
 
 
-async def _run(academy: SandboxAcademy | None, *args: str) -> tuple[int, str, str]:
-    process = await _start(academy, *args)
+async def _run(academy: SandboxAcademy | None, *args: str, **env: str) -> tuple[int, str, str]:
+    process = await _start(academy, *args, **env)
     out, err = await process.communicate()
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
@@ -76,6 +78,33 @@ async def test_plain_http_without_permission_is_refused(tmp_path: Path) -> None:
     )
     assert code == 2
     assert "https" in err
+
+
+@pytest.mark.parametrize(
+    ("setting", "loop"),
+    [("", "uvloop"), ("auto", "uvloop"), ("asyncio", "asyncio"), ("uvloop", "uvloop")],
+)
+async def test_the_cli_runs_on_the_chosen_loop(
+    academy: SandboxAcademy, tmp_path: Path, setting: str, loop: str
+) -> None:
+    """The CLI runs on uvloop (``speed`` extra) by default, asyncio on request; same result."""
+    pytest.importorskip("uvloop")
+    people = write_people_csv(tmp_path / "p.csv", rows=12, bad_rows=False)
+    code, _, err = await _run(
+        academy, "--log-level", "debug", "import", str(people.path), COURSEPATH_LOOP=setting
+    )
+    assert code == 0, err
+    assert f"event loop: {loop}" in err
+    report = orjson.loads((tmp_path / "p.csv.report.json").read_bytes())
+    assert report["totals"]["created"] == 12
+
+
+async def test_an_unknown_loop_setting_is_a_usage_error(academy: SandboxAcademy) -> None:
+    """A misspelt COURSEPATH_LOOP exits 2, naming the variable, before any request."""
+    code, _, err = await _run(academy, "import", "x.csv", COURSEPATH_LOOP="uvlopp")
+    assert code == 2
+    assert "COURSEPATH_LOOP must be auto, asyncio or uvloop, got 'uvlopp'" in err
+    assert academy.recorder.total == 0
 
 
 def _key_file(tmp_path: Path) -> Path:

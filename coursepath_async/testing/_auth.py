@@ -83,9 +83,16 @@ class TokenRejectedError(Exception):
         self.claims = claims
 
 
+_FROM_URLSAFE: Final = str.maketrans("-_", "+/")
+
+
 def _b64url_decode(segment: str) -> bytes:
-    padded = segment + "=" * (-len(segment) % 4)
-    return base64.b64decode(padded, altchars=b"-_", validate=True)
+    padded = segment.translate(_FROM_URLSAFE) + "=" * (-len(segment) % 4)
+    return binascii.a2b_base64(padded, strict_mode=True)
+
+
+#: Distinct JWT headers remembered (a client sends one; forged ones are not piled up).
+_MAX_HEADERS: Final = 16
 
 
 def _b64url_encode(data: bytes) -> str:
@@ -145,7 +152,9 @@ class TokenVerifier:
         max_skew: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._key = api_key.encode()
+        self._mac = hmac.new(api_key.encode(), digestmod=hashlib.sha256)
+        # Every token of one client has the same header segment: parse it once.
+        self._headers: dict[str, object] = {}
         self._max_age = max_age
         self._max_skew = max_skew
         self._clock = clock
@@ -172,7 +181,7 @@ class TokenVerifier:
         if len(parts) != 3:
             raise TokenRejectedError("malformed", "a JWT has three dot-separated parts")
         try:
-            header = orjson.loads(_b64url_decode(parts[0]))
+            header = self._header(parts[0])
             payload = orjson.loads(_b64url_decode(parts[1]))
             signature = _b64url_decode(parts[2])
             signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
@@ -183,8 +192,9 @@ class TokenVerifier:
         claims = _claims_of(payload)
         if header.get("alg") != "HS256":
             raise TokenRejectedError("bad_alg", "only HS256 tokens are accepted", claims)
-        expected = hmac.new(self._key, signing_input, hashlib.sha256).digest()
-        if not hmac.compare_digest(expected, signature):
+        mac = self._mac.copy()
+        mac.update(signing_input)
+        if not hmac.compare_digest(mac.digest(), signature):
             raise TokenRejectedError("bad_signature", "token signature does not match", claims)
         for name in ("email", "iat", "jti"):
             if payload.get(name) is None:
@@ -204,6 +214,15 @@ class TokenVerifier:
         self._seen.add(claims.jti)
         self._expiries.append((now + self._max_age + self._max_skew, claims.jti))
         return claims
+
+    def _header(self, segment: str) -> object:
+        """The decoded JWT header; the few distinct ones seen are remembered."""
+        header = self._headers.get(segment)
+        if header is None:
+            header = orjson.loads(_b64url_decode(segment))
+            if len(self._headers) < _MAX_HEADERS:
+                self._headers[segment] = header
+        return header
 
     def _prune(self, now: float) -> None:
         expiries = self._expiries
