@@ -25,8 +25,6 @@ import pty
 import struct
 import sys
 import termios
-import traceback
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,28 +43,12 @@ from coursepath_async._progress import Progress
 from coursepath_async._sansio import ApiRequest, RawResponse
 from coursepath_async.bulk import CsvRows, ImportReport, PlanOptions, RowReport
 from coursepath_async.bulk._import import ImportOptions, import_members, open_journal
-from coursepath_async.testing import Faults, Recorder, SandboxAcademy
+from coursepath_async.testing import Faults, Recorder, SandboxAcademy, printed_forms
 from coursepath_async.testing._people import write_people_csv
 
 API_KEY = "reliability-secrets-api-key-0123456789-abcdefghij"
 #: A course id the academy does not have: rows asking for it fail with a 404.
 MISSING_COURSE = 404
-
-
-def exception_texts(exc: BaseException) -> Iterator[str]:
-    """Every way an exception, and the chain behind it, can end up printed."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield str(current)
-        yield repr(current)
-        yield "".join(traceback.format_exception(current))
-        yield repr(vars(current))
-        body = getattr(current, "body", None)
-        if isinstance(body, bytes):
-            yield body.decode("utf-8", "replace")
-        current = current.__cause__ or current.__context__
 
 
 def secrets_seen(academy: SandboxAcademy) -> list[str]:
@@ -214,7 +196,7 @@ async def test_in_process_import_leaks_no_secret(
             terminal.getvalue(),
         ]
         for error in raised:
-            texts.extend(exception_texts(error))
+            texts.extend(printed_forms(error))
         assert "it/s" in terminal.getvalue() or "row/s" in terminal.getvalue()
 
         secrets = secrets_seen(academy)

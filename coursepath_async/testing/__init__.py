@@ -18,6 +18,9 @@ scripted ones per route with ``academy.script("GET", "/members/me", 503, 503)`` 
 ``applied_then``, ``reset`` and ``slow_body`` spoil the answer to a request that was
 handled, writes included.
 
+``printed_forms(exc)`` yields every form an exception (and its chain) can be printed
+in, for tests proving that no API key or token leaks.
+
 pytest users get the ``coursepath_sandbox`` and ``coursepath_client`` fixtures with
 ``pytest_plugins = ["coursepath_async.testing.pytest_plugin"]``.
 """
@@ -25,6 +28,7 @@ pytest users get the ``coursepath_sandbox`` and ``coursepath_client`` fixtures w
 from ._auth import REJECTION_REASONS
 from ._faults import Faults, ScriptedFault
 from ._fixture import FixtureError
+from ._printed import printed_forms
 from ._recorder import Invitation, Recorder, RequestRecord, WebhookDelivery
 from ._records import (
     CourseEvent,
@@ -60,4 +64,5 @@ __all__ = [
     "ScriptedFault",
     "UnknownRecordError",
     "WebhookDelivery",
+    "printed_forms",
 ]

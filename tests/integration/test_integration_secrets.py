@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import traceback
-from collections.abc import Iterator
 
 import pytest
 from _support import make_client, serving
@@ -19,25 +17,9 @@ from coursepath_async import (
     RetryPolicy,
     UncertainOutcomeError,
 )
-from coursepath_async.testing import Faults
+from coursepath_async.testing import Faults, printed_forms
 
 WRONG_KEY = "not-the-academy-key-but-also-secret-0123456789abcdef"
-
-
-def exception_texts(exc: BaseException) -> Iterator[str]:
-    """Every way an exception (and its chain) can end up printed."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield str(current)
-        yield repr(current)
-        yield "".join(traceback.format_exception(current))
-        yield repr(vars(current))
-        body = getattr(current, "body", None)
-        if isinstance(body, bytes):
-            yield body.decode("utf-8", "replace")
-        current = current.__cause__ or current.__context__
 
 
 async def test_no_secret_in_logs_reprs_or_errors(caplog: pytest.LogCaptureFixture) -> None:
@@ -102,7 +84,7 @@ async def test_no_secret_in_logs_reprs_or_errors(caplog: pytest.LogCaptureFixtur
             repr(outcomes),
         ]
         for error in errors:
-            texts.extend(exception_texts(error))
+            texts.extend(printed_forms(error))
 
         recorder = academy.recorder
         secret_values = [academy.api_key, WRONG_KEY, *(str(jti) for jti in recorder.jtis)]
