@@ -6,14 +6,28 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._cli import EXIT_OK, EXIT_USAGE, client_from_args, run_interruptible
 from ._progress import Progress, count_data_lines
 
+if TYPE_CHECKING:  # the bulk jobs are imported when a command runs, not at start-up
+    from .bulk import CsvRows, ImportReport, JobKind, Journal, PlanOptions, RowPlan, RowReport
+
 Subparsers = Any  # argparse's _SubParsersAction is private
+
+
+class _RowJob(Protocol):
+    """An import or sync run, given its journal (None on a dry run) and callbacks."""
+
+    def __call__(
+        self,
+        journal: Journal | None,
+        on_row: Callable[[RowReport], None],
+        on_plan: Callable[[RowPlan], None],
+    ) -> Awaitable[ImportReport]: ...
 
 
 def add_commands(
@@ -87,7 +101,7 @@ def _add_sync(commands: Subparsers, connection: Callable[[argparse.ArgumentParse
     parser.set_defaults(handler=_sync)
 
 
-def _plan_options(args: argparse.Namespace) -> Any:
+def _plan_options(args: argparse.Namespace) -> PlanOptions:
     from .bulk import PlanOptions
 
     return PlanOptions(
@@ -141,7 +155,11 @@ def _sync(args: argparse.Namespace) -> int:
     async def job(stop: asyncio.Event) -> int:
         async with client_from_args(args) as client:
 
-            async def run(journal: Any, on_row: Any, on_plan: Any) -> Any:
+            async def run(
+                journal: Journal | None,
+                on_row: Callable[[RowReport], None],
+                on_plan: Callable[[RowPlan], None],
+            ) -> ImportReport:
                 result = await sync_members(
                     client,
                     rows,
@@ -162,7 +180,7 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 async def _run_row_job(
-    args: argparse.Namespace, rows: Any, kind: str, plan: Any, run: Callable[..., Any]
+    args: argparse.Namespace, rows: CsvRows, kind: JobKind, plan: PlanOptions, run: _RowJob
 ) -> int:
     """Journal, progress, report file and summary around an import or sync run."""
     from .bulk import open_journal
@@ -170,7 +188,7 @@ async def _run_row_job(
     report_path = args.report or Path(f"{args.file}.report.json")
     journal_path = args.journal or Path(f"{args.file}.journal.sqlite")
 
-    def show_plan(row_plan: Any) -> None:
+    def show_plan(row_plan: RowPlan) -> None:
         if args.dry_run:
             for line in row_plan.describe():
                 progress.note(line)
@@ -183,7 +201,7 @@ async def _run_row_job(
             with open_journal(
                 str(journal_path),
                 rows,
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 options=plan,
                 allow_changed_input=args.allow_changed_input,
             ) as journal:
