@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 
+import pytest
+
 import coursepath_async
 
 EXPECTED = {
@@ -77,3 +79,15 @@ def test_version() -> None:
     from importlib.metadata import version
 
     assert coursepath_async.__version__ == version("coursepath-async")
+
+
+@pytest.mark.parametrize(
+    "name", ["coursepath_async.bulk", "coursepath_async.testing", "coursepath_async.webhooks"]
+)
+def test_subpackages_export_a_sorted_importable_all(name: str) -> None:
+    """The public subpackages keep the same contract: a sorted ``__all__`` that resolves."""
+    module = importlib.import_module(name)
+    exported: list[str] = module.__all__
+    assert exported == sorted(set(exported))
+    for attribute in exported:
+        assert getattr(module, attribute) is not None, attribute
