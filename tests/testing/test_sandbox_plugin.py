@@ -74,5 +74,6 @@ def test_public_names_are_pinned_and_sorted() -> None:
         "ScriptedFault",
         "UnknownRecordError",
         "WebhookDelivery",
+        "printed_forms",
     }
     assert all(hasattr(coursepath_async.testing, name) for name in names)
