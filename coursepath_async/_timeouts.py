@@ -29,6 +29,7 @@ class Watch:
         self.slice = slice_
 
     def expire(self) -> None:
+        """The slice's timer fired with the attempt still running: cancel its task."""
         self._expired = True
         self._task.cancel()
 
@@ -76,6 +77,7 @@ class AttemptTimeouts:
         return watch.ended(exc)
 
     def _expire(self, key: int) -> None:
+        """A slice's deadline passed: every attempt still in it has timed out."""
         del self._handles[key]
         for watch in self._slices.pop(key, ()):
             watch.expire()
