@@ -282,7 +282,7 @@ def _rig_ceiling(latency: float, n: int, concurrency: int, runs: int) -> tuple[f
 def latency_bound(*, quick: bool) -> list[Result]:
     """Benchmark 3: achieved req/s at 50 ms latency and concurrency 64 vs the ideal C/L."""
     latency, concurrency, members = 0.05, 64, 1000
-    n, runs = (concurrency * 15, 3) if quick else (concurrency * 40, 3)
+    n, runs = (concurrency * 15, 3) if quick else (concurrency * 40, 5)
     ideal = concurrency / latency
     with sandbox(members=members, latency=latency) as url:
         figures = interleaved(
