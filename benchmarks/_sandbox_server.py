@@ -1,9 +1,9 @@
 """Run a :class:`SandboxAcademy` in its own process, so client and server never share a loop.
 
 Usage: python benchmarks/_sandbox_server.py --port P --api-key K [--members N]
-[--latency S] [--error-rate R] [--error-statuses 500,502,503] [--seed N]. Jti recording
-is off and the request log is small, so a million requests cost no memory. Stops on
-SIGTERM or SIGINT.
+[--latency S] [--latency-jitter S] [--error-rate R] [--error-statuses 500,502,503]
+[--seed N]. Jti recording is off and the request log is small, so a million requests
+cost no memory. Stops on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ def _args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--groups", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
+    parser.add_argument(
+        "--latency-jitter", type=float, default=0.0, help="plus uniform [0, this) seconds"
+    )
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of 5xx answers")
     parser.add_argument(
         "--error-statuses", default="500,502,503", help="comma-separated 5xx codes to inject"
@@ -38,6 +41,7 @@ async def _serve(args: argparse.Namespace) -> None:
     faults = Faults(
         seed=args.seed,
         latency=args.latency,
+        latency_jitter=args.latency_jitter,
         error_rate=args.error_rate,
         error_statuses=statuses,
     )
