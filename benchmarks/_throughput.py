@@ -284,29 +284,30 @@ def _rig_ceiling(latency: float, n: int, concurrency: int, runs: int) -> tuple[f
     return at_c, one
 
 
+def _get_rounds(
+    url: str, runs: int, n: int, concurrency: int, members: int
+) -> dict[str, list[Sample]]:
+    """Interleaved runs of the SDK's and raw aiohttp's GET loops against ``url``."""
+    return interleaved(
+        runs,
+        {
+            "sdk": lambda _: asyncio.run(sdk_gets(url, n, concurrency, members)),
+            "raw": lambda _: asyncio.run(raw_gets(url, n, concurrency, members)),
+        },
+    )
+
+
 def latency_bound(*, quick: bool) -> list[Result]:
     """Benchmark 3: achieved req/s at 50 ms latency and concurrency 64 vs the ideal C/L."""
     latency, concurrency, members = 0.05, 64, 1000
     n, runs = (concurrency * 15, 3) if quick else (concurrency * 40, 5)
     ideal = concurrency / latency
     with sandbox(members=members, latency=latency) as url:
-        figures = interleaved(
-            runs,
-            {
-                "sdk": lambda _: asyncio.run(sdk_gets(url, n, concurrency, members)),
-                "raw": lambda _: asyncio.run(raw_gets(url, n, concurrency, members)),
-            },
-        )
+        figures = _get_rounds(url, runs, n, concurrency, members)
     ceiling, one_at_a_time = _rig_ceiling(latency, n, concurrency, runs=3)
     # The same mean latency with jitter, which keeps the 64 requests out of lockstep.
     with sandbox(members=members, latency=latency * 0.8, latency_jitter=latency * 0.4) as url:
-        jittered = interleaved(
-            3,
-            {
-                "sdk": lambda _: asyncio.run(sdk_gets(url, n, concurrency, members)),
-                "raw": lambda _: asyncio.run(raw_gets(url, n, concurrency, members)),
-            },
-        )
+        jittered = _get_rounds(url, 3, n, concurrency, members)
     jit_sdk, jit_raw = (median([s.rate for s in jittered[k]]) / ideal for k in ("sdk", "raw"))
     sdk, raw = (median([s.rate for s in figures[k]]) for k in ("sdk", "raw"))
     sdk_range, raw_range = (spread([s.rate for s in figures[k]]) for k in ("sdk", "raw"))

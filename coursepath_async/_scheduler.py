@@ -51,7 +51,6 @@ class Scheduler:
         "_reserve",
         "_strikes",
         "_successes",
-        "_waiting",
     )
 
     # One overload burst should cut the budget once, not once per failed request.
@@ -68,7 +67,6 @@ class Scheduler:
         self._last_cut = -self._CUT_INTERVAL
         self._active = 0
         self._peak = 0
-        self._waiting = 0
         self._lanes: tuple[deque[asyncio.Future[None]], ...] = tuple(deque() for _ in Priority)
         self._lane_waiting = [0 for _ in Priority]
         self._paused_until = 0.0
@@ -95,7 +93,7 @@ class Scheduler:
 
     def pending_count(self, priority: Priority | None = None) -> int:
         """Callers waiting for a slot, in one lane or in all."""
-        return self._waiting if priority is None else self._lane_waiting[priority]
+        return sum(self._lane_waiting) if priority is None else self._lane_waiting[priority]
 
     def stats(self) -> SchedulerStats:
         """A consistent snapshot for logs, dashboards and tests."""
@@ -171,7 +169,6 @@ class Scheduler:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._lanes[priority].append(future)
         self._lane_waiting[priority] += 1
-        self._waiting += 1
         try:
             await future
             # Handed a slot while the server asked us to hold off: wait it out holding
@@ -185,7 +182,6 @@ class Scheduler:
             else:
                 future.cancel()
                 self._lane_waiting[priority] -= 1
-                self._waiting -= 1
                 # A release may have skipped us while our cancellation was pending, leaving
                 # a slot free that a newcomer queued behind us for: hand it over now.
                 self._fill()
@@ -194,7 +190,7 @@ class Scheduler:
     def release(self) -> None:
         """Return a slot, handing it to the most urgent waiter that may take it."""
         self._active -= 1
-        if self._waiting:
+        if any(self._lane_waiting):
             self._fill()
 
     def _fill(self) -> None:
@@ -211,7 +207,6 @@ class Scheduler:
                 if future.done():  # a cancelled waiter; its counts are already undone
                     continue
                 self._lane_waiting[priority] -= 1
-                self._waiting -= 1
                 self._take()
                 future.set_result(None)
             if self._lane_waiting[priority]:
