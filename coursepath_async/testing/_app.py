@@ -5,7 +5,9 @@ request, in this order:
 
 1. match the path to a route template (unknown paths still go through faults);
 2. take the fault: the route's scripted fault if one is queued, else the random
-   decision; sleep the latency;
+   decision. As across a network, the request reaches what follows half-way through
+   the latency (later by a ``delay`` fault's seconds), and its answer leaves once the
+   whole latency has passed since it arrived, so the app's work is inside it;
 3. pre-app faults (``status``, ``rate_limit``, ``hang``) answer here, as a proxy in
    front of the app would: no authentication, no ``jti`` consumed, nothing applied;
 4. the app: 404 unknown route, 405 wrong method, 401 bad token (the ``jti`` of a
@@ -96,17 +98,22 @@ class SandboxApp:
             fault = decision.fault if scripted is None else scripted
             if fault is not None and fault.kind == "ok":
                 fault = None
-            delay = decision.latency
+            # The app's own work (a burst of 64 token checks, say) is inside the
+            # latency, not on top of it.
+            inbound = decision.latency / 2
             if fault is not None:
                 log.fault = fault.label
                 if fault.kind == "delay":
-                    delay += fault.seconds
-            if delay > 0:
-                await asyncio.sleep(delay)
+                    inbound += fault.seconds
+            answer_at = started + inbound + decision.latency / 2
+            if inbound > 0:
+                await asyncio.sleep(inbound)
             if fault is not None and fault.kind in PRE_APP_KINDS:
                 self._note_claims(log, peek_claims(request.headers.get("Authorization")))
+                await _sleep_until(answer_at)
                 return await self._pre_app_fault(request, fault, log, request_id)
             reply = await self._app_reply(request, match, log, request_id)
+            await _sleep_until(answer_at)
             if fault is not None and fault.kind in POST_APP_KINDS:
                 return await self._post_app_fault(request, fault, reply, log, request_id)
             log.status = reply.status
@@ -241,6 +248,13 @@ class SandboxApp:
             # The client gave up on the slow body; nothing left to send to.
             pass
         return stream
+
+
+async def _sleep_until(deadline: float) -> None:
+    """Sleep until ``deadline`` on the monotonic clock, if it is still ahead."""
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 def _abort(request: web.BaseRequest) -> None:

@@ -60,7 +60,8 @@ class Faults:
     """
 
     seed: int = 0
-    #: Seconds added to every request, plus uniform ``[0, latency_jitter)``.
+    #: Seconds from a request's arrival to its answer, plus uniform
+    #: ``[0, latency_jitter)``; the app sees the request half-way through.
     latency: float = field(default=0.0, validator=_seconds)
     latency_jitter: float = field(default=0.0, validator=_seconds)
     #: Requests answered with a 5xx HTML page from ``error_statuses``, not applied.

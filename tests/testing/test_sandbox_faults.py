@@ -176,10 +176,27 @@ async def test_slow_body_arrives_whole_but_late() -> None:
 
 
 async def test_latency_delays_every_request() -> None:
-    """A fixed latency is spent before each request is answered."""
+    """A fixed latency is spent before each request is answered, proxy faults included."""
     async with running(faults=Faults(latency=0.05)) as (academy, api):
         await api.get("/members/me")
-    assert academy.recorder.requests[-1].duration >= 0.05
+        academy.script("GET", "/members/me", ScriptedFault.status(503))
+        failed = await api.get("/members/me")
+    assert failed.status == 503
+    assert [record.duration >= 0.05 for record in academy.recorder.requests] == [True, True]
+
+
+async def test_the_app_sees_a_request_half_way_through_the_latency() -> None:
+    """A write is applied half-way through the latency; its answer leaves after all of it."""
+    async with running(faults=Faults(latency=0.4)) as (academy, api):
+        post = asyncio.create_task(api.post("/members", json={"email": "midway@x.com"}))
+        async with asyncio.timeout(5):
+            # The state has no change event to wait on; poll it.
+            while academy.state.member_by_email("midway@x.com") is None:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+        answered_early = post.done()
+        response = await post
+    assert (answered_early, response.status) == (False, 201)
+    assert academy.recorder.requests[-1].duration >= 0.4
 
 
 async def test_hang_until_the_client_gives_up() -> None:
