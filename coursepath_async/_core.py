@@ -84,15 +84,18 @@ class Core:
         self, request: ApiRequest, ctx: CallContext, url: str, deadline: float
     ) -> tuple[str, RawResponse]:
         deadline_at = time.monotonic() + deadline
-        dispatched: list[bool] = []
+        in_doubt: list[bool] = []
         try:
             async with asyncio.timeout_at(asyncio.get_running_loop().time() + deadline):
-                return await self._attempts(request, ctx, url, deadline_at, dispatched)
+                return await self._attempts(request, ctx, url, deadline_at, in_doubt)
         except TimeoutError:
             error = APITimeoutError(
-                f"call deadline of {deadline:g}s exceeded", method=request.method, url=url
+                f"call deadline of {deadline:g}s exceeded",
+                method=request.method,
+                url=url,
+                sent=bool(in_doubt),
             )
-            if dispatched and request.kind is RequestKind.AT_MOST_ONCE:
+            if in_doubt and request.kind is RequestKind.AT_MOST_ONCE:
                 raise _uncertain(request, url, error) from error
             raise error from None
 
@@ -102,9 +105,13 @@ class Core:
         ctx: CallContext,
         url: str,
         deadline_at: float | None,
-        dispatched: list[bool],
+        in_doubt: list[bool],
     ) -> tuple[str, RawResponse]:
-        """Attempt until success or a final error; ``dispatched`` gets an entry per send."""
+        """Attempt until success or a final error.
+
+        ``in_doubt`` is non-empty while the call may have been applied: an attempt is in
+        flight, or an earlier one ended without a clear refusal.
+        """
         if self.closed:
             raise RuntimeError("the Coursepath client is closed")
         if request.body is None:
@@ -127,7 +134,7 @@ class Core:
             try:
                 if self.closed:  # closed while we waited or backed off: never reopen
                     raise RuntimeError("the Coursepath client is closed")
-                dispatched.append(True)
+                in_doubt.append(True)
                 # Signed here, after any wait for a slot: iat is the dispatch time.
                 headers["Authorization"] = "Bearer " + self.signer.sign(ctx.user)
                 started = time.monotonic()
@@ -172,6 +179,11 @@ class Core:
                 scheduler.release()
             if maybe_applied and request.kind is RequestKind.AT_MOST_ONCE:
                 raise _uncertain(request, url, failure) from failure
+            maybe_applied_before = maybe_applied_before or maybe_applied
+            if not maybe_applied_before:
+                # Every attempt so far was refused unapplied: a deadline that strikes
+                # before the next one is sent is a plain timeout, not an unknown outcome.
+                in_doubt.clear()
             retryable = isinstance(failure, APIConnectionError) or is_retryable_status(
                 failure.status_code
             )
@@ -182,7 +194,6 @@ class Core:
                 raise failure
             if deadline_at is not None and time.monotonic() + wait >= deadline_at:
                 raise failure  # waiting would outlive the call's deadline
-            maybe_applied_before = maybe_applied_before or maybe_applied
             logger.info(
                 "retrying %s %s in %.2fs after attempt %d: %s",
                 request.method,

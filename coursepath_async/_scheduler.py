@@ -49,6 +49,7 @@ class Scheduler:
         "_paused_until",
         "_peak",
         "_reserve",
+        "_resume",
         "_strikes",
         "_successes",
     )
@@ -70,6 +71,8 @@ class Scheduler:
         self._lanes: tuple[deque[asyncio.Future[None]], ...] = tuple(deque() for _ in Priority)
         self._lane_waiting = [0 for _ in Priority]
         self._paused_until = 0.0
+        #: Set while a pause holds: the timer that ends it (no slot is handed out before).
+        self._resume: asyncio.TimerHandle | None = None
 
     @property
     def limit(self) -> int:
@@ -108,8 +111,24 @@ class Scheduler:
         )
 
     def pause(self, seconds: float) -> None:
-        """Hold back new dispatches for ``seconds`` (extends, never shortens, a pause)."""
-        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+        """Hold back new dispatches for ``seconds`` (extends, never shortens, a pause).
+
+        Callers meanwhile queue in their lanes, so when it ends the most urgent go first.
+        """
+        until = time.monotonic() + seconds
+        if until <= self._paused_until:
+            return
+        self._paused_until = until
+        if self._resume is None:  # one timer per pause; it re-arms itself if extended
+            self._resume = asyncio.get_running_loop().call_later(seconds, self._end_pause)
+
+    def _end_pause(self) -> None:
+        left = self._paused_until - time.monotonic()
+        if left > 0:  # extended meanwhile, or the loop's clock ran a hair ahead of ours
+            self._resume = asyncio.get_running_loop().call_later(left, self._end_pause)
+            return
+        self._resume = None
+        self._fill()
 
     def overloaded(self) -> None:
         """The server answered 429/503: after a run of them, halve the usable budget.
@@ -153,7 +172,7 @@ class Scheduler:
         if (
             self._active < self._room(priority)
             and not any(self._lane_waiting[: priority + 1])
-            and self._paused_until <= time.monotonic()
+            and self._resume is None
         ):
             self._take()
             return True
@@ -161,9 +180,6 @@ class Scheduler:
 
     async def acquire(self, priority: Priority) -> None:
         """Wait for a slot; a cancelled waiter never keeps or loses one."""
-        # A loop, not an Event: a pause may be extended while we sleep.
-        while (wait := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(wait)
         if self.try_acquire(priority):
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -171,8 +187,7 @@ class Scheduler:
         self._lane_waiting[priority] += 1
         try:
             await future
-            # Handed a slot while the server asked us to hold off: wait it out holding
-            # the slot (nothing else would be dispatched meanwhile anyway).
+            # Handed a slot just before a pause began: wait it out holding the slot.
             while (wait := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110
                 await asyncio.sleep(wait)
         except BaseException:
@@ -198,8 +213,11 @@ class Scheduler:
 
         A lane's room is never larger than a more urgent lane's, so when an urgent waiter
         finds no room, nothing behind it does either: strict priority is kept. A slot
-        over the (possibly just lowered) budget is simply retired.
+        over the (possibly just lowered) budget is simply retired. Nothing is handed out
+        during a pause; its end calls this.
         """
+        if self._resume is not None:
+            return
         for priority, lane in zip(Priority, self._lanes, strict=True):
             room = self._room(priority)
             while lane and self._active < room:

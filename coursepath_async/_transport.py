@@ -81,6 +81,14 @@ class Transport:
                 status, response_headers = response.status, response.headers
         except BaseException as exc:
             if self._timeouts.stop(watch, exc) or isinstance(exc, TimeoutError):
+                if isinstance(exc, aiohttp.ConnectionTimeoutError):
+                    # Raised only while connecting: nothing of the request was sent.
+                    raise APITimeoutError(
+                        f"could not connect within {self._timeouts.timeout:g}s",
+                        method=method,
+                        url=url,
+                        sent=False,
+                    ) from None
                 raise APITimeoutError(
                     f"no complete answer within {self._timeouts.timeout:g}s",
                     method=method,

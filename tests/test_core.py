@@ -27,6 +27,7 @@ from coursepath_async import (
     Member,
     NotFoundError,
     PermissionDeniedError,
+    Priority,
     RateLimitError,
     RetryPolicy,
     ServerError,
@@ -384,6 +385,44 @@ async def test_invite_cut_by_the_deadline_is_uncertain(api: FakeAPI) -> None:
         with pytest.raises(UncertainOutcomeError):
             await client.members.invite(7)
     assert len(api.sent) == 1
+
+
+async def test_invite_refused_then_out_of_time_while_queued_is_a_plain_timeout(
+    api: FakeAPI,
+) -> None:
+    """An invite answered 429 whose deadline ends while it queues to retry was never applied."""
+    async with CoursepathClient(
+        BASE,
+        api_key=KEY,
+        user=USER,
+        retry=FAST,
+        deadline=0.1,
+        max_concurrency=1,
+        interactive_reserve=0,
+    ) as client:
+        scheduler = client._core.scheduler
+
+        async def take_the_slot_next() -> None:
+            # Queued behind our attempt, this caller gets the only slot and keeps it.
+            asyncio.get_running_loop().create_task(scheduler.acquire(Priority.NORMAL))
+            await settle()
+
+        api.add("POST", "/members/7/invite", status=429, before=take_the_slot_next)
+        with pytest.raises(APITimeoutError) as info:
+            await client.members.invite(7)
+    assert not isinstance(info.value, UncertainOutcomeError)
+    assert info.value.sent is False
+    assert len(api.sent) == 1
+
+
+async def test_invite_is_retried_after_a_connect_timeout(
+    api: FakeAPI, client: CoursepathClient
+) -> None:
+    """A connect that timed out sent nothing, so the invite is retried like a refusal."""
+    api.add("POST", "/members/7/invite", exception=aiohttp.ConnectionTimeoutError("connect"))
+    api.add("POST", "/members/7/invite", status=204)
+    await client.members.invite(7)
+    assert len(api.sent) == 2
 
 
 # --- decoding -------------------------------------------------------------------------

@@ -292,6 +292,30 @@ async def test_pause_delays_new_acquisitions() -> None:
     assert scheduler.stats().paused_for == 0.0
 
 
+async def test_callers_during_a_pause_queue_by_priority() -> None:
+    """A slot freed during a pause waits for its end, then goes to the most urgent caller."""
+    scheduler = Scheduler(1)
+    assert scheduler.try_acquire(Priority.BULK)
+    order: list[Priority] = []
+
+    async def call(priority: Priority) -> None:
+        await scheduler.acquire(priority)
+        order.append(priority)
+        scheduler.release()
+
+    bulk = asyncio.create_task(call(Priority.BULK))
+    await _settle()
+    scheduler.pause(0.05)
+    interactive = asyncio.create_task(call(Priority.INTERACTIVE))
+    await _settle()
+    assert scheduler.stats().pending == {"interactive": 1, "normal": 0, "bulk": 1}
+    scheduler.release()
+    await _settle()
+    assert order == []
+    await asyncio.wait_for(asyncio.gather(bulk, interactive), 5)
+    assert order == [Priority.INTERACTIVE, Priority.BULK]
+
+
 async def test_pause_is_extended_never_shortened() -> None:
     """A shorter pause does not cut a longer one short."""
     scheduler = Scheduler(1)
