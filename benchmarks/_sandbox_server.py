@@ -24,7 +24,9 @@ def _args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--courses", type=int, default=5)
     parser.add_argument("--groups", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds from a request's arrival to its answer"
+    )
     parser.add_argument(
         "--latency-jitter", type=float, default=0.0, help="plus uniform [0, this) seconds"
     )

@@ -4,8 +4,8 @@
 loop driving the SDK, a raw aiohttp session and an httpx.AsyncClient. All three sign a
 fresh token per request (the raw loops with :class:`PreparedSigner`) and decode the
 JSON answer; the SDK also builds the ``Member`` model.
-3: ``members.get`` at concurrency 64 against a sandbox adding 50 ms to every request,
-compared with the ideal C/L; for the notes, the rig's ceiling (raw aiohttp against a
+3: ``members.get`` at concurrency 64 against a sandbox answering each request 50 ms after
+it arrives, compared with the ideal C/L; for the notes, the rig's ceiling (raw aiohttp against a
 bare server that only sleeps) and the same mean latency with jitter.
 """
 
