@@ -71,6 +71,10 @@ class Core:
         self.closed = False
         self._root = str(config.api_root)
 
+    def url_for(self, path: str) -> str:
+        """The full URL of an API path, for messages."""
+        return self._root + path
+
     def send(
         self, request: ApiRequest, ctx: CallContext
     ) -> Coroutine[Any, Any, tuple[str, RawResponse]]:

@@ -7,9 +7,10 @@ of the documented caps: then the endpoint's real cap is smaller than assumed, an
 listing goes on from where that page stopped (costing one extra request only for a
 listing of exactly 100 or 250 records). Once a full page proves the size, a window of
 the following pages is fetched in parallel and yielded in order; a page shorter than
-that size, or an empty one, ends the listing. Memory is bounded by window x page size. A record seen
-again (offset drift from inserts mid-listing) is yielded once: ids seen are kept in a
-bitmap, about 1 bit per id.
+that size, or an empty one, ends the listing. Memory is bounded by window x page size.
+A record seen again (offset drift from inserts mid-listing) is yielded once: ids seen
+are kept in bitmap chunks, about 1 bit per id in the ranges seen. A server that ignores
+``offset`` (full pages of nothing new, again and again) is an error, not an endless loop.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Hashable
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
+
+from ._exceptions import APIResponseValidationError
 
 T = TypeVar("T")
 
@@ -26,11 +29,15 @@ FetchPage = Callable[[int, int], Awaitable[list[T]]]
 #: The page caps Coursepath documents ("at most 100, 250 or 500 objects per call").
 DOCUMENTED_CAPS = frozenset({100, 250, 500})
 
+#: Full pages in a row with no new record: offset drift needs thousands of inserts
+#: mid-listing for that, a server or proxy ignoring ``offset`` does it every time.
+STUCK_PAGES: Final = 4
+
 
 class Paginator(Generic[T]):
     """An async-iterable listing: ``async for x in p``, ``p.pages()``, ``await p.collect()``."""
 
-    __slots__ = ("_cap", "_fetch", "_key", "_page_size", "_window")
+    __slots__ = ("_cap", "_fetch", "_key", "_page_size", "_url", "_window")
 
     def __init__(
         self,
@@ -40,8 +47,10 @@ class Paginator(Generic[T]):
         cap: int,
         window: int,
         key: Callable[[T], Hashable] | None,
+        url: str = "",
     ) -> None:
         self._fetch = fetch
+        self._url = url  # for error messages only
         self._page_size = min(page_size, cap)
         self._cap = cap
         self._window = window
@@ -60,6 +69,7 @@ class Paginator(Generic[T]):
         seen = _SeenKeys()
         pending: deque[tuple[int, asyncio.Task[list[T]]]] = deque()
         next_offset = 0
+        stale = 0  # full pages in a row that brought nothing new
 
         def request() -> None:
             nonlocal next_offset
@@ -87,6 +97,15 @@ class Paginator(Generic[T]):
                     request()
                 else:
                     confirmed = True
+                    stale = 0 if records or self._key is None else stale + 1
+                    if stale >= STUCK_PAGES:
+                        raise APIResponseValidationError(
+                            f"{stale} full pages in a row brought no new record: the server "
+                            "seems to ignore offset",
+                            method="GET",
+                            url=self._url,
+                            body=b"",
+                        )
                     while len(pending) < self._window:
                         request()
                 if records:
@@ -115,9 +134,7 @@ class Paginator(Generic[T]):
 
     async def first_page(self) -> list[T]:
         """Only the first page: one request, for filters expected to match few records."""
-        async for page in self.pages():
-            return page
-        return []
+        return self._dedupe(await self._fetch(0, self._page_size), _SeenKeys())
 
     async def collect(self) -> list[T]:
         """Every record in one list: for small listings only."""
@@ -132,26 +149,31 @@ class Paginator(Generic[T]):
 
 
 class _SeenKeys:
-    """Keys already yielded: small non-negative ints in a bitmap, anything else in a set."""
+    """Keys already yielded: non-negative ints in bitmap chunks, anything else in a set.
 
-    __slots__ = ("_bits", "_other")
+    A chunk covers 4,096 consecutive ids in 512 bytes and exists only once one of its
+    ids is seen, so memory follows the ids seen, not the largest one.
+    """
 
-    # Ids below this live in the bitmap (at most 16 MiB); anything larger in the set.
+    __slots__ = ("_chunks", "_other")
+
+    # Ids below this live in the chunks (at most about 20 MiB); anything larger in the set.
     _BITMAP_LIMIT = 1 << 27
 
     def __init__(self) -> None:
-        self._bits = bytearray()
+        self._chunks: dict[int, bytearray] = {}
         self._other: set[Hashable] = set()
 
     def add(self, key: Hashable) -> bool:
         """Record ``key``; True when it had not been seen before."""
         if type(key) is int and 0 <= key < self._BITMAP_LIMIT:
-            index, bit = key >> 3, 1 << (key & 7)
-            if index >= len(self._bits):
-                self._bits.extend(bytes(max(index + 1 - len(self._bits), len(self._bits))))
-            if self._bits[index] & bit:
+            chunk = self._chunks.get(key >> 12)
+            if chunk is None:
+                chunk = self._chunks[key >> 12] = bytearray(512)
+            index, bit = (key >> 3) & 511, 1 << (key & 7)
+            if chunk[index] & bit:
                 return False
-            self._bits[index] |= bit
+            chunk[index] |= bit
             return True
         if key in self._other:
             return False

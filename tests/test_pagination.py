@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Callable, Hashable
 
 import pytest
 
-from coursepath_async import Paginator
+from coursepath_async import APIResponseValidationError, Paginator
+from coursepath_async._pagination import STUCK_PAGES, _SeenKeys
 
 
 class FakeListing:
@@ -152,6 +154,46 @@ async def test_page_of_only_duplicates_does_not_end_the_listing() -> None:
 
     paginator: Paginator[int] = Paginator(fetch, page_size=2, cap=2, window=1, key=_identity)
     assert [p async for p in paginator.pages()] == [[0, 1], [2]]
+
+
+async def test_a_server_ignoring_offset_is_an_error_not_an_endless_listing() -> None:
+    """Full pages that bring nothing new, again and again, end the listing with an error."""
+    calls: list[int] = []
+
+    async def fetch(offset: int, limit: int) -> list[int]:
+        calls.append(offset)
+        return list(range(limit))  # the same first page, whatever the offset
+
+    paginator: Paginator[int] = Paginator(
+        fetch, page_size=5, cap=5, window=2, key=_identity, url="https://x.test/api/v1/members"
+    )
+    pages: list[list[int]] = []
+
+    async def drain() -> None:
+        async for page in paginator.pages():
+            pages.append(page)
+
+    with pytest.raises(APIResponseValidationError, match=r"ignore offset \(GET https://x\.test/"):
+        await drain()
+    assert pages == [[0, 1, 2, 3, 4]]
+    assert len(calls) <= 1 + STUCK_PAGES + 2  # the first page, the stale ones, the window
+
+
+async def test_first_page_costs_one_request() -> None:
+    """``first_page`` fetches one page, even a full one and with a window."""
+    listing = FakeListing(50)
+    page = await _paginator(listing, page_size=10, cap=10, window=4).first_page()
+    assert page == list(range(10))
+    assert listing.calls == [(0, 10)]
+
+
+def test_seen_keys_memory_follows_the_ids_seen() -> None:
+    """A few large ids cost a chunk each, not a bitmap up to the largest id."""
+    seen = _SeenKeys()
+    ids = [0, 4095, 4096, 134_217_000, 134_217_001, (1 << 27) - 1, 1 << 27, -1, "x"]
+    assert [seen.add(key) for key in ids] == [True] * len(ids)
+    assert [seen.add(key) for key in ids] == [False] * len(ids)
+    assert sys.getsizeof(seen._chunks) + 512 * len(seen._chunks) < 64 * 1024
 
 
 async def test_without_a_key_nothing_is_deduplicated() -> None:

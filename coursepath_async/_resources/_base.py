@@ -145,7 +145,8 @@ class Resource:
                 for r in unwrap_list(request, url, data, body)
             ]
 
-        return Paginator(fetch, page_size=size, cap=cap, window=win, key=_record_id)
+        url = self._core.url_for(path)
+        return Paginator(fetch, page_size=size, cap=cap, window=win, key=_record_id, url=url)
 
 
 def _record_id(record: Member | Course | Group) -> int:

@@ -58,6 +58,19 @@ async def until(recorder: Recorder, predicate: Callable[[Recorder], bool]) -> No
         await recorder.wait_for(predicate)
 
 
+async def until_released(client: CoursepathClient) -> None:
+    """Let the client's tasks run (at most 1,000 loop turns) until it holds no slot.
+
+    A request the academy has finished can still be on its way back to the client, or
+    its task not yet have run its cancellation: neither needs anything but loop turns.
+    """
+    for _ in range(1000):
+        if client.scheduler_stats().active == 0:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"slots still held: {client.scheduler_stats()}")
+
+
 def wall_clock(record: RequestRecord, offset: float) -> float:
     """When the academy started serving ``record``, as Unix time (see :func:`clock_offset`)."""
     return record.started + offset

@@ -6,7 +6,7 @@ import asyncio
 import gc
 
 import pytest
-from _support import serving, until, watching_retries
+from _support import serving, until, until_released, watching_retries
 
 from coursepath_async import CoursepathClient
 from coursepath_async.testing import Faults, SandboxAcademy, ScriptedFault
@@ -122,7 +122,7 @@ async def test_breaking_out_of_a_listing_cancels_its_prefetched_pages(
         # The abandoned generator is closed by asyncio's finalizer hook on the next loop
         # turns, which cancels its prefetched pages.
         await until(academy.recorder, lambda r: r.in_flight == 0)
-        assert client.scheduler_stats().active == 0
+        await until_released(client)
         assert academy.recorder.count("GET", "/members") <= 5
         await assert_full_budget_works(academy, client)
     assert_clean_shutdown(caplog)
