@@ -1,7 +1,8 @@
 """Carry out one row's plan through the client, journaling each step as it finishes.
 
-Shared by import and sync. Steps already done in an earlier run are skipped; a failed
-member step ends the row; other failures are collected and the row reported failed
+Shared by import and sync. Steps already done in an earlier run are skipped (but a
+member update, planned only when a fresh lookup shows a difference, always runs); a
+failed member step ends the row; other failures are collected and the row reported failed
 (a re-run retries just those steps). The invitation goes last, only when every other
 step succeeded, and follows the journal's at-most-once protocol: durably marked
 "attempting" before the request, "sent", "failed" or "uncertain" after it.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import aclosing
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar, cast
 
 from attrs import evolve, frozen
@@ -20,12 +22,13 @@ from .._client import ClientView
 from .._exceptions import (
     APIConnectionError,
     APIStatusError,
-    APITimeoutError,
     CoursepathError,
     UncertainOutcomeError,
 )
-from .._resources._base import MemberFields
-from ._journal import Journal, MemberOutcome, RowState
+from .._models import Member
+from .._resources._base import MemberFields, new_member_body
+from .._resources._members import create_member_at
+from ._journal import MEMBER_STEP, Journal, JournalError, MemberOutcome, RowState
 from ._plan import (
     AddToGroup,
     CreateMember,
@@ -38,6 +41,7 @@ from ._plan import (
     Step,
     UnenrollCourse,
     UpdateMember,
+    changes_member,
 )
 from ._report import ImportReport, Invitation, RowReport
 from ._rows import MemberRow, RowError
@@ -53,13 +57,39 @@ class ApplyOptions:
     resend_uncertain: bool = False
 
 
+#: How far a server clock may lag ours when telling "created by this job" from older.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+def created_since(member: Member, started: datetime) -> bool:
+    """Whether the member was created after ``started`` (allowing clock skew)."""
+    return member.created_date is not None and member.created_date >= started - CLOCK_SKEW
+
+
+class _CreatedBefore(CoursepathError):
+    """A create found an older member by email after an uncertain attempt: not ours."""
+
+
+def journal_failure(journal: Journal | None, key: str, exc: CoursepathError) -> None:
+    """Mark a row failed by an error that escaped it; a journal error is only reported.
+
+    Writing after the journal itself refused could overwrite what an earlier run
+    finished (a done row), so a JournalError leaves the journal as it is.
+    """
+    if journal is None or isinstance(exc, JournalError) or journal.get(key) is None:
+        return
+    journal.finish_row(key, error=str(exc))
+
+
 def resumed_report(state: RowState, line: int) -> RowReport:
     """The report line of a row an earlier run already finished."""
     invitation: Invitation = "skipped_already_sent" if state.invite == "sent" else "not_requested"
+    # A member found by lookup has no outcome: its other steps say whether it changed.
+    changed = changes_member(state.steps_done)
     return RowReport(
         line=line,
         email=state.email,
-        outcome=state.outcome or "unchanged",
+        outcome=state.outcome or ("updated" if changed else "unchanged"),
         invitation=invitation,
         member_id=state.member_id,
         resumed=True,
@@ -99,13 +129,15 @@ async def apply_plan(
         and not any(isinstance(step, CreateMember | UpdateMember) for step in plan.steps)
     ):
         # Matched by lookup, fields already right: record who it is, so a resumed run
-        # (and its report) still knows the member.
-        journal.record_member(key, member_id=member_id, outcome=outcome)
+        # (and its report) still knows the member. No outcome: no member step ran.
+        journal.record_member_id(key, member_id)
     for step in plan.steps:
         if isinstance(step, SendInvite):
             invite = step
             continue
-        if state.step_done(step.key):
+        # An update is planned only when a fresh lookup shows a difference, and is
+        # idempotent: never skipped. A create done by an earlier run must not repeat.
+        if not isinstance(step, UpdateMember) and state.step_done(step.key):
             continue
         try:
             if isinstance(step, CreateMember | UpdateMember):
@@ -115,6 +147,8 @@ async def apply_plan(
             if member_id is None:  # pragma: no cover - plans put the member step first
                 raise RuntimeError("no member id for a step after the member step")
             await _step(client, step, member_id)
+        except JournalError:
+            raise  # not the step's failure: the row's caller reports it, journal untouched
         except CoursepathError as exc:
             reason = f"{step.describe()}: {exc}"
             if isinstance(step, CreateMember | UpdateMember):
@@ -162,12 +196,28 @@ def plan_outcome(step: CreateMember | UpdateMember) -> MemberOutcome:
 
 async def _member_step(client: ClientView, step: CreateMember | UpdateMember) -> int:
     if isinstance(step, CreateMember):
-        fields = cast(MemberFields, dict(step.fields))
-        return (await client.members.create(step.email, **fields)).id
+        return await _create_member(client, step)
     changes = step.fields()
     email = changes.pop("email", None)
     fields = cast(MemberFields, changes)
     return (await client.members.update(step.member_id, email=email, **fields)).id
+
+
+async def _create_member(client: ClientView, step: CreateMember) -> int:
+    """Create the member; one that "exists" and is older than this attempt is not ours.
+
+    Like the import's create-first path: accepting it as created would invite (under
+    ``invite="new"``) someone who was there before. The row fails; a re-run updates it.
+    """
+    started = datetime.now(UTC)
+    body = new_member_body(step.email, dict(step.fields))
+    member, confirmed = await create_member_at(client.members, "/members", body)
+    if not confirmed and not created_since(member, started):
+        raise _CreatedBefore(
+            f"{step.email} already existed as member {member.id} (created "
+            f"{member.created_date}), not created by this run; re-run to update it"
+        )
+    return member.id
 
 
 async def _step(client: ClientView, step: Step, member_id: int) -> None:
@@ -193,10 +243,10 @@ async def _send_invite(
     journal.mark_invite_attempting(key, resend_uncertain=resend_uncertain)
     try:
         await client.members.invite(member_id)
-    except (UncertainOutcomeError, APITimeoutError) as exc:
+    except UncertainOutcomeError as exc:
         journal.mark_invite_uncertain(key, str(exc))
         return "uncertain"
-    except APIConnectionError as exc:
+    except APIConnectionError as exc:  # a timeout too: ``sent`` says whether it went out
         if exc.sent:
             journal.mark_invite_uncertain(key, str(exc))
             return "uncertain"
@@ -215,11 +265,19 @@ def wants_invite(plan: RowPlan) -> bool:
 
 
 def keep_invite_intent(
-    plan: RowPlan, row: MemberRow, prior: RowState | None, policy: InvitePolicy
+    plan: RowPlan,
+    row: MemberRow,
+    prior: RowState | None,
+    policy: InvitePolicy,
+    *,
+    member: Member | None,
+    job_started: datetime,
 ) -> RowPlan:
     """On resume, a member this job created still gets the invitation "new" promised.
 
     The re-run finds the member existing, so the planner alone would not invite it.
+    ``member`` is the one the plan acts on, as just found; when an earlier run's create
+    ended without an answer, only a member created since the job started is ours.
     """
     if prior is None or wants_invite(plan) or row.invite is False:
         return plan
@@ -227,7 +285,13 @@ def keep_invite_intent(
     # the journal, not the planner, decides; it never sends twice.
     attempted = prior.invite in ("attempting", "sent", "uncertain", "failed")
     created_by_us = policy == "new" and (
-        prior.outcome == "created" or (prior.invite == "pending" and not prior.step_done("member"))
+        prior.outcome == "created"
+        or (
+            prior.invite == "pending"
+            and not prior.step_done(MEMBER_STEP)
+            and member is not None
+            and created_since(member, job_started)
+        )
     )
     if not (attempted or created_by_us):
         return plan

@@ -8,13 +8,15 @@ gets exactly one line in the report, bad rows included.
 A row keyed by email alone goes "create first": most imported people are new, so the
 create is tried straight away and an "already exists" falls back to lookup and
 update. A row with an externalId is looked up first, since its email may have moved.
+Two rows of one run never act on the same member or email: the row that claims it
+second fails, naming the other line, as a sync's planner does.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 
 from attrs import evolve, field, frozen
 
@@ -28,8 +30,10 @@ from ._apply import (
     ApplyOptions,
     OnRow,
     apply_plan,
+    created_since,
     failed_report,
     invalid_report,
+    journal_failure,
     keep_invite_intent,
     plan_member_outcome,
     resumed_report,
@@ -37,7 +41,14 @@ from ._apply import (
     wants_invite,
 )
 from ._journal import MEMBER_STEP, InputFingerprint, JobKind, Journal
-from ._plan import AcademyIndex, CurrentMember, PlanOptions, RowPlan, plan_row
+from ._plan import (
+    AcademyIndex,
+    CurrentMember,
+    PlanOptions,
+    RowPlan,
+    plan_row,
+    shared_member_conflict,
+)
 from ._report import ImportReport, RowReport
 from ._rows import CsvRows, MappingRows, MemberRow, RowError
 
@@ -51,7 +62,7 @@ class ImportOptions:
     plan: PlanOptions = field(factory=PlanOptions)
     #: Re-send invitations an earlier run left uncertain (may email someone twice).
     resend_uncertain: bool = False
-    #: Plan and report without writing anything (lookups still run).
+    #: Plan and report without writing anything, journal included (lookups still run).
     dry_run: bool = False
     #: Rows in flight; default: twice the client's budget.
     concurrency: int | None = None
@@ -69,13 +80,17 @@ async def import_members(
 ) -> ImportReport:
     """Import ``rows``; returns a finished report that accounts for every row.
 
-    ``journal`` is required unless ``dry_run``. Setting ``stop`` drains: rows in flight
-    finish, the rest are reported as interrupted (a re-run with the journal resumes).
+    ``journal`` is required unless ``dry_run``; a dry run neither writes nor touches a
+    journal given to it. ``remove_groups`` and ``unenroll`` are refused (ValueError):
+    an import never reads members' current groups and courses; a sync does. Setting
+    ``stop`` drains: rows in flight finish, the rest are reported as interrupted (a
+    re-run with the journal resumes).
     """
     if journal is None and not options.dry_run:
         raise ValueError("an import that writes needs a journal")
+    _refuse_destructive(options.plan)
     bulk = client.with_options(priority=Priority.BULK)
-    job = _ImportJob(bulk, journal, options, on_plan)
+    job = _ImportJob(bulk, None if options.dry_run else journal, options, on_plan)
     report = ImportReport(source=source_label(rows), kind="import", dry_run=options.dry_run)
     await run_rows(
         bulk, rows, job.row, report, concurrency=options.concurrency, stop=stop, on_row=on_row
@@ -113,6 +128,16 @@ async def run_rows(
     finish_report(report, rows)
 
 
+def _refuse_destructive(options: PlanOptions) -> None:
+    """Refuse, before anything is sent, the destructive options only a sync can honour."""
+    given = [name for name in ("remove_groups", "unenroll") if getattr(options, name)]
+    if given:
+        raise ValueError(
+            f"import_members cannot {' or '.join(given)}: an import never reads members' "
+            "current groups and courses; use sync_members for that"
+        )
+
+
 def finish_report(report: ImportReport, rows: Rows) -> None:
     """Close the report with the reader's counts, so it can prove every row is there."""
     report.finish(
@@ -120,6 +145,28 @@ def finish_report(report: ImportReport, rows: Rows) -> None:
         blank_lines=rows.stats.blank_lines if isinstance(rows, CsvRows) else 0,
         ignored_columns=rows.ignored_columns,
     )
+
+
+class _Claims:
+    """Which line of this run acts on each member (by id) and each email.
+
+    Checked and taken with no ``await`` in between, so of two concurrent rows that
+    would act on the same person exactly one wins. Memory grows with the rows, a few
+    dozen bytes each, like the reader's duplicate check.
+    """
+
+    def __init__(self) -> None:
+        self._lines: dict[int | str, int] = {}
+
+    def take(self, line: int, *, members: Iterable[int] = (), emails: Iterable[str]) -> str | None:
+        """Claim all of them for ``line``, or none: returns the conflict naming the holder."""
+        wanted: list[int | str] = [*members, *(email.lower() for email in emails)]
+        for item in wanted:
+            holder = self._lines.get(item, line)
+            if holder != line:
+                return shared_member_conflict(holder)
+        self._lines.update(dict.fromkeys(wanted, line))
+        return None
 
 
 class _ImportJob:
@@ -137,27 +184,38 @@ class _ImportJob:
         self._options = options
         self._apply = ApplyOptions(resend_uncertain=options.resend_uncertain)
         self._on_plan = on_plan
+        # Decided once, before any row: a journal that knows no row yet (a new one, or
+        # one whose runs never began a row) lets rows skip the query for their state.
+        # Not ``journal.resumed``: an earlier call may have filled this open journal.
+        self._journal_has_rows = journal is not None and journal.has_rows()
+        self._job_started = datetime.now(UTC) if journal is None else journal.created_at
+        self._claims = _Claims()
 
     async def row(self, row: MemberRow) -> RowReport:
         """Import one valid row; API failures become a failed report line, never lost."""
         try:
             return await self._row(row)
         except CoursepathError as exc:
-            if self._journal is not None and self._journal.get(row.natural_key) is not None:
-                self._journal.finish_row(row.natural_key, error=str(exc))
+            journal_failure(self._journal, row.natural_key, exc)
             return RowReport(line=row.line, email=row.email, outcome="failed", reason=str(exc))
 
     async def _row(self, row: MemberRow) -> RowReport:
         journal = self._journal
-        # A new journal knows no row yet (the reader drops duplicate rows): skip the query.
-        prior = journal.get(row.natural_key) if journal is not None and journal.resumed else None
+        # The reader drops duplicate rows, so a journal that had no row knows none now.
+        prior = (
+            journal.get(row.natural_key) if journal is not None and self._journal_has_rows else None
+        )
         if prior is not None and prior.complete:
             return resumed_report(prior, row.line)
         if journal is not None and prior is None and row.external_id is None:
+            conflict = self._claims.take(row.line, emails=(row.email,))
+            if conflict is not None:
+                return RowReport(line=row.line, email=row.email, outcome="failed", reason=conflict)
             created = await self._create_first(journal, row)
             if created is not None:
                 return created
-        plan = plan_row(row, await self._lookup(row), self._options.plan)
+        academy = await self._lookup(row)
+        plan = self._claim(plan_row(row, academy, self._options.plan), academy)
         if self._on_plan is not None:
             self._on_plan(plan)
         if plan.conflict is not None:
@@ -169,11 +227,31 @@ class _ImportJob:
                 outcome=plan_member_outcome(plan),
                 member_id=plan.member_id,
             )
-        plan = keep_invite_intent(plan, row, prior, self._options.plan.invite)
+        plan = keep_invite_intent(
+            plan,
+            row,
+            prior,
+            self._options.plan.invite,
+            member=academy.member(plan.member_id),
+            job_started=self._job_started,
+        )
         state = journal.begin_row(
             plan.key, line=row.line, email=row.email, invite=wants_invite(plan)
         )
         return await apply_plan(self._client, journal, plan, state, options=self._apply)
+
+    def _claim(self, plan: RowPlan, academy: AcademyIndex) -> RowPlan:
+        """Claim the member a plan acts on, its email and the row's; losing is a conflict."""
+        if plan.conflict is not None:
+            return plan
+        member = academy.member(plan.member_id)
+        if member is None:
+            conflict = self._claims.take(plan.line, emails=(plan.email,))
+        else:  # the member's email too: an email change frees it for no other row
+            conflict = self._claims.take(
+                plan.line, members=(member.id,), emails=(plan.email, member.email)
+            )
+        return plan if conflict is None else evolve(plan, steps=(), conflict=conflict)
 
     async def _create_first(self, journal: Journal, row: MemberRow) -> RowReport | None:
         """Try the create straight away; ``None`` when the member turned out to exist."""
@@ -196,7 +274,7 @@ class _ImportJob:
             reason = f"create member {row.email}: {exc}"
             journal.finish_row(plan.key, error=reason)
             return failed_report(plan, reason)
-        if not confirmed and not _created_since(member, started):
+        if not confirmed and not created_since(member, started):
             # "Exists" after an uncertain attempt, and the member is older than this row:
             # someone else's, so update it like any existing member, and invite per policy.
             self._existed(journal, plan, row)
@@ -235,15 +313,6 @@ class _ImportJob:
         return AcademyIndex(CurrentMember(member=m) for m in found.values())
 
 
-#: How far a server clock may lag ours when telling "created by this row" from older.
-_CLOCK_SKEW = timedelta(minutes=2)
-
-
-def _created_since(member: Member, started: datetime) -> bool:
-    """Whether the member was created after this row started (allowing clock skew)."""
-    return member.created_date is not None and member.created_date >= started - _CLOCK_SKEW
-
-
 def source_label(rows: Rows) -> str:
     """How the report names the input."""
     return str(rows.path) if isinstance(rows, CsvRows) else "rows"
@@ -262,18 +331,43 @@ def fingerprint_options(options: PlanOptions) -> dict[str, object]:
 
 
 def open_journal(
-    path: str, rows: Rows, *, kind: JobKind, options: PlanOptions, allow_changed_input: bool = False
+    path: str,
+    rows: Rows,
+    *,
+    kind: JobKind,
+    options: PlanOptions,
+    allow_changed_input: bool = False,
+    label: str | None = None,
 ) -> Journal:
-    """Open (or resume) the journal of a job over ``rows`` with these effects."""
-    fingerprint = (
-        InputFingerprint.of_file(rows.path)
-        if isinstance(rows, CsvRows)
-        else InputFingerprint.of_label("rows")
-    )
+    """Open (or resume) the journal of a job over ``rows`` with these effects.
+
+    A journal resumes only the input it was made for. A file is fingerprinted by its
+    content, and so are mapping rows given as a list or tuple. Rows from any other
+    iterable cannot be read ahead: they need ``label``, a name that identifies this
+    data set (an export id, a date), and resume only under the same label. A label
+    given for a list just names it in messages.
+    """
     return Journal.open(
         path,
         kind=kind,
-        fingerprint=fingerprint,
+        fingerprint=input_fingerprint(rows, label),
         options=fingerprint_options(options),
         allow_changed_input=allow_changed_input,
     )
+
+
+def input_fingerprint(rows: Rows, label: str | None = None) -> InputFingerprint:
+    """What identifies ``rows`` to a journal (see :func:`open_journal`); checks ``label``."""
+    if isinstance(rows, CsvRows):
+        if label is not None:
+            raise ValueError("label is for in-memory rows; a file is fingerprinted by content")
+        return InputFingerprint.of_file(rows.path)
+    if rows.items is not None:
+        return InputFingerprint.of_items(rows.items, source=label or "rows")
+    if not label:
+        raise ValueError(
+            "a journal over rows from an iterator needs label= naming this data set (an "
+            "export id, a date): they cannot be read ahead to fingerprint their content, "
+            "so nothing else stops the journal resuming different data; or pass a list"
+        )
+    return InputFingerprint.of_label(label)

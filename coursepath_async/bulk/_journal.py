@@ -11,7 +11,8 @@ asks for it explicitly. Layout::
     steps  one per finished step of a row after its member step ("group+:Sales",
            "course+:12", ...): done or failed (with the error); a step with no entry
            has not finished. The member step itself is done once the row has a member
-           outcome (journals written before 0.1 may also list it here).
+           outcome (journals written before 0.1 may also list it here). A member found
+           by a lookup is recorded by its id alone: no outcome, so no member step ran.
 
 Durability. The file is in WAL mode with ``synchronous=FULL``: every commit is fsynced,
 so a commit survives SIGKILL and power loss alike. Ordinary writes are batched (one
@@ -40,6 +41,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -164,6 +166,44 @@ class InputFingerprint:
         """Fingerprint an input that cannot be read twice (an iterable) by a caller's label."""
         digest = hashlib.sha256(label.encode("utf-8", "surrogatepass")).hexdigest()
         return cls(source=label, size=None, digest=f"label-sha256:{digest}")
+
+    @classmethod
+    def of_items(cls, items: Iterable[object], *, source: str) -> InputFingerprint:
+        """Fingerprint in-memory rows by their content, as canonical JSON (keys sorted).
+
+        Values JSON cannot hold count by their text, sets sorted; a value whose text
+        changes from run to run (an object's default repr) makes every run look new.
+        """
+        digest = hashlib.sha256()
+        for item in items:
+            digest.update(_canonical(item))
+            digest.update(b"\n")
+        return cls(source=source, size=None, digest=f"rows-sha256:{digest.hexdigest()}")
+
+
+_CANONICAL: Final = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def _canonical(item: object) -> bytes:
+    """One input item as bytes that depend on its content only (for a fingerprint)."""
+    try:
+        return orjson.dumps(item, default=_plain, option=_CANONICAL)
+    except orjson.JSONEncodeError:  # a huge int, a lone surrogate: the repr is as stable
+        return repr(item).encode()
+
+
+def _plain(value: object) -> object:
+    """What orjson cannot encode, made deterministic: mappings as dicts, sets sorted, else text."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, AbstractSet):
+        return sorted(map(str, value))
+    return str(value)
+
+
+def _input_text(source: str, size: int | None, digest: str) -> str:
+    """How a mismatch names an input: a file by its size, in-memory rows by their digest."""
+    return f"{source} ({size} bytes)" if size is not None else f"{source} ({digest[:24]}...)"
 
 
 @frozen(kw_only=True)
@@ -423,8 +463,8 @@ class Journal:
         changes = []
         if digest != fingerprint.digest:
             changes.append(
-                f"input was {source} ({size} bytes), "
-                f"now {fingerprint.source} ({fingerprint.size} bytes)"
+                f"input was {_input_text(source, size, digest)}, now "
+                + _input_text(fingerprint.source, fingerprint.size, fingerprint.digest)
             )
         if old_options != options_json:
             changes.append(f"options were {old_options}, now {options_json}")
@@ -449,6 +489,17 @@ class Journal:
         return int(runs) + 1, recovered
 
     # -- reading -------------------------------------------------------------------------
+
+    @property
+    def created_at(self) -> datetime:
+        """When the job's first run created this journal (UTC)."""
+        (stamp,) = self._conn.execute("SELECT created_at FROM job WHERE id = 1").fetchone()
+        created = datetime.fromisoformat(stamp)
+        return created if created.tzinfo is not None else created.replace(tzinfo=UTC)
+
+    def has_rows(self) -> bool:
+        """Whether any row was ever begun (``resumed`` says only that the file existed)."""
+        return self._conn.execute("SELECT 1 FROM rows LIMIT 1").fetchone() is not None
 
     def get(self, key: str) -> RowState | None:
         """The state of one row, or None when the journal has never seen it."""
@@ -544,6 +595,14 @@ class Journal:
         self._write(
             "UPDATE rows SET member_id = ?, outcome = ?, updated_at = ? WHERE key = ?",
             (member_id, outcome, _now(), key),
+            key=key,
+        )
+
+    def record_member_id(self, key: str, member_id: int) -> None:
+        """Record who the row's member is, found by a lookup; the member step stays undone."""
+        self._write(
+            "UPDATE rows SET member_id = ?, updated_at = ? WHERE key = ?",
+            (member_id, _now(), key),
             key=key,
         )
 

@@ -215,6 +215,13 @@ Step = (
 )
 # Steps that change something we can see; "ensure" steps and invitations do not.
 _CHANGES = (UpdateMember, AddToGroup, RemoveFromGroup, EnrollCourse, UnenrollCourse)
+# Their journal step names, but the member step's (an outcome of its own).
+_CHANGE_KEYS = ("group+:", "group-:", "course+:", "course-:")
+
+
+def changes_member(step_keys: Iterable[str]) -> bool:
+    """Whether these finished steps (journal names) changed the member, as _CHANGES do."""
+    return any(key.startswith(_CHANGE_KEYS) for key in step_keys)
 
 
 def _names(value: Iterable[str] | None) -> frozenset[str] | None:
@@ -377,12 +384,18 @@ class AcademyIndex:
 
     def __init__(self, members: Iterable[CurrentMember]) -> None:
         self._index: dict[tuple[_Key, str], CurrentMember] = {}
+        self._by_id: dict[int, Member] = {}
         # Keys held by more than one member: matching on them would be a guess.
         self._shared: dict[tuple[_Key, str], list[int]] = {}
         for current in members:
+            self._by_id[current.member.id] = current.member
             self._add(("email", current.member.email.lower()), current)
             if current.member.external_id is not None:
                 self._add(("externalId", current.member.external_id), current)
+
+    def member(self, member_id: int | None) -> Member | None:
+        """The indexed member with this id (a plan's ``member_id``), or None."""
+        return None if member_id is None else self._by_id.get(member_id)
 
     def _add(self, key: tuple[_Key, str], current: CurrentMember) -> None:
         first = self._index.setdefault(key, current)
@@ -519,11 +532,15 @@ def plan_sync(rows: Iterable[MemberRow], academy: AcademyIndex, options: PlanOpt
             if first is None and plan.member_id is not None:
                 first = lines_by_member.get(plan.member_id)
             if first is not None:
-                conflict = f"acts on the same member or email as line {first}"
-                plan = evolve(plan, steps=(), conflict=conflict)
+                plan = evolve(plan, steps=(), conflict=shared_member_conflict(first))
             else:
                 lines_by_email[row.email_key] = row.line
                 if plan.member_id is not None:
                     lines_by_member[plan.member_id] = row.line
         planned.append(plan)
     return Plan(tuple(planned))
+
+
+def shared_member_conflict(line: int) -> str:
+    """Why a row was not applied: an earlier row of the run acts on its member or email."""
+    return f"acts on the same member or email as line {line}"

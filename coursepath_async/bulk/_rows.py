@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -582,6 +582,12 @@ class MappingRows:
     def ignored_columns(self) -> tuple[str, ...]:
         """Keys seen so far that map to no field."""
         return tuple(self._ignored)
+
+    @property
+    def items(self) -> Sequence[object] | None:
+        """The input when it can be read again without consuming it (a list or tuple)."""
+        source = self._source
+        return source if isinstance(source, list | tuple) else None
 
     def _iterate(self) -> Iterator[MemberRow | RowError]:
         for line, item in enumerate(self._source, start=1):

@@ -35,6 +35,7 @@ from ._apply import (
     failed_report,
     interrupted_report,
     invalid_report,
+    journal_failure,
     keep_invite_intent,
     plan_member_outcome,
     record,
@@ -119,7 +120,7 @@ async def sync_members(
             for _, row_plan in items:
                 record(report, _planned(row_plan), on_row)
         else:
-            job = _SyncJob(bulk, journal, options)
+            job = _SyncJob(bulk, journal, options, academy)
             await run_reported(
                 bulk,
                 iter(items),
@@ -246,11 +247,15 @@ def _call(job: Callable[[], Awaitable[None]]) -> Awaitable[None]:
 class _SyncJob:
     """Per-row logic of one sync run that writes."""
 
-    def __init__(self, client: ClientView, journal: Journal, options: SyncOptions) -> None:
+    def __init__(
+        self, client: ClientView, journal: Journal, options: SyncOptions, academy: AcademyIndex
+    ) -> None:
         self._client = client
         self._journal = journal
         self._invite_policy = options.plan.invite
         self._apply = ApplyOptions(resend_uncertain=options.resend_uncertain)
+        self._academy = academy
+        self._job_started = journal.created_at
 
     async def row(self, item: tuple[MemberRow, RowPlan]) -> RowReport:
         """Apply one row's plan; API failures become a failed report line, never lost."""
@@ -258,8 +263,7 @@ class _SyncJob:
         try:
             return await self._row(row, plan)
         except CoursepathError as exc:
-            if self._journal.get(plan.key) is not None:
-                self._journal.finish_row(plan.key, error=str(exc))
+            journal_failure(self._journal, plan.key, exc)
             return failed_report(plan, str(exc))
 
     async def _row(self, row: MemberRow, plan: RowPlan) -> RowReport:
@@ -269,7 +273,14 @@ class _SyncJob:
             return resumed_report(prior, row.line)
         if plan.conflict is not None:
             return failed_report(plan, plan.conflict)
-        plan = keep_invite_intent(plan, row, prior, self._invite_policy)
+        plan = keep_invite_intent(
+            plan,
+            row,
+            prior,
+            self._invite_policy,
+            member=self._academy.member(plan.member_id),
+            job_started=self._job_started,
+        )
         # apply_plan commits the intent to invite before it creates the member.
         state = journal.begin_row(
             plan.key, line=row.line, email=row.email, invite=wants_invite(plan)

@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from coursepath_async import CoursepathClient, RetryPolicy
+from coursepath_async import APITimeoutError, CoursepathClient, RetryPolicy
+from coursepath_async._resources._members import Members
 from coursepath_async.bulk import (
     CsvRows,
     ImportReport,
+    InviteStateError,
+    Journal,
+    JournalMismatchError,
     MappingRows,
     PlanOptions,
     RowPlan,
@@ -262,3 +267,217 @@ async def test_fault_soak_converges_without_duplicates(tmp_path: Path) -> None:
         assert not academy.recorder.duplicate_jtis
         sent_or_uncertain = report.totals.invitations_sent + report.totals.invitations_uncertain
         assert sent_or_uncertain == valid
+
+
+# -- resume, invitations and cross-row rules (regressions) -----------------------------------
+
+#: Enough 503s to exhaust the test client's 8 attempts after a first scripted answer.
+ALL_RETRIES_503 = (503,) * 7
+
+
+async def test_invite_of_a_member_created_unseen_survives_a_resume_that_fails_a_step(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """``invite="new"``: a create applied unseen still gets its invite after a later run fails."""
+    rows = [{"email": "newbie@import.test"}]
+    plan = PlanOptions(invite="new", groups=("G",))
+    journal = tmp_path / "j.sqlite"
+    academy.script("POST", "/members", "applied_then_502", *ALL_RETRIES_503)
+    first = await _import(academy, MappingRows(rows), journal, plan)
+    assert [row.outcome for row in first.rows] == ["failed"]
+    member = academy.state.member_by_email("newbie@import.test")
+    assert member is not None  # created, but the run never learnt it
+    academy.script("POST", "/members/{id}/groups", 400)
+    second = await _import(academy, MappingRows(rows), journal, plan)  # found by lookup
+    assert [row.outcome for row in second.rows] == ["failed"]
+    third = await _import(academy, MappingRows(rows), journal, plan)
+    assert (third.rows[0].invitation, academy.recorder.invitations[member.id]) == ("sent", 1)
+
+
+async def test_existing_member_is_not_invited_on_resume_after_its_create_got_only_5xx(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """``invite="new"``: a create-first that saw only 503s, resumed, never invites an old member."""
+    existing = academy.state.members()[3]
+    rows = [{"email": existing.email}]
+    plan = PlanOptions(invite="new")
+    journal = tmp_path / "j.sqlite"
+    academy.script("POST", "/members", 503, *ALL_RETRIES_503)
+    first = await _import(academy, MappingRows(rows), journal, plan)
+    assert [row.outcome for row in first.rows] == ["failed"]
+    second = await _import(academy, MappingRows(rows), journal, plan)
+    (row,) = second.rows
+    assert row.member_id == existing.id
+    assert (row.invitation, academy.recorder.invitations[existing.id]) == ("not_requested", 0)
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+async def test_two_rows_acting_on_one_member_conflict_instead_of_both_acting(
+    academy: SandboxAcademy, tmp_path: Path, concurrency: int
+) -> None:
+    """A row moving a member's email and a row with its old email: one acts, one names the other."""
+    member = academy.state.add_member("old@import.test", external_id="HR-1")
+    rows = [
+        {"email": "new@import.test", "externalId": "HR-1", "invite": "yes"},
+        {"email": "old@import.test", "invite": "yes"},
+    ]
+    report = await _import(
+        academy, MappingRows(rows), tmp_path / "j.sqlite", PlanOptions(), concurrency=concurrency
+    )
+    (failed,) = [row for row in report.rows if row.outcome == "failed"]
+    other = 2 if failed.line == 1 else 1
+    assert failed.reason == f"acts on the same member or email as line {other}"
+    assert academy.state.member_count == 11  # no second member for the old address
+    assert academy.recorder.invitations == Counter({member.id: 1})
+
+
+async def test_dry_run_with_a_journal_writes_nothing_and_leaves_the_journal(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """``dry_run`` wins over a given journal: no write is sent and the journal stays empty."""
+    rows = MappingRows(_people(3))
+    plan = PlanOptions(invite="new", groups=("G",))
+    async with _client(academy) as client:
+        with open_journal(str(tmp_path / "j.sqlite"), rows, kind="import", options=plan) as journal:
+            report = await import_members(
+                client, rows, journal=journal, options=ImportOptions(plan=plan, dry_run=True)
+            )
+            assert journal.counts() == {}
+    assert report.dry_run
+    assert [row.outcome for row in report.rows] == ["created"] * 3
+    assert [r for r in academy.recorder.requests if r.method != "GET"] == []
+
+
+async def test_a_second_import_on_the_same_open_journal_resumes_its_rows(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """Reusing one open Journal for a second run skips the finished rows instead of failing them."""
+    rows = _people(3)
+    plan = PlanOptions(invite="new")
+    async with _client(academy) as client:
+        with open_journal(
+            str(tmp_path / "j.sqlite"), MappingRows(rows), kind="import", options=plan
+        ) as journal:
+            for _ in range(2):
+                report = await import_members(
+                    client, MappingRows(rows), journal=journal, options=ImportOptions(plan=plan)
+                )
+            assert journal.counts() == {"done": 3, "invite_sent": 3}
+    assert report.totals.resumed == 3
+    assert report.exit_code == 0, report.summary()
+    assert set(academy.recorder.invitations.values()) == {1}
+
+
+async def test_a_journal_error_fails_the_row_without_overwriting_its_done_state(
+    academy: SandboxAcademy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row the journal refuses is reported failed; the journal keeps the row as it was."""
+    rows = _people(1)
+    plan = PlanOptions(invite="new")
+    journal = tmp_path / "j.sqlite"
+    academy.script("POST", "/members/{id}/invite", 400)
+    first = await _import(academy, MappingRows(rows), journal, plan)
+    assert (first.rows[0].outcome, first.rows[0].invitation) == ("created", "failed")
+
+    def refuse(self: Journal, keys: object, *, resend_uncertain: bool = False) -> None:
+        raise InviteStateError("refusing to send invitation: scripted")
+
+    monkeypatch.setattr(Journal, "mark_invite_attempting", refuse)
+    second = await _import(academy, MappingRows(rows), journal, plan)
+    assert second.rows[0].outcome == "failed"
+    assert "scripted" in (second.rows[0].reason or "")
+    with open_journal(str(journal), MappingRows(rows), kind="import", options=plan) as opened:
+        state = opened.get("email:person0@import.test")
+    assert state is not None
+    assert (state.status, state.error) == ("done", None)
+
+
+def test_a_journal_over_in_memory_rows_resumes_only_the_same_rows(tmp_path: Path) -> None:
+    """Mapping rows are fingerprinted by content; rows from an iterator need a label."""
+    path, plan = str(tmp_path / "j.sqlite"), PlanOptions()
+    monday = [{"email": "bo@import.test", "department": "Sales"}]
+    open_journal(path, MappingRows(monday), kind="import", options=plan).close()
+    same = [{"department": "Sales", "email": "bo@import.test"}]  # key order does not matter
+    open_journal(path, MappingRows(same), kind="import", options=plan).close()
+    tuesday = [{"email": "bo@import.test", "department": "Legal"}]
+    with pytest.raises(JournalMismatchError, match="different job: input was rows"):
+        open_journal(path, MappingRows(tuesday), kind="import", options=plan)
+
+    other = str(tmp_path / "k.sqlite")
+    with pytest.raises(ValueError, match="needs label="):
+        open_journal(other, MappingRows(iter(monday)), kind="import", options=plan)
+    labelled = MappingRows(iter(monday))
+    open_journal(other, labelled, kind="import", options=plan, label="hr-06-01").close()
+    with pytest.raises(JournalMismatchError, match="hr-06-02"):
+        open_journal(
+            other, MappingRows(iter(monday)), kind="import", options=plan, label="hr-06-02"
+        )
+
+
+@pytest.mark.parametrize("flag", ["remove_groups", "unenroll"])
+async def test_destructive_plan_options_are_refused_before_any_call(
+    academy: SandboxAcademy, tmp_path: Path, flag: str
+) -> None:
+    """An import refuses remove_groups/unenroll up front, saying why; nothing is sent."""
+    rows = [*_people(3), {"email": academy.state.members()[1].email}]
+    plan = PlanOptions(**{flag: True})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=f"cannot {flag}: .*use sync_members"):
+        await _import(academy, MappingRows(rows), tmp_path / "j.sqlite", plan)
+    assert academy.recorder.total == 0
+
+
+async def test_invite_that_timed_out_unsent_is_failed_and_sent_on_resume(
+    academy: SandboxAcademy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An invitation timing out before it was sent is "failed", not uncertain: a re-run sends it."""
+    rows = _people(1)
+    plan = PlanOptions(invite="new")
+    journal = tmp_path / "j.sqlite"
+    send = Members.invite
+    timeouts = [APITimeoutError("could not connect", method="POST", url="/invite", sent=False)]
+
+    async def invite(self: Members, member_id: int, **texts: str | None) -> None:
+        if timeouts:
+            raise timeouts.pop()
+        await send(self, member_id, **texts)
+
+    monkeypatch.setattr(Members, "invite", invite)
+    first = await _import(academy, MappingRows(rows), journal, plan)
+    assert first.rows[0].invitation == "failed"
+    second = await _import(academy, MappingRows(rows), journal, plan)
+    member_id = second.rows[0].member_id
+    assert member_id is not None
+    assert (second.rows[0].invitation, academy.recorder.invitations[member_id]) == ("sent", 1)
+
+
+async def test_create_finding_an_older_member_after_a_5xx_is_not_counted_as_ours(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """A create answered "exists" after a 5xx finds an older member: not ours, so not invited."""
+    rows = [{"email": "late@import.test", "externalId": "HR-9"}]
+    plan = PlanOptions(invite="new")
+    journal_path = tmp_path / "j.sqlite"
+
+    def someone_else_creates_it(_: RowPlan) -> None:  # between our lookup and our create
+        academy.state.add_member("late@import.test", created=datetime(2020, 1, 1, tzinfo=UTC))
+
+    academy.script("POST", "/members", 503)  # then "exists", after an unknown outcome
+    async with _client(academy) as client:
+        with open_journal(
+            str(journal_path), MappingRows(rows), kind="import", options=plan
+        ) as journal:
+            first = await import_members(
+                client,
+                MappingRows(rows),
+                journal=journal,
+                options=ImportOptions(plan=plan),
+                on_plan=someone_else_creates_it,
+            )
+    member = academy.state.member_by_email("late@import.test")
+    assert member is not None
+    assert first.rows[0].outcome == "failed"
+    assert "already existed" in (first.rows[0].reason or "")
+    second = await _import(academy, MappingRows(rows), journal_path, plan)
+    assert (second.rows[0].outcome, second.rows[0].invitation) == ("updated", "not_requested")
+    assert academy.state.member(member.id).external_id == "HR-9"
+    assert academy.recorder.invitations[member.id] == 0

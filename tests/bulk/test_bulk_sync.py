@@ -377,3 +377,23 @@ async def test_stop_before_the_plan_and_journal_rules(tmp_path: Path) -> None:
     assert result.plan.rows == ()
     assert result.report.consistent
     assert result.report.totals.interrupted == len(rows)
+
+
+async def test_resume_updates_a_member_that_drifted_after_a_failed_step(tmp_path: Path) -> None:
+    """A resumed sync re-applies field updates a fresh listing asks for, whatever ran before."""
+    async with serving() as (academy, client):
+        right = academy.state.add_member("right@sync.test", name="Ann Right")
+        renamed = academy.state.add_member("renamed@sync.test", name="Old Name")
+        rows = [
+            {"email": "right@sync.test", "name": "Ann Right", "groups": "G"},  # matched as is
+            {"email": "renamed@sync.test", "name": "New Name", "groups": "G"},  # updated
+        ]
+        academy.script("POST", "/members/{id}/groups", 400, 400)
+        first = await sync(client, rows, tmp_path / "j.sqlite")
+        assert [row.outcome for row in first.report.rows] == ["failed", "failed"]
+        for member in (right, renamed):  # edited by someone between the runs
+            academy.state.update_member(member.id, name="Drifted")
+        second = await sync(client, rows, tmp_path / "j.sqlite")
+    assert second.report.exit_code == 0, second.report.summary()
+    assert academy.state.member(right.id).name == "Ann Right"
+    assert academy.state.member(renamed.id).name == "New Name"
