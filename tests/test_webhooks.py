@@ -121,6 +121,24 @@ async def receiving(
         sock.close()
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """Yield to the loop (no timers) until ``condition`` holds; fail if it never does."""
+    for _ in range(10_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
+
+
+def worker_tasks() -> list[asyncio.Task[Any]]:
+    """The receiver's worker tasks still alive on this loop."""
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if task.get_name().startswith("coursepath-webhook-worker") and not task.done()
+    ]
+
+
 def open_enrolment(academy: SandboxAcademy, skip: int = 0) -> tuple[int, int]:
     """A (course, member) enrolment without a result yet."""
     open_ = [e for e in academy.state.enrolments() if e.completed is None]
@@ -282,6 +300,40 @@ async def test_forgery_does_not_shadow_the_genuine_delivery() -> None:
         assert (stats.unconfirmed, stats.verified, stats.duplicates) == ({"not_completed": 1}, 1, 0)
 
 
+@pytest.mark.parametrize("first_check", [(404,), (500, 500)], ids=["unconfirmed", "api-error"])
+async def test_a_copy_answered_duplicate_is_rechecked_when_the_pending_one_fails(
+    first_check: tuple[int, ...],
+) -> None:
+    """A delivery answered "duplicate" behind a pending early one that then fails is not lost."""
+    seen: list[VerifiedEvent] = []
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_first(verified: VerifiedEvent) -> None:
+        seen.append(verified)
+        if len(seen) == 1:
+            entered.set()
+            await release.wait()
+
+    async with receiving(slow_first, workers=1) as h:
+        busy, (course, member) = open_enrolment(h.academy), open_enrolment(h.academy, skip=1)
+        h.academy.complete_course(*busy)  # its callback holds the only worker
+        async with asyncio.timeout(WAIT):
+            await entered.wait()
+        early = form(EventKind.COURSEMEMBER_COMPLETED, course, member)
+        assert await h.post(early) == (202, {"status": "accepted"})  # pending, not completed
+        h.academy.complete_course(course, member)  # the genuine delivery, sent once
+        async with asyncio.timeout(WAIT):
+            await h.academy.wait_webhooks()
+        assert h.academy.recorder.webhook_deliveries[-1].status == 200  # "duplicate"
+        h.academy.script("GET", COURSEMEMBER, *first_check)  # the pending check fails
+        release.set()
+        await h.settle()
+        assert [(e.course_id, e.member_id) for e in seen] == [busy, (course, member)]
+        stats = h.receiver.stats()
+        assert (stats.accepted, stats.duplicates, stats.verified) == (2, 1, 2)
+        assert (stats.unconfirmed, stats.verify_errors) == ({}, 0)  # only the last check counts
+
+
 async def test_api_failure_is_a_verify_error_and_forgotten() -> None:
     """When the API keeps failing the event is counted, not passed on, and may come again."""
     async with receiving() as h:
@@ -387,6 +439,33 @@ async def test_a_body_that_never_arrives_times_out() -> None:
         await writer.wait_closed()
         assert status_line.split()[1] == b"408"
         assert h.receiver.stats().rejected == {"read_timeout": 1}
+
+
+async def test_an_undecodable_or_cut_off_body_is_a_counted_400_not_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Bad gzip gets 400 ``malformed_body``; a client gone mid-body is counted; no ERROR logs."""
+    async with receiving(secret=SECRET) as h:
+        url = URL(h.url)
+        head = f"POST {url.path} HTTP/1.1\r\nHost: x\r\nContent-Type: {FORM}\r\n"
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        writer.write(f"{head}Content-Encoding: gzip\r\nContent-Length: 4\r\n\r\nabcd".encode())
+        async with asyncio.timeout(WAIT):
+            answer = await reader.read()  # the receiver closes after answering
+        writer.close()
+        await writer.wait_closed()
+        assert answer.split(b"\r\n", 1)[0] == b"HTTP/1.1 400 Bad Request"
+        assert orjson.loads(answer.split(b"\r\n\r\n", 1)[1])["error"] == "malformed_body"
+        _, writer = await asyncio.open_connection(url.host, url.port)
+        writer.write(f"{head}Content-Length: 100\r\n\r\ncourseId=1".encode())
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        await until(lambda: h.receiver.stats().rejected_total == 2)
+        assert h.receiver.stats().rejected == {"malformed_body": 2}
+        assert h.academy.recorder.total == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert SECRET not in caplog.text
 
 
 # -- duplicates ------------------------------------------------------------------------
@@ -554,6 +633,27 @@ async def test_callback_exception_is_counted_and_the_receiver_keeps_working(
     assert "callback failed" in failure.getMessage()
 
 
+async def test_a_stray_cancelled_error_from_a_callback_does_not_kill_the_worker() -> None:
+    """A callback leaking CancelledError while its worker is not cancelled is a callback error."""
+    seen: list[VerifiedEvent] = []
+
+    async def leaky(verified: VerifiedEvent) -> None:
+        seen.append(verified)
+        if len(seen) == 1:
+            other = asyncio.create_task(asyncio.Event().wait())
+            other.cancel()
+            await other  # someone else's cancellation surfaces here
+
+    async with receiving(leaky, workers=1) as h:
+        h.academy.complete_course(*open_enrolment(h.academy))
+        await h.settle()
+        h.academy.complete_course(*open_enrolment(h.academy))
+        await h.settle()
+        stats = h.receiver.stats()
+        assert (len(seen), stats.verified, stats.callback_errors) == (2, 2, 1)
+        assert len(worker_tasks()) == 1
+
+
 async def test_shutdown_drains_what_was_accepted() -> None:
     """App cleanup stops accepting and lets the queued events finish first."""
     async with receiving(workers=1) as h:
@@ -569,8 +669,36 @@ async def test_shutdown_drains_what_was_accepted() -> None:
             await h.receiver.start()
 
 
-async def test_shutdown_cancels_a_stuck_callback_and_counts_the_rest() -> None:
-    """A hung callback is cancelled after the grace period; queued events count as dropped."""
+async def test_a_post_still_arriving_at_shutdown_is_refused_not_stranded() -> None:
+    """A body that completes after ``aclose()`` gets 503 and is never queued unprocessed."""
+    async with receiving(workers=1) as h:
+        url = URL(h.url)
+        course, member = open_enrolment(h.academy)
+        body = f"courseId={course}&memberId={member}&event=COURSEMEMBER_CREATED".encode()
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        writer.write(
+            f"POST {url.path} HTTP/1.1\r\nHost: x\r\nContent-Type: {FORM}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:10]
+        )
+        await writer.drain()
+        await until(lambda: h.receiver.stats().received == 1)  # past the state check
+        await h.receiver.aclose(grace=0.05)
+        writer.write(body[10:])
+        async with asyncio.timeout(WAIT):
+            status_line = await reader.readline()
+        writer.close()
+        await writer.wait_closed()
+        assert status_line.split()[1] == b"503"
+        stats = h.receiver.stats()
+        assert (stats.accepted, stats.rejected, stats.queued) == (0, {"unavailable": 1}, 0)
+        assert h.academy.recorder.total == 0
+
+
+async def test_shutdown_cancels_a_stuck_callback_and_counts_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A hung callback is cancelled (and logged) after the grace; queued events count as dropped."""
     entered = asyncio.Event()
 
     async def hang(_: VerifiedEvent) -> None:
@@ -591,3 +719,49 @@ async def test_shutdown_cancels_a_stuck_callback_and_counts_the_rest() -> None:
             0,
             0,
         )
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "callback" in warning
+    assert "cancelled at shutdown" in warning
+    [summary] = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert "2 event(s) unprocessed (2 queued, 0 cut short" in summary
+
+
+async def test_shutdown_logs_events_cut_short_during_verification(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An event still being verified at shutdown is counted as dropped, logged by ids, summed."""
+    async with receiving(workers=1) as h:
+        h.academy.script("GET", COURSEMEMBER, "hang")
+        course, member = open_enrolment(h.academy)
+        await h.post(form(EventKind.COURSEMEMBER_COMPLETED, course, member))
+        async with asyncio.timeout(WAIT):
+            await h.academy.recorder.wait_for(lambda r: r.in_flight == 1)
+        await h.receiver.aclose(grace=0.05)
+        assert h.receiver.stats().dropped_shutdown == 1
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"course {course} member {member}" in warning
+    assert "verification" in warning
+    [summary] = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert "1 event(s) unprocessed (0 queued, 1 cut short during verification)" in summary
+
+
+async def test_cancelling_aclose_still_stops_the_workers() -> None:
+    """If ``aclose()`` is cancelled while draining, the workers are cancelled, not leaked."""
+    entered = asyncio.Event()
+
+    async def hang(_: VerifiedEvent) -> None:
+        entered.set()
+        await asyncio.Event().wait()
+
+    async with receiving(hang, workers=2) as h:
+        h.academy.complete_course(*open_enrolment(h.academy))
+        async with asyncio.timeout(WAIT):
+            await entered.wait()
+        closing = asyncio.create_task(h.receiver.aclose(grace=3600))
+        await asyncio.sleep(0)  # aclose is now waiting for the queue to drain
+        assert not closing.done()
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        assert worker_tasks() == []
+        assert (h.receiver.stats().verified, h.receiver.stats().in_flight) == (1, 0)

@@ -10,6 +10,7 @@ import pytest
 from coursepath_async import CourseMember, CoursepathClient, NotFoundError
 from coursepath_async._webhooks._command import event_record
 from coursepath_async._webhooks._dedupe import RecentEvents
+from coursepath_async._webhooks._pool import Job, VerifyPool
 from coursepath_async._webhooks._stats import Counters
 from coursepath_async.webhooks import (
     MAX_BODY,
@@ -113,6 +114,15 @@ def test_error_messages_quote_only_a_short_excerpt() -> None:
     assert "\x1b" not in caught.value.message
 
 
+def test_malformed_form_message_quotes_only_a_short_excerpt() -> None:
+    """A huge field without ``=`` is refused as malformed_form without echoing all of it."""
+    with pytest.raises(InvalidWebhookError) as caught:
+        parse_webhook(b"courseId=1&" + b"A" * 3000)
+    assert caught.value.reason == "malformed_form"
+    assert len(caught.value.message) < 120
+    assert "AAAA" in caught.value.message
+
+
 def test_event_construction_validates() -> None:
     """Building an event by hand checks the ids and the event name too."""
     with pytest.raises(ValueError, match="course_id must be a positive integer"):
@@ -148,6 +158,22 @@ def test_recent_events_dedupes_pending_and_remembered_keys() -> None:
     clock.now += 10.0
     assert recent.claim("a")  # expired
     assert recent.pending == 2
+
+
+def test_recent_events_marks_a_copy_of_a_pending_key_for_a_recheck() -> None:
+    """A copy arriving while a key is pending is refused but marked, once, for a re-check."""
+    recent: RecentEvents[str] = RecentEvents(ttl=10.0, max_entries=100, clock=Clock())
+    assert recent.claim("a")
+    assert not recent.take_repeat("a")  # no copy yet
+    assert not recent.claim("a")
+    assert not recent.claim("a")
+    assert recent.take_repeat("a")  # copies coalesce into one re-check
+    assert not recent.take_repeat("a")
+    assert recent.pending == 1  # still pending while re-checked
+    assert not recent.claim("a")
+    recent.finish("a", remember=False)  # finishing clears the mark
+    assert recent.claim("a")
+    assert not recent.take_repeat("a")
 
 
 def test_recent_events_is_bounded() -> None:
@@ -227,6 +253,31 @@ async def test_verdicts(kind: str, answer: CourseMember | None, reason: str | No
         assert outcome.event == event
     else:
         assert outcome == Unconfirmed(event=event, reason=reason, result=answer)  # type: ignore[arg-type]
+
+
+# -- the worker pool -------------------------------------------------------------------
+
+
+async def test_a_stopped_pool_refuses_new_jobs() -> None:
+    """After ``stop()`` no worker would take a job, so ``submit`` refuses it."""
+
+    async def ignore(_: VerifiedEvent) -> None:
+        return None
+
+    counters = Counters()
+    pool = VerifyPool(
+        cast(CoursepathClient, FakeClient(None)),
+        ignore,
+        workers=1,
+        queue_size=2,
+        recent=RecentEvents(ttl=1.0, max_entries=10),
+        counters=counters,
+    )
+    pool.start()
+    await pool.stop(grace=0.0)
+    event = WebhookEvent(course_id=12, member_id=7, event=EventKind.COURSEMEMBER_CREATED)
+    assert not pool.submit(Job(event, DONE))
+    assert (pool.queued, counters.dropped_shutdown) == (0, 0)
 
 
 # -- stats and the JSON line -----------------------------------------------------------

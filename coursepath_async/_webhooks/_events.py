@@ -153,7 +153,10 @@ def parse_webhook(
     except UnicodeDecodeError:
         raise InvalidWebhookError("invalid_encoding", "the form is not valid UTF-8") from None
     except ValueError as exc:
-        raise InvalidWebhookError("malformed_form", f"not a urlencoded form: {exc}") from None
+        # parse_qsl quotes the whole offending field: keep only a short, escaped excerpt.
+        raise InvalidWebhookError(
+            "malformed_form", f"not a urlencoded form: {_excerpt(str(exc))}"
+        ) from None
     values: dict[str, str] = {}
     for name, value in pairs:
         if name not in _FIELDS:

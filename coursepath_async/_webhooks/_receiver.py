@@ -20,6 +20,7 @@ from typing import Final, Literal, TypedDict, Unpack
 
 import orjson
 from aiohttp import hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .._client import ClientView, CoursepathClient
 from .._config import Priority
@@ -72,10 +73,13 @@ class WebhookReceiver:
     member) seen again while pending, or within ``dedupe_ttl`` seconds of being
     verified, is answered 200 and not processed again (keep the window short: a genuine
     repeat inside it, e.g. a re-enrolment, is skipped too). An unconfirmed event is
-    forgotten at once, so a forgery cannot shadow the genuine delivery that may follow
-    it. Verification calls run in the ``priority`` lane (``None`` keeps ``client``'s).
-    Deliveries are attempted once and unsigned, so pair this with the nightly sync,
-    which catches what never arrived.
+    forgotten at once — and checked once more if a copy arrived while it was pending —
+    so a forgery cannot shadow the genuine delivery that follows or races it. A
+    verified DELETED means only "not enrolled now" (the API's 404 is the same for ids
+    that never existed), so the secret matters: whoever can post can make ``on_event``
+    see DELETEDs for made-up ids. Verification calls run in the ``priority`` lane
+    (``None`` keeps ``client``'s). Deliveries are attempted once and unsigned, so pair
+    this with the nightly sync, which catches what never arrived.
     """
 
     def __init__(
@@ -171,26 +175,21 @@ class WebhookReceiver:
     async def aclose(self, *, grace: float | None = None) -> None:
         """Refuse new posts (503), let queued events finish for ``grace`` s, cancel the rest.
 
-        The default ``grace`` is ``drain_timeout``. Events still queued then are counted
-        as ``dropped_shutdown`` and logged. Safe to call twice.
+        The default ``grace`` is ``drain_timeout``. Events still queued or still being
+        verified then are counted as ``dropped_shutdown`` and logged; a callback still
+        running is cancelled and logged (its event stays counted as ``verified``). Safe
+        to call twice.
         """
         if self._state == "closed":
             return
         self._state = "closed"
-        dropped = await self._pool.stop(grace=self._drain_timeout if grace is None else grace)
-        if self._drops_unlogged:
+        if self._drops_unlogged:  # none can follow: posts are refused from now on
             log.error(
                 "%d more webhook(s) were dropped on a full queue; the nightly sync must catch them",
                 self._drops_unlogged,
             )
             self._drops_unlogged = 0
-        if dropped:
-            self._counters.dropped_shutdown += dropped
-            log.error(
-                "webhook receiver closed with %d event(s) unprocessed; the nightly sync "
-                "must catch them",
-                dropped,
-            )
+        await self._pool.stop(grace=self._drain_timeout if grace is None else grace)
 
     def stats(self) -> WebhookStats:
         """A snapshot of the counters (see :class:`WebhookStats`)."""
@@ -213,9 +212,7 @@ class WebhookReceiver:
                 status=405, body=body, content_type="application/json", headers={"Allow": "POST"}
             )
         if self._state != "running":
-            self._counters.rejected["unavailable"] += 1
-            log.warning("webhook refused: the receiver is %s (503)", self._state)
-            return _json(503, {"error": "unavailable", "message": "the receiver is not running"})
+            return self._unavailable()
         received_at = datetime.now(UTC)
         try:
             async with asyncio.timeout(self._read_timeout):
@@ -228,6 +225,10 @@ class WebhookReceiver:
             self._counters.rejected["read_timeout"] += 1
             return _json(
                 408, {"error": "read_timeout", "message": "the body took too long to arrive"}
+            )
+        except (web.RequestPayloadError, HttpProcessingError, ConnectionResetError) as exc:
+            return await self._refuse_unreadable(
+                request, lost=isinstance(exc, ConnectionResetError)
             )
         return self._enqueue(event, received_at)
 
@@ -244,7 +245,33 @@ class WebhookReceiver:
             check_size(len(body), max_body=self._max_body)
         return parse_webhook(bytes(body), content_type=content_type, max_body=self._max_body)
 
+    async def _refuse_unreadable(self, request: web.Request, *, lost: bool) -> web.Response:
+        """400 ``malformed_body``: a body aiohttp cannot decode (e.g. bad gzip) or cut short."""
+        self._counters.rejected["malformed_body"] += 1
+        message = "the connection closed mid-body" if lost else "the body could not be decoded"
+        log.debug("webhook refused: %s", message)
+        response = _json(400, {"error": "malformed_body", "message": message})
+        if lost:
+            return response  # nobody to answer; aiohttp drops the connection quietly
+        # Answer now and close: the rest of the body cannot be framed, and aiohttp would
+        # otherwise read on after the handler and log the same error as unhandled.
+        response.force_close()
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the client left meanwhile
+        request.protocol.force_close()
+        return response
+
+    def _unavailable(self) -> web.Response:
+        self._counters.rejected["unavailable"] += 1
+        log.warning("webhook refused: the receiver is %s (503)", self._state)
+        return _json(503, {"error": "unavailable", "message": "the receiver is not running"})
+
     def _enqueue(self, event: WebhookEvent, received_at: datetime) -> web.Response:
+        if self._state != "running":  # closed while the body was arriving
+            return self._unavailable()
         if not self._recent.claim(event.key):
             self._counters.duplicates += 1
             log.debug("duplicate webhook %s", describe(event))

@@ -2,11 +2,12 @@
 
 Every request lands in exactly one outcome — ``rejected`` (by reason: a
 :data:`RejectReason` of the parser, or ``wrong_secret``, ``method_not_allowed``,
-``read_timeout``, ``unavailable``), ``duplicates``, ``dropped_queue_full`` or
-``accepted`` — and every accepted event ends as one of
+``read_timeout``, ``malformed_body``, ``unavailable``), ``duplicates``,
+``dropped_queue_full`` or ``accepted`` — and every accepted event ends as one of
 ``verified``, ``unconfirmed`` (by reason), ``verify_errors`` or ``dropped_shutdown``
-(or is still ``queued``/``in_flight``). ``callback_errors`` counts verified events
-whose callback raised.
+(or is still ``queued``/``in_flight``); an event re-checked because a duplicate came
+while it was pending is counted by its last check only. ``callback_errors`` counts
+verified events whose callback raised.
 """
 
 from __future__ import annotations

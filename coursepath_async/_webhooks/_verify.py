@@ -5,6 +5,11 @@ Deliveries are unsigned, so anyone who finds the URL can post one. What the API 
 completed date, a CREATED one when the enrolment exists, a DELETED one when it does
 not (404). Anything else is :class:`Unconfirmed`, with a reason: forged, or stale
 (e.g. a CREATED processed after the learner was already removed).
+
+A verified DELETED means only "not enrolled now": the API answers 404 alike for a
+removed enrolment and for a course or member that never existed, so a forged DELETED
+for made-up ids is confirmed too. Act on it idempotently (remove if present), and keep
+the receiver's secret path secret.
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ UnconfirmedReason = Literal["not_enrolled", "not_completed", "still_enrolled", "
 
 @frozen(kw_only=True)
 class VerifiedEvent:
-    """An event the API confirmed, with the result it returned (``None`` for DELETED)."""
+    """An event the API confirmed, with the result it returned (``None`` for DELETED).
+
+    For DELETED that confirmation is only "not enrolled now" (see the module docstring).
+    """
 
     event: WebhookEvent
     result: CourseMember | None
@@ -68,7 +76,8 @@ async def verify_event(
 
     Makes exactly one (retried) API call. API failures other than 404 propagate as
     :class:`~coursepath_async.CoursepathError`: the event is then neither confirmed
-    nor contradicted.
+    nor contradicted. A 404 confirms a DELETED even for ids that never existed: a
+    verified DELETED means "not enrolled now", not "was enrolled until now".
     """
     received = received_at or datetime.now(UTC)
     result: CourseMember | None
