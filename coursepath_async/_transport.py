@@ -81,18 +81,14 @@ class Transport:
                 status, response_headers = response.status, response.headers
         except BaseException as exc:
             if self._timeouts.stop(watch, exc) or isinstance(exc, TimeoutError):
-                if isinstance(exc, aiohttp.ConnectionTimeoutError):
-                    # Raised only while connecting: nothing of the request was sent.
-                    raise APITimeoutError(
-                        f"could not connect within {self._timeouts.timeout:g}s",
-                        method=method,
-                        url=url,
-                        sent=False,
-                    ) from None
+                # aiohttp raises this only while connecting: nothing of the request was sent.
+                connecting = isinstance(exc, aiohttp.ConnectionTimeoutError)
+                what = "could not connect" if connecting else "no complete answer"
                 raise APITimeoutError(
-                    f"no complete answer within {self._timeouts.timeout:g}s",
+                    f"{what} within {self._timeouts.timeout:g}s",
                     method=method,
                     url=url,
+                    sent=not connecting,
                 ) from None
             error = _connection_error(exc, method, url)
             if error is None:
