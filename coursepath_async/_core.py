@@ -93,15 +93,17 @@ class Core:
             async with asyncio.timeout_at(asyncio.get_running_loop().time() + deadline):
                 return await self._attempts(request, ctx, url, deadline_at, in_doubt)
         except TimeoutError:
-            error = APITimeoutError(
-                f"call deadline of {deadline:g}s exceeded",
-                method=request.method,
-                url=url,
-                sent=bool(in_doubt),
-            )
-            if in_doubt and request.kind is RequestKind.AT_MOST_ONCE:
-                raise _uncertain(request, url, error) from error
-            raise error from None
+            pass
+        # Raised out here so that nothing the deadline cut short stays in the chain.
+        error = APITimeoutError(
+            f"call deadline of {deadline:g}s exceeded",
+            method=request.method,
+            url=url,
+            sent=bool(in_doubt),
+        )
+        if in_doubt and request.kind is RequestKind.AT_MOST_ONCE:
+            raise _uncertain(request, url, error) from error
+        raise error
 
     async def _attempts(
         self,

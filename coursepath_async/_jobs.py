@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
     Awaitable,
     Callable,
     Iterable,
@@ -56,18 +55,30 @@ async def bounded_map(
                 return
             done = await finished.get()
             running.discard(done)
-            yield done.result()  # raises fn's exception; `finally` retrieves the rest
+            try:
+                result = done.result()  # raises fn's exception; `finally` retrieves the rest
+            finally:
+                del done  # else its exception's traceback holds this frame in a cycle
+            yield result
     finally:
         for future in running:
             future.cancel()
         if running:
             await asyncio.gather(*running, return_exceptions=True)
+        await source.aclose()  # now, not whenever the garbage collector gets to it
 
 
-async def _aiter(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
-    else:
+async def _aiter(items: Iterable[T] | AsyncIterable[T]) -> AsyncGenerator[T, None]:
+    """Items as an async generator that closes an async source when it is closed."""
+    if not isinstance(items, AsyncIterable):
         for item in items:
             yield item
+        return
+    iterator = aiter(items)
+    try:
+        async for item in iterator:
+            yield item
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()

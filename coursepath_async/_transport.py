@@ -10,7 +10,7 @@ from yarl import URL
 
 from ._exceptions import APIConnectionError, APIResponseValidationError, APITimeoutError
 from ._sansio import RawResponse
-from ._timeouts import AttemptTimeouts
+from ._timeouts import AttemptTimeouts, Watch
 
 SSLParam = ssl_module.SSLContext | bool
 
@@ -80,22 +80,31 @@ class Transport:
                 body = await _read_body(response, method, url)
                 status, response_headers = response.status, response.headers
         except BaseException as exc:
-            if self._timeouts.stop(watch, exc) or isinstance(exc, TimeoutError):
-                # aiohttp raises this only while connecting: nothing of the request was sent.
-                connecting = isinstance(exc, aiohttp.ConnectionTimeoutError)
-                what = "could not connect" if connecting else "no complete answer"
-                raise APITimeoutError(
-                    f"{what} within {self._timeouts.timeout:g}s",
-                    method=method,
-                    url=url,
-                    sent=not connecting,
-                ) from None
-            error = _connection_error(exc, method, url)
+            error = self._typed_error(exc, watch, method, url)
             if error is None:
                 raise
-            raise error from None
-        self._timeouts.stop(watch, None)
-        return RawResponse(status, response_headers, body)
+        else:
+            self._timeouts.stop(watch, None)
+            return RawResponse(status, response_headers, body)
+        # Raised here, after the except block: inside it, the aiohttp error would stay
+        # reachable as __context__, and its request_info holds the Authorization header.
+        raise error
+
+    def _typed_error(
+        self, exc: BaseException, watch: Watch, method: str, url: str
+    ) -> APIConnectionError | None:
+        """Our error for an attempt that ended in ``exc``; None to let ``exc`` through."""
+        if self._timeouts.stop(watch, exc) or isinstance(exc, TimeoutError):
+            # aiohttp raises this only while connecting: nothing of the request was sent.
+            connecting = isinstance(exc, aiohttp.ConnectionTimeoutError)
+            what = "could not connect" if connecting else "no complete answer"
+            return APITimeoutError(
+                f"{what} within {self._timeouts.timeout:g}s",
+                method=method,
+                url=url,
+                sent=not connecting,
+            )
+        return _connection_error(exc, method, url)
 
     async def aclose(self) -> None:
         """Close the pool for good; safe to call twice."""

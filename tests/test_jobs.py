@@ -116,6 +116,33 @@ async def test_error_cancels_the_rest_and_propagates() -> None:
     assert sorted(cancelled) == [0, 1, 2, 4]
 
 
+async def test_an_error_closes_an_async_source_at_once() -> None:
+    """When ``fn`` raises, the async source (a paginator, say) is closed, not left to GC."""
+    closed: list[str] = []
+
+    async def source() -> AsyncIterator[int]:
+        try:
+            for item in range(100):
+                yield item
+        finally:
+            closed.append("source")
+
+    async def work(item: int) -> int:
+        if item == 3:
+            raise ValueError("item 3")
+        await asyncio.sleep(0)
+        return item
+
+    gc.disable()  # the garbage collector must not be what closes it
+    try:
+        with pytest.raises(ValueError, match="item 3"):
+            async for _ in bounded_map(work, source(), limit=5):
+                pass
+        assert closed == ["source"]
+    finally:
+        gc.enable()
+
+
 async def test_errors_of_sibling_calls_are_not_left_unretrieved(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -281,3 +281,34 @@ async def test_cli_import_at_debug_leaks_no_secret(tmp_path: Path) -> None:
         found += byte_leaks(secrets, report_bytes)
         found += byte_leaks(secrets, journal_bytes(tmp_path / "people.csv.journal.sqlite"))
         assert found == [], f"{len(found)} secret hits: {found[:5]}"
+
+
+async def test_a_malformed_answer_leaves_no_token_in_the_error_chain() -> None:
+    """The parse error of aiohttp holds the request headers; it never stays in our chain."""
+
+    async def bad_header(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nBad Header Line\r\n\r\n[]")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(bad_header, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    key = "malformed-answer-key-0123456789-abcdefghij"
+    try:
+        async with CoursepathClient(
+            f"http://127.0.0.1:{port}",
+            api_key=key,
+            user="admin@example.test",
+            allow_http=True,
+            retry=RetryPolicy(max_attempts=1),
+        ) as client:
+            with pytest.raises(CoursepathError) as info:
+                await client.members.me()
+    finally:
+        server.close()
+        await server.wait_closed()
+    printed = "\n".join(printed_forms(info.value))
+    assert "Bearer" not in printed
+    assert key not in printed
+    assert info.value.__context__ is None
