@@ -8,6 +8,9 @@ Members come in listing order. Results take one call per (course, learner) pair,
 concurrently through ``client.map`` over a lazily generated stream of pairs, and are
 written in **completion order**: sort afterwards (e.g. ``ORDER BY course_id, member_id``
 in SQLite) when the order matters.
+
+CSV exports neutralise text a spreadsheet would run as a formula (a member named
+``=HYPERLINK(...)``) unless ``formula_guard=False``; see :class:`._writers.CsvWriter`.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ async def export_members(
     *,
     format: ExportFormat,
     overwrite: bool = False,
+    formula_guard: bool = True,
     window: int = 8,
     on_record: OnRecord | None = None,
     **filters: Unpack[MemberFilters],
@@ -101,10 +105,18 @@ async def export_members(
     """Stream every member matching ``filters`` (as ``members.list`` takes them) to ``out``.
 
     ``window`` pages are fetched in parallel; records are written in listing order.
+    ``formula_guard`` (CSV only, on by default): text a spreadsheet would run gets a ``'``.
     """
     bulk = client.with_options(priority=Priority.BULK)
     started = time.monotonic()
-    with open_writer(format, out, MEMBER_COLUMNS, table="members", overwrite=overwrite) as writer:
+    with open_writer(
+        format,
+        out,
+        MEMBER_COLUMNS,
+        table="members",
+        overwrite=overwrite,
+        formula_guard=formula_guard,
+    ) as writer:
         async with aclosing(bulk.members.list(window=window, **filters).pages()) as pages:
             async for page in pages:
                 for member in page:
@@ -120,6 +132,7 @@ async def export_results(
     course_ids: Iterable[int] | None = None,
     completed_only: bool = False,
     overwrite: bool = False,
+    formula_guard: bool = True,
     concurrency: int | None = None,
     on_record: OnRecord | None = None,
 ) -> ExportStats:
@@ -129,6 +142,7 @@ async def export_results(
     runs (their result is gone: 404) is counted in ``skipped``; any other error, after
     the client's retries, aborts the export and leaves no file. Records are written in
     completion order. ``concurrency``: result calls in flight (default: ``client.map``'s).
+    ``formula_guard`` (CSV only, on by default): text a spreadsheet would run gets a ``'``.
     """
     bulk = client.with_options(priority=Priority.BULK)
     wanted = None if course_ids is None else tuple(course_ids)
@@ -145,7 +159,14 @@ async def export_results(
             return _Skip.OPEN
         return result_record(course, member, result)
 
-    with open_writer(format, out, RESULT_COLUMNS, table="results", overwrite=overwrite) as writer:
+    with open_writer(
+        format,
+        out,
+        RESULT_COLUMNS,
+        table="results",
+        overwrite=overwrite,
+        formula_guard=formula_guard,
+    ) as writer:
         pairs = _pairs(bulk, wanted)
         async with (
             aclosing(pairs),

@@ -5,13 +5,16 @@ and holds at most one batch in memory. It writes to a hidden temporary file besi
 target and renames it into place only when closed after success, so a crash or an error
 never leaves a half-written file that looks complete; on failure the temporary file is
 removed. An existing target is refused unless ``overwrite=True``. Exports hold people's
-data, so the file is created readable by its owner only, like the journal.
+data, so the file is created readable by its owner only, like the journal. CSV is opened
+in spreadsheets, so text that would run as a formula there is neutralised (see
+:class:`CsvWriter`); JSON Lines and SQLite are data formats and keep every value as is.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import re
 import sqlite3
 import tempfile
 from abc import ABC, abstractmethod
@@ -46,6 +49,13 @@ _SQL_TYPES: Final[dict[str, str]] = {
     "date": "TEXT",  # ISO 8601, which sorts and compares correctly as text
 }
 _IDENTIFIER_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+#: First characters that make Excel or LibreOffice read a CSV cell as a formula (OWASP
+#: "CSV injection"): ``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM(...)``, and tab or CR
+#: before one of them.
+_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+#: A signed plain number ("-42", "+33612345678"): a spreadsheet reads it as that number,
+#: never as a formula, so it is written as is.
+_PLAIN_NUMBER: Final = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 
 
 def _identifier(value: str) -> str:
@@ -83,6 +93,13 @@ def _text(value: object) -> str:
     return str(value)
 
 
+def _defused(text: str) -> str:
+    """``text`` with a leading ``'`` if a spreadsheet would run it as a formula."""
+    if text.startswith(_FORMULA_STARTS) and _PLAIN_NUMBER.fullmatch(text) is None:
+        return "'" + text
+    return text
+
+
 def _sql(value: object) -> object:
     """A value as SQLite stores it: dates as ISO 8601 text, booleans as 0/1."""
     if isinstance(value, datetime):
@@ -105,6 +122,8 @@ class RecordWriter(ABC):
     def __init__(
         self, path: Path, columns: tuple[Column, ...], *, overwrite: bool, table: str
     ) -> None:
+        if not columns:
+            raise ValueError("a writer needs at least one column")
         self.path = path
         self.columns = columns
         self.table = _identifier(table)
@@ -137,8 +156,6 @@ class RecordWriter(ABC):
 
         ``table`` names what is exported: the SQLite table; other formats ignore it.
         """
-        if not columns:
-            raise ValueError("a writer needs at least one column")
         return cls(Path(path), tuple(columns), overwrite=overwrite, table=table)
 
     def write(self, record: Mapping[str, object]) -> None:
@@ -228,9 +245,51 @@ class RecordWriter(ABC):
 
 
 class CsvWriter(RecordWriter):
-    """CSV: a header row, UTF-8, RFC 4180 quoting and CRLF line ends; ``None`` is empty."""
+    """CSV: a header row, UTF-8, RFC 4180 quoting and CRLF line ends; ``None`` is empty.
+
+    With ``formula_guard`` (the default), a text value starting with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return is written with a ``'`` before it, so Excel or
+    LibreOffice shows it as text instead of running it as a formula (a member named
+    ``=HYPERLINK(...)`` would otherwise become a live link or command in HR's
+    spreadsheet). Only ``str`` values are guarded, and a signed plain number such as
+    ``"-42"`` is not, so ids, scores, dates and booleans are never altered.
+    ``formula_guard=False`` writes every value as it is, for programs that read the
+    file as data.
+    """
 
     format = "csv"
+
+    def __init__(
+        self,
+        path: Path,
+        columns: tuple[Column, ...],
+        *,
+        overwrite: bool,
+        table: str,
+        formula_guard: bool = True,
+    ) -> None:
+        # Set first: the base class opens the file while it initialises.
+        self.formula_guard = formula_guard
+        super().__init__(path, columns, overwrite=overwrite, table=table)
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        columns: Sequence[Column],
+        *,
+        overwrite: bool = False,
+        table: str = "records",
+        formula_guard: bool = True,
+    ) -> Self:
+        """Start writing ``columns`` to ``path``; ``formula_guard`` as the class describes."""
+        return cls(
+            Path(path),
+            tuple(columns),
+            overwrite=overwrite,
+            table=table,
+            formula_guard=formula_guard,
+        )
 
     def _open(self, temp: Path) -> None:
         self._file = open(temp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in _finish
@@ -238,7 +297,12 @@ class CsvWriter(RecordWriter):
         self._csv.writerow(self._names)
 
     def _write(self, values: tuple[object, ...]) -> None:
-        self._csv.writerow([_text(value) for value in values])
+        if not self.formula_guard:
+            self._csv.writerow([_text(value) for value in values])
+            return
+        self._csv.writerow(
+            [_defused(_text(value)) if isinstance(value, str) else _text(value) for value in values]
+        )
 
     def _finish(self) -> None:
         self._file.close()
@@ -324,11 +388,20 @@ def open_writer(
     *,
     table: str = "records",
     overwrite: bool = False,
+    formula_guard: bool = True,
 ) -> RecordWriter:
-    """Open the writer for ``format``; ``table`` names the SQLite table (ignored otherwise)."""
+    """Open the writer for ``format``; ``table`` names the SQLite table (ignored otherwise).
+
+    ``formula_guard`` (CSV only, on by default) neutralises text a spreadsheet would run
+    as a formula, see :class:`CsvWriter`; JSON Lines and SQLite ignore it.
+    """
     cls = _WRITERS.get(format)
     if cls is None:
         raise ValueError(f"format must be one of {', '.join(_WRITERS)}, got {format!r}")
+    if cls is CsvWriter:
+        return CsvWriter.open(
+            path, columns, overwrite=overwrite, table=table, formula_guard=formula_guard
+        )
     return cls.open(path, columns, overwrite=overwrite, table=table)
 
 

