@@ -13,9 +13,13 @@ import hmac
 import itertools
 import os
 import time
+import weakref
 
 import orjson
 from jwt.algorithms import HMACAlgorithm
+from jwt.exceptions import InvalidKeyError
+
+from ._exceptions import ConfigurationError
 
 _HEADER = orjson.dumps({"alg": "HS256", "typ": "JWT"})
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -25,17 +29,64 @@ def _b64url(data: bytes) -> bytes:
     return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
 
 
+def _key_bytes(api_key: str) -> bytes:
+    """The HMAC key, vetted by PyJWT; a refusal is a ConfigurationError naming no key byte.
+
+    The errors are raised outside the ``except`` blocks so that neither ``__cause__``
+    nor ``__context__`` keeps the original exception, whose ``.object`` (for a
+    UnicodeEncodeError) is the whole key.
+    """
+    try:
+        raw: bytes | None = api_key.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = None
+    if raw is None:
+        raise ConfigurationError(
+            "the API key is not valid UTF-8 text (does COURSEPATH_API_KEY hold a non-UTF-8 "
+            "byte?); copy the key again from the academy's API settings"
+        )
+    refused = False
+    try:
+        key = HMACAlgorithm(HMACAlgorithm.SHA256).prepare_key(raw)
+    except (InvalidKeyError, TypeError, ValueError):
+        refused = True
+    if refused:
+        raise ConfigurationError(
+            "the API key looks like a PEM or SSH public/private key; Coursepath needs the "
+            "academy's shared API secret"
+        )
+    return key
+
+
+#: Every live signer, so that a forked child re-draws their ``jti`` prefixes; the hook
+#: keeps the signing path free of a per-token ``os.getpid()`` check.
+_SIGNERS: weakref.WeakSet[TokenSigner] = weakref.WeakSet()
+
+
+def _redraw_after_fork() -> None:
+    for signer in list(_SIGNERS):
+        signer._new_jti_prefix()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; elsewhere there is no fork to survive
+    os.register_at_fork(after_in_child=_redraw_after_fork)
+
+
 class TokenSigner:
     """Signs single-use Coursepath tokens with the academy's API key; prints no secret."""
 
-    __slots__ = ("_counter", "_header", "_jti_prefix", "_mac")
+    __slots__ = ("__weakref__", "_counter", "_header", "_jti_prefix", "_mac")
 
     def __init__(self, api_key: str) -> None:
-        key = HMACAlgorithm(HMACAlgorithm.SHA256).prepare_key(api_key)
-        self._mac = hmac.new(key, digestmod=hashlib.sha256)
+        self._mac = hmac.new(_key_bytes(api_key), digestmod=hashlib.sha256)
         self._header = _b64url(_HEADER) + b"."
+        self._new_jti_prefix()
+        _SIGNERS.add(self)
+
+    def _new_jti_prefix(self) -> None:
         # A random prefix per signer plus a counter: unique across processes and
-        # restarts without paying for a random draw per token.
+        # restarts without paying for a random draw per token. A forked child gets a
+        # fresh prefix (see _redraw_after_fork), or it would replay the parent's jtis.
         self._jti_prefix = os.urandom(9).hex() + "-"
         self._counter = itertools.count(1)
 

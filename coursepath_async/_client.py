@@ -16,6 +16,7 @@ from ._config import (
     check_count,
     check_optional_seconds,
     check_positive_int,
+    check_priority,
     check_seconds,
     resolve_api_key,
     resolve_base_url,
@@ -76,7 +77,7 @@ class _Base:
         """A view with another acting member, scheduler lane or per-call deadline."""
         ctx = CallContext(
             user=self._ctx.user if user is None else validate_email(user, field="user"),
-            priority=self._ctx.priority if priority is None else Priority(priority),
+            priority=self._ctx.priority if priority is None else check_priority(priority),
             deadline=(
                 self._ctx.deadline
                 if deadline is _UNSET
@@ -166,7 +167,9 @@ class CoursepathClient(_Base):
         )
         self._bind(
             core,
-            CallContext(user=config.user, priority=Priority(priority), deadline=config.deadline),
+            CallContext(
+                user=config.user, priority=check_priority(priority), deadline=config.deadline
+            ),
         )
 
     @property

@@ -47,7 +47,7 @@ class ClientConfig:
         return self.base_url / "api" / "v1"
 
 
-_USERINFO = re.compile(r"(?<=//)[^/@]*@")
+_QUERY_OR_FRAGMENT = re.compile(r"[?#]")
 # A DNS label: letters, digits and inner hyphens, 1 to 63 characters.
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
@@ -71,8 +71,19 @@ def is_finite_number(value: object) -> TypeGuard[int | float]:
 
 
 def _shown(raw: str) -> str:
-    """The URL as we may print it: any ``user:password@`` is masked."""
-    return repr(_USERINFO.sub("***@", raw))
+    """The URL as we may print it: userinfo masked, query and fragment dropped.
+
+    Everything up to the *last* ``@`` is masked, because a pasted password may itself
+    hold ``@``, ``/``, ``?`` or ``#``; masking comes first so that cutting the query
+    off cannot leave half a password behind. Over-masking only costs a clearer echo.
+    """
+    text = raw.strip()
+    at = text.rfind("@")
+    if at != -1:
+        slashes = text.find("//")
+        start = slashes + 2 if -1 < slashes < at else 0
+        text = f"{text[:start]}***{text[at:]}"
+    return repr(_QUERY_OR_FRAGMENT.split(text, maxsplit=1)[0])
 
 
 def resolve_base_url(value: str | None, *, allow_http: bool) -> URL:
@@ -86,7 +97,10 @@ def resolve_base_url(value: str | None, *, allow_http: bool) -> URL:
         )
     try:
         url = URL(raw.strip())
-        host = url.host  # decoded lazily: a bad IDNA name fails here
+        url.host  # noqa: B018 - decoded lazily: a bad IDNA (xn--) name fails here
+        # Check the ASCII (punycode) form: bücher.example and xn--bcher-kva.example
+        # are the same host, and only the encoded one is made of DNS-label characters.
+        host = url.raw_host
     except (TypeError, ValueError, IndexError, UnicodeError):
         raise ConfigurationError(f"academy URL {_shown(raw)} is not a valid URL") from None
     if url.scheme not in ("http", "https") or not _valid_host(host):
@@ -116,7 +130,19 @@ def resolve_api_key(value: str | None) -> str:
         raise ConfigurationError(f"api_key must be a string, got {type(key).__name__}")
     if not key or not key.strip():
         raise ConfigurationError(f"no API key: pass api_key or set {ENV_API_KEY}")
+    if not _is_utf8_text(key):  # e.g. a Latin-1 byte in the variable, decoded as a surrogate
+        source = "api_key" if value is not None else ENV_API_KEY
+        raise ConfigurationError(f"{source} is not valid UTF-8 text; copy the API key again")
     return key
+
+
+def _is_utf8_text(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8; the UnicodeEncodeError (holding it) never escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def resolve_user(value: str | None) -> str:
@@ -124,6 +150,9 @@ def resolve_user(value: str | None) -> str:
     user = value if value is not None else os.environ.get(ENV_USER)
     if not user:
         raise ConfigurationError(f"no acting member: pass user or set {ENV_USER}")
+    if isinstance(user, str) and not _is_utf8_text(user):
+        source = "user" if value is not None else ENV_USER
+        raise ConfigurationError(f"{source} is not valid UTF-8 text (a non-UTF-8 byte?)")
     try:
         return validate_email(user, field="user")
     except ValueError as exc:
@@ -149,8 +178,28 @@ def check_optional_seconds(name: str, value: object) -> float | None:
     return None if value is None else check_seconds(name, value)
 
 
+#: The shortest duration accepted: below it timers are meaningless, and a subnormal
+#: float (5e-324) would even divide to zero when sliced into timer resolutions.
+MIN_SECONDS = 0.001
+
+
 def check_seconds(name: str, value: object) -> float:
-    """A configuration duration that must be a finite number of seconds > 0."""
-    if not is_finite_number(value) or value <= 0:
-        raise ConfigurationError(f"{name} must be a number of seconds > 0, got {value!r}")
+    """A configuration duration that must be a finite number of seconds >= 1 ms."""
+    if not is_finite_number(value) or value < MIN_SECONDS:
+        raise ConfigurationError(
+            f"{name} must be a number of seconds >= {MIN_SECONDS}, got {value!r}"
+        )
     return float(value)
+
+
+def check_priority(value: object) -> Priority:
+    """A scheduler lane: a Priority member or its int value, never a bool."""
+    if isinstance(value, Priority):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return Priority(value)
+        except ValueError:
+            pass
+    choices = ", ".join(f"Priority.{p.name}" for p in Priority)
+    raise ConfigurationError(f"priority must be one of {choices}, got {value!r}")

@@ -27,7 +27,9 @@ T = TypeVar("T")
 
 
 def _extra_field() -> Any:
-    return field(factory=dict, repr=False, kw_only=True)
+    # In equality but not in the hash: a mapping is unhashable, and leaving it out
+    # keeps models usable in sets and as dict keys (equal models still hash equal).
+    return field(factory=dict, repr=False, kw_only=True, hash=False)
 
 
 @frozen
@@ -138,8 +140,16 @@ def _structure_int(value: Any, _: type) -> int:
 def _structure_str(value: Any, _: type) -> str:
     if isinstance(value, str):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, bool):
+        raise TypeError("expected a string, got a boolean")
+    if isinstance(value, int):
         return str(value)  # e.g. externalId sent as a number
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return str(int(value))
+    if isinstance(value, float):
+        # orjson hands over integers beyond 2**64 as floats: their text is no longer the
+        # server's (123456789012345678901234 would become "1.2345678901234569e+23").
+        raise TypeError(f"expected a string, got the number {value!r}, which is not exact")
     raise TypeError(f"expected a string, got {type(value).__name__}")
 
 

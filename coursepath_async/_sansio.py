@@ -6,7 +6,9 @@ Nothing here does I/O, so every rule is tested synchronously on recorded samples
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -60,21 +62,44 @@ class RawResponse:
     body: bytes = attrs.field(repr=False)
 
 
+def _form_text(name: str, value: object) -> str:
+    """One form value as the text JSON would carry; refuse what a form cannot say."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return str.__str__(value)  # the text itself, even for a (str, Enum) member
+    if isinstance(value, int):
+        return int.__repr__(value)  # the digits, even for an IntEnum member
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"form field {name!r} is {value!r}, which a form cannot carry")
+        # Positional notation with the shortest round-tripping digits: 1e16 is sent
+        # as 10000000000000000, not as the text "1e+16".
+        return format(Decimal(repr(value)), "f")
+    what = "None" if value is None else f"a {type(value).__name__}"
+    raise ValueError(
+        f"form field {name!r} is {what}, which form encoding cannot represent faithfully "
+        "(only strings, numbers, bools and nested mappings); use body_format='json'"
+    )
+
+
 def _flatten_form(body: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for key, value in body.items():
-        name = f"{prefix}[{key}]" if prefix else key
+        name = f"{prefix}[{key}]" if prefix else str(key)
         if isinstance(value, Mapping):
             pairs.extend(_flatten_form(value, name))
-        elif isinstance(value, bool):
-            pairs.append((name, "true" if value else "false"))
-        elif value is not None:
-            pairs.append((name, str(value)))
+        else:
+            pairs.append((name, _form_text(name, value)))
     return pairs
 
 
 def encode_body(body: Mapping[str, Any], body_format: BodyFormat) -> tuple[bytes, str]:
-    """Serialise a request body as JSON (the default) or as a form with ``mail[subject]`` keys."""
+    """Serialise a request body as JSON (the default) or as a form with ``mail[subject]`` keys.
+
+    A form carries only text: a value it cannot represent as JSON would (a list, None,
+    NaN, any other object) raises ValueError naming the field, before anything is sent.
+    """
     if body_format == "form":
         return urlencode(_flatten_form(body)).encode(), "application/x-www-form-urlencoded"
     return orjson.dumps(body), "application/json"

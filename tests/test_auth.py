@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import jwt
 import pytest
 
-from coursepath_async import _auth
+from coursepath_async import ConfigurationError, _auth
 from coursepath_async._auth import TokenSigner
 
 # >= 32 bytes, so PyJWT does not warn about a short HMAC key.
@@ -92,3 +93,62 @@ def test_repr_hides_the_key() -> None:
     assert KEY not in repr(signer)
     assert KEY not in str(signer)
     assert "hidden" in repr(signer)
+
+
+def _secret_free(exc: BaseException, secret: str) -> bool:
+    """Whether ``exc``, its chain and its attributes are all free of ``secret``."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        texts = [str(seen), repr(seen), *(repr(v) for v in vars(seen).values())]
+        texts += [repr(a) for a in seen.args]
+        if any(secret in text for text in texts):
+            return False
+        seen = seen.__cause__ or seen.__context__
+    return True
+
+
+def test_a_key_that_is_not_utf8_is_a_configuration_error_hiding_the_key() -> None:
+    """A key with a lone surrogate (a non-UTF-8 byte) is refused without showing it."""
+    secret = "academy-secret-\udce9-0123456789abcdefghijkl"
+    with pytest.raises(ConfigurationError, match="UTF-8") as info:
+        TokenSigner(secret)
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None
+    assert _secret_free(info.value, "academy-secret")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n"
+        "-----END PUBLIC KEY-----",
+        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 user@host",
+    ],
+)
+def test_an_asymmetric_key_is_a_configuration_error(key: str) -> None:
+    """A PEM or SSH key posing as the HMAC secret is a ConfigurationError, not a PyJWT one."""
+    with pytest.raises(ConfigurationError, match="PEM or SSH") as info:
+        TokenSigner(key)
+    assert info.value.__context__ is None
+    assert _secret_free(info.value, key)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_draws_its_own_jti_prefix() -> None:
+    """A signer made before fork() gives the child jti values the parent never uses."""
+    signer = TokenSigner(KEY)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            jtis = ",".join(str(_decode(signer.sign(EMAIL))["jti"]) for _ in range(3))
+            os.write(write_end, jtis.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end, "rb") as pipe:
+        child = set(pipe.read().decode().split(","))
+    parent = {str(_decode(signer.sign(EMAIL))["jti"]) for _ in range(3)}
+    assert len(child) == 3
+    assert not parent & child

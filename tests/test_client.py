@@ -390,6 +390,25 @@ async def test_form_body_format(api: FakeAPI) -> None:
     assert parse_qsl(create.data.decode()) == [("externalId", "E1"), ("email", NEW)]
 
 
+async def test_form_body_refuses_a_list_before_any_request(api: FakeAPI) -> None:
+    """A list in ``extra`` under body_format="form" raises ValueError and sends nothing."""
+    async with CoursepathClient(
+        BASE, api_key=KEY, user=USER, retry=FAST, body_format="form"
+    ) as client:
+        with pytest.raises(ValueError, match="'tags'"):
+            await client.members.create(NEW, extra={"tags": ["x", "y"]})
+    assert api.sent == []
+
+
+@pytest.mark.parametrize("priority", [True, False, 7, -1, "BULK", 1.0])
+async def test_with_options_refuses_a_bad_priority(priority: object) -> None:
+    """A bool, unknown int or other value is a ConfigurationError, not a silent lane."""
+    async with CoursepathClient(BASE, api_key=KEY, user=USER, retry=FAST) as client:
+        with pytest.raises(ConfigurationError, match="priority"):
+            client.with_options(priority=priority)  # type: ignore[arg-type]
+        assert client.with_options(priority=2).priority is Priority.BULK  # type: ignore[arg-type]
+
+
 # --- bad arguments fail before any request ---------------------------------------------------
 
 BAD_CALLS: list[tuple[str, Callable[[CoursepathClient], object], type[Exception]]] = [

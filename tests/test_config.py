@@ -120,6 +120,39 @@ def test_password_in_a_refused_url_is_not_echoed(raw: str) -> None:
     assert "s3cr3t-pw" not in repr(info.value)
 
 
+@pytest.mark.parametrize(
+    "raw", ["https://xn--bcher-kva.example", "https://bücher.example", "https://BÜCHER.example/"]
+)
+def test_internationalised_hosts_are_accepted(raw: str) -> None:
+    """An IDN host is accepted in its Unicode and its punycode form alike."""
+    url = resolve_base_url(raw, allow_http=False)
+    assert url.raw_host == "xn--bcher-kva.example"
+
+
+def test_invalid_punycode_host_is_refused() -> None:
+    """A host with a broken ``xn--`` label is still refused."""
+    with pytest.raises(ConfigurationError, match="not a valid URL"):
+        resolve_base_url("https://xn--zz.example", allow_http=False)
+
+
+@pytest.mark.parametrize(
+    ("raw", "secret"),
+    [
+        ("https://bad_host.example/?token=SUPERSECRET", "SUPERSECRET"),
+        ("https://bad_host.example/#SUPERSECRET", "SUPERSECRET"),
+        ("https://user:pa/SUPERSECRET@host.example", "SUPERSECRET"),
+        ("https://user:p@SUPERSECRET@host:notaport", "SUPERSECRET"),
+        ("https://user:pa?SUPERSECRET@bad_host.example", "SUPERSECRET"),
+    ],
+)
+def test_refused_url_echo_hides_query_fragment_and_userinfo(raw: str, secret: str) -> None:
+    """A refused URL is echoed without its query, fragment or any part of its userinfo."""
+    with pytest.raises(ConfigurationError, match="academy URL") as info:
+        resolve_base_url(raw, allow_http=False)
+    assert secret not in str(info.value)
+    assert secret not in repr(info.value)
+
+
 def test_missing_url() -> None:
     """Without an argument or COURSEPATH_URL the client cannot start."""
     with pytest.raises(ConfigurationError, match=ENV_URL):
@@ -170,6 +203,17 @@ def test_missing_api_key(value: str | None) -> None:
         resolve_api_key(value)
 
 
+def test_api_key_not_utf8_from_the_environment_is_refused_without_echo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A non-UTF-8 byte in the key variable is a ConfigurationError naming it, not the key."""
+    monkeypatch.setenv(ENV_API_KEY, "academy-secret-\udce9-0123456789abcdefghijkl")
+    with pytest.raises(ConfigurationError, match=ENV_API_KEY) as info:
+        CoursepathClient("https://acme.coursepath.com", user=USER)
+    assert "academy-secret" not in repr(info.value)
+    assert info.value.__context__ is None
+
+
 @pytest.mark.parametrize("value", [None, ""])
 def test_missing_user(value: str | None) -> None:
     """The acting member is required."""
@@ -213,6 +257,20 @@ def test_seconds_refused(value: object) -> None:
         check_seconds("timeout", value)
 
 
+def test_seconds_below_a_millisecond_are_refused() -> None:
+    """A subnormal or sub-millisecond duration is refused; one millisecond is accepted."""
+    with pytest.raises(ConfigurationError, match="timeout"):
+        check_seconds("timeout", 5e-324)
+    assert check_seconds("timeout", 0.001) == 0.001
+
+
+def test_user_not_utf8_from_the_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A non-UTF-8 byte in the acting member's variable is a ConfigurationError naming it."""
+    monkeypatch.setenv(ENV_USER, "\udcffbob@acme.example.com")
+    with pytest.raises(ConfigurationError, match=ENV_USER):
+        resolve_user(None)
+
+
 def test_optional_seconds() -> None:
     """``None`` means "no deadline"; anything else is a checked duration."""
     assert check_optional_seconds("deadline", None) is None
@@ -232,6 +290,12 @@ BAD_CLIENT_ARGS: list[dict[str, Any]] = [
     {"timeout": 0},
     {"timeout": -1},
     {"timeout": math.inf},
+    {"timeout": 5e-324},
+    {"timeout": 0.0009},
+    {"deadline": 5e-324},
+    {"priority": True},
+    {"priority": 7},
+    {"priority": "BULK"},
     {"deadline": 0},
     {"deadline": -5},
     {"deadline": math.nan},

@@ -6,11 +6,21 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import attrs
+import orjson
 import pytest
 from cattrs.errors import BaseValidationError
 
-from coursepath_async import Course, CourseMember, Group, Member, ProgramMember
+from coursepath_async import (
+    APIResponseValidationError,
+    Course,
+    CourseMember,
+    Group,
+    Member,
+    ProgramMember,
+)
+from coursepath_async._core import decode_model
 from coursepath_async._models import structure
+from coursepath_async._sansio import ApiRequest
 
 # What the converter may raise for a bad shape (the core maps all of them to one error).
 DECODE_ERRORS = (TypeError, ValueError, BaseValidationError)
@@ -227,3 +237,61 @@ def test_course_group_and_program_member() -> None:
 def test_models_compare_by_value() -> None:
     """Two decodings of the same JSON are equal."""
     assert structure(MEMBER_SAMPLE, Member) == structure(dict(MEMBER_SAMPLE), Member)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"id": 7, "email": "a@x.co", "externalId": 123456789012345678901234}',
+        b'{"id": 7, "email": "a@x.co", "externalId": 1.5}',
+        b'{"id": 7, "email": "a@x.co", "externalId": 1e300}',
+    ],
+)
+def test_inexact_number_for_a_string_field_is_refused(raw: bytes) -> None:
+    """A number orjson holds only as an inexact float never becomes altered text."""
+    with pytest.raises(DECODE_ERRORS):
+        structure(orjson.loads(raw), Member)
+
+
+def test_inexact_number_for_a_string_field_is_a_validation_error() -> None:
+    """Through the core, a too-big externalId is an APIResponseValidationError."""
+    raw = b'{"id": 7, "email": "a@x.co", "externalId": 123456789012345678901234}'
+    request = ApiRequest(method="GET", path="/members/7")
+    with pytest.raises(APIResponseValidationError, match="not exact"):
+        decode_model(request, "https://x/api/v1/members/7", orjson.loads(raw), raw, Member)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(12345678901234567890, "12345678901234567890"), (2.0**53, "9007199254740992"), (-3, "-3")],
+)
+def test_exact_numbers_for_a_string_field_keep_their_digits(value: Any, expected: str) -> None:
+    """Ints of any size and whole floats up to 2**53 become their exact digits."""
+    assert structure({"id": 1, "email": "a@x.co", "externalId": value}, Member).external_id == (
+        expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("cls", "data"),
+    [
+        (Member, {**MEMBER_SAMPLE, "unknown": [1, 2]}),
+        (Course, {"id": 3, "tags": {"a": 1}}),
+        (Group, {"id": 9, "name": "Sales"}),
+        (CourseMember, {"courseId": 1, "memberId": 2, "x": [1]}),
+        (ProgramMember, {"programId": 5, "memberId": 7, "status": "active"}),
+    ],
+)
+def test_models_are_hashable_and_work_in_sets(cls: type[Any], data: dict[str, Any]) -> None:
+    """Models hash (extra is left out of the hash) and equal ones collapse in a set."""
+    first, second = structure(data, cls), structure(dict(data), cls)
+    assert hash(first) == hash(second)
+    assert {first, second} == {first}
+
+
+def test_extra_still_takes_part_in_equality() -> None:
+    """Two members differing only in extra are unequal, yet both fit in one set."""
+    one = structure({"id": 1, "email": "a@x.co", "x": 1}, Member)
+    two = structure({"id": 1, "email": "a@x.co", "x": 2}, Member)
+    assert one != two
+    assert len({one, two}) == 2

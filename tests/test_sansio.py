@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -86,11 +88,47 @@ def test_encode_body_form_flattens_nested_keys() -> None:
     ]
 
 
-def test_encode_body_form_bools_numbers_and_nones() -> None:
-    """Form encoding writes bools as true/false, numbers as text, and drops None values."""
-    body: dict[str, Any] = {"a": True, "b": False, "n": 3, "gone": None, "mail": {"x": None}}
+def test_encode_body_form_bools_and_numbers() -> None:
+    """Form encoding writes bools as true/false and numbers as text."""
+    body: dict[str, Any] = {"a": True, "b": False, "n": 3, "mail": {"x": 2.5}}
     data, _ = encode_body(body, "form")
-    assert parse_qsl(data.decode()) == [("a", "true"), ("b", "false"), ("n", "3")]
+    assert parse_qsl(data.decode()) == [
+        ("a", "true"),
+        ("b", "false"),
+        ("n", "3"),
+        ("mail[x]", "2.5"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1e16, "10000000000000000"), (1.5e-05, "0.000015"), (-2.0, "-2.0"), (0.1, "0.1")],
+)
+def test_encode_body_form_floats_are_positional(value: float, expected: str) -> None:
+    """Form floats carry their exact shortest digits without an exponent like ``1e+16``."""
+    data, _ = encode_body({"score": value}, "form")
+    assert parse_qsl(data.decode()) == [("score", expected)]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "what"),
+    [
+        ({"tags": ["x", "y"]}, "tags", "a list"),
+        ({"tags": ("x",)}, "tags", "a tuple"),
+        ({"tags": {"x"}}, "tags", "a set"),
+        ({"manager": None}, "manager", "None"),
+        ({"mail": {"x": None}}, "mail[x]", "None"),
+        ({"score": math.nan}, "score", "nan"),
+        ({"score": math.inf}, "score", "inf"),
+        ({"raw": b"x"}, "raw", "a bytes"),
+    ],
+)
+def test_encode_body_form_refuses_what_it_cannot_represent(
+    body: dict[str, Any], field: str, what: str
+) -> None:
+    """Lists, None, non-finite floats and other objects are refused, naming the field."""
+    with pytest.raises(ValueError, match=re.escape(f"form field {field!r} is {what}")):
+        encode_body(body, "form")
 
 
 def test_encode_body_form_deeply_nested() -> None:
