@@ -49,3 +49,15 @@ def validate_group_name(value: object, *, field: str = "name") -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{field} must be a non-empty string, got {_short(value)}")
     return value.strip()
+
+
+def check_group_name(value: object, *, field: str = "name") -> str:
+    """Return a group name exactly as given, or raise ValueError if it is blank.
+
+    For names that come from the academy (a listing), which must reach it unchanged:
+    "Sales " is a different group from "Sales". User input goes through
+    :func:`validate_group_name`, which also trims.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{field} must be a non-empty string, got {_short(value)}")
+    return value

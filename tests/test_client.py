@@ -97,7 +97,7 @@ ENDPOINTS: list[tuple[str, Call, str, Any, Any, int, Any]] = [
     (
         "members.find_by_email",
         lambda c: c.members.find_by_email("New@Acme.example.com"),
-        "GET /members?email=new@acme.example.com&limit=500&offset=0",
+        "GET /members?email=New@Acme.example.com&limit=500&offset=0",
         None,
         [member(7)],
         200,
@@ -489,7 +489,7 @@ async def test_create_after_uncertain_attempt_resolves_by_lookup(
     assert api.targets == [
         "POST /members",
         "POST /members",
-        "GET /members?email=new@acme.example.com&limit=500&offset=0",
+        "GET /members?email=New@Acme.example.com&limit=500&offset=0",
     ]
 
 
@@ -621,6 +621,27 @@ async def test_listing_survives_a_silent_cap(api: FakeAPI, client: CoursepathCli
         "GET /members?limit=500&offset=0",
         "GET /members?limit=500&offset=500",
     ]
+
+
+async def test_find_by_email_tries_the_lower_case_form_only_when_needed(
+    api: FakeAPI, client: CoursepathClient
+) -> None:
+    """An exact-match email filter finds the email as given; lower case is the fallback."""
+    api.add("GET", "/members", payload=[])
+    api.add("GET", "/members", payload=[member(7)])
+    found = await client.members.find_by_email("New@Acme.example.com")
+    assert found == Member(id=7, email=NEW)
+    assert api.targets == [
+        "GET /members?email=New@Acme.example.com&limit=500&offset=0",
+        "GET /members?email=new@acme.example.com&limit=500&offset=0",
+    ]
+
+
+async def test_find_by_external_id_refuses_none(api: FakeAPI, client: CoursepathClient) -> None:
+    """None would drop the filter and match every member without one: it is refused."""
+    with pytest.raises(ValueError, match="external_id must be a non-empty string"):
+        await client.members.find_by_external_id(None)  # type: ignore[arg-type]
+    assert api.sent == []
 
 
 async def test_listing_accepts_wrapped_pages_and_drops_repeats(

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from coursepath_async._validation import validate_email, validate_group_name, validate_id
+from coursepath_async._validation import (
+    check_group_name,
+    validate_email,
+    validate_group_name,
+    validate_id,
+)
 
 
 @pytest.mark.parametrize(
@@ -110,3 +115,11 @@ def test_invalid_group_names(value: object) -> None:
     """Empty or non-string group names are refused."""
     with pytest.raises(ValueError, match="name must be a non-empty string"):
         validate_group_name(value)
+
+
+def test_check_group_name_keeps_the_academy_spelling() -> None:
+    """A listed name is kept exactly (spaces included); a blank one is still refused."""
+    assert check_group_name("Sales ") == "Sales "
+    for value in ("", "   ", None, 5):
+        with pytest.raises(ValueError, match="name must be a non-empty string"):
+            check_group_name(value)

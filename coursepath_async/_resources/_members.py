@@ -10,7 +10,7 @@ from .._exceptions import ConflictError, UnprocessableEntityError
 from .._models import Course, Group, Member
 from .._pagination import Paginator
 from .._sansio import RequestKind
-from .._validation import validate_email, validate_group_name
+from .._validation import check_group_name, validate_email, validate_group_name
 from ._base import (
     COURSE_PAGE_CAP,
     GROUP_PAGE_CAP,
@@ -57,14 +57,27 @@ class Members(Resource):
         )
 
     async def find_by_email(self, email: str) -> Member | None:
-        """The member with this email (case-insensitive), or ``None``; one request."""
-        wanted = validate_email(email).lower()
-        params = member_filters({"email": wanted})
-        matches = await self._first_page("/members", Member, cap=MEMBER_PAGE_CAP, params=params)
-        return next((m for m in matches if m.email.lower() == wanted), None)
+        """The member with this email (case-insensitive), or ``None``.
+
+        One request with the email as given, whatever case the server's filter
+        matches in; a second, lower-cased, only when that finds nothing and the two
+        differ.
+        """
+        given = validate_email(email)
+        wanted = given.lower()
+        for query in dict.fromkeys((given, wanted)):
+            params = member_filters({"email": query})
+            page = await self._first_page("/members", Member, cap=MEMBER_PAGE_CAP, params=params)
+            found = next((m for m in page if m.email.lower() == wanted), None)
+            if found is not None:
+                return found
+        return None
 
     async def find_by_external_id(self, external_id: str) -> builtins.list[Member]:
         """The members carrying this externalId (normally one); one request."""
+        if not isinstance(external_id, str) or not external_id:
+            # None would drop the filter and "match" every member without an externalId.
+            raise ValueError(f"external_id must be a non-empty string, got {external_id!r}")
         params = member_filters({"external_id": external_id})
         matches = await self._first_page("/members", Member, cap=MEMBER_PAGE_CAP, params=params)
         return [m for m in matches if m.external_id == external_id]
@@ -123,9 +136,13 @@ class Members(Resource):
         await self._call("POST", path, body=body, kind=RequestKind.IDEMPOTENT)
 
     async def remove_from_group(self, member_id: int, name: str) -> None:
-        """Remove the member from one group (NotFoundError if not in it)."""
+        """Remove the member from one group (NotFoundError if not in it).
+
+        ``name`` is sent exactly as given (only a blank one is refused), so a group the
+        academy spells with stray spaces, as :meth:`groups` lists it, can be targeted.
+        """
         path = f"/members/{ident(member_id, 'member_id')}/groups"
-        params = {"name": validate_group_name(name)}
+        params = {"name": check_group_name(name)}
         await self._call(
             "DELETE", path, params=params, kind=RequestKind.IDEMPOTENT, missing_ok_after_retry=True
         )
