@@ -1,7 +1,8 @@
 """The ``coursepath-async`` command: import, sync, export, a sandbox academy, and the demo.
 
 Exit codes: 0 every row succeeded, 1 some rows failed or are uncertain (or the run
-was interrupted), 2 usage or configuration error (nothing was sent).
+was interrupted, or its report could not be written afterwards), 2 usage or
+configuration error (nothing was sent).
 """
 
 from __future__ import annotations
@@ -129,11 +130,20 @@ def client_from_args(args: argparse.Namespace) -> CoursepathClient:
     )
 
 
-def run_interruptible(job: Callable[[asyncio.Event], Awaitable[int]], *, drain: bool = True) -> int:
+_ABORTED_WITH_JOURNAL = "aborted: the journal keeps what finished; re-run to resume"
+
+
+def run_interruptible(
+    job: Callable[[asyncio.Event], Awaitable[int]],
+    *,
+    drain: bool = True,
+    aborted: str = _ABORTED_WITH_JOURNAL,
+) -> int:
     """Run an async job; the first Ctrl-C drains (``stop`` is set), the second aborts.
 
     Jobs with nothing to drain (``drain=False``, e.g. an export, which never leaves a
-    partial file) are cancelled by the first Ctrl-C.
+    partial file) are cancelled by the first Ctrl-C. ``aborted`` is what an abort
+    prints; the default suits the journaled import and sync only.
     """
 
     async def runner() -> int:
@@ -160,7 +170,7 @@ def run_interruptible(job: Callable[[asyncio.Event], Awaitable[int]], *, drain: 
         try:
             return await job(stop)
         except asyncio.CancelledError:
-            print("aborted: the journal keeps what finished; re-run to resume", file=sys.stderr)
+            print(aborted, file=sys.stderr)
             return EXIT_ROWS_FAILED
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):

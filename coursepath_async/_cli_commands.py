@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._cli import EXIT_OK, EXIT_USAGE, client_from_args, run_interruptible
+from ._cli import EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, client_from_args, run_interruptible
 from ._progress import Progress, count_data_lines
 
 if TYPE_CHECKING:  # the bulk jobs are imported when a command runs, not at start-up
@@ -66,7 +66,11 @@ def _row_job_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="re-send invitations an earlier run left uncertain (may email someone twice)",
     )
-    parser.add_argument("--journal", type=Path, help="default: FILE.journal.sqlite")
+    parser.add_argument(
+        "--journal",
+        type=Path,
+        help="default: FILE.journal.sqlite; a sync resumes it only if its last run was cut off",
+    )
     parser.add_argument("--report", type=Path, help="default: FILE.report.json")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     parser.add_argument("--delimiter", default=",", help="CSV delimiter (default: ,)")
@@ -122,6 +126,8 @@ def _import(args: argparse.Namespace) -> int:
         plan=_plan_options(args), resend_uncertain=args.resend_uncertain, dry_run=args.dry_run
     )
 
+    _check_writable(_report_path(args))
+
     async def job(stop: asyncio.Event) -> int:
         async with client_from_args(args) as client:
             return await _run_row_job(
@@ -152,6 +158,8 @@ def _sync(args: argparse.Namespace) -> int:
         plan=_plan_options(args), resend_uncertain=args.resend_uncertain, dry_run=args.dry_run
     )
 
+    _check_writable(_report_path(args))
+
     async def job(stop: asyncio.Event) -> int:
         async with client_from_args(args) as client:
 
@@ -179,13 +187,26 @@ def _sync(args: argparse.Namespace) -> int:
         return run_interruptible(job)
 
 
+def _report_path(args: argparse.Namespace) -> Path:
+    """Where the JSON report goes: ``--report``, else next to the input file."""
+    report: Path | None = args.report
+    return report or Path(f"{args.file}.report.json")
+
+
 async def _run_row_job(
     args: argparse.Namespace, rows: CsvRows, kind: JobKind, plan: PlanOptions, run: _RowJob
 ) -> int:
-    """Journal, progress, report file and summary around an import or sync run."""
+    """Journal, progress, report file and summary around an import or sync run.
+
+    The old report is removed before the run, so a run that fails before any row leaves
+    no report that looks current. A sync whose run reached every row marks its journal
+    finished: the next sync re-plans every row against the academy, keeping only the
+    invitation history. A report that cannot be written after the run exits 1 (the
+    academy may have changed), with the summary still printed.
+    """
     from .bulk import open_journal
 
-    report_path = args.report or Path(f"{args.file}.report.json")
+    report_path = _report_path(args)
     journal_path = args.journal or Path(f"{args.file}.journal.sqlite")
 
     def show_plan(row_plan: RowPlan) -> None:
@@ -196,6 +217,7 @@ async def _run_row_job(
     with Progress(f"{kind} {args.file.name}", total=count_data_lines(str(args.file))) as progress:
         on_row = lambda report_row: progress.advance(ok=report_row.ok)  # noqa: E731
         if args.dry_run:
+            report_path.unlink(missing_ok=True)
             report = await run(None, on_row, show_plan)
         else:
             with open_journal(
@@ -205,11 +227,31 @@ async def _run_row_job(
                 options=plan,
                 allow_changed_input=args.allow_changed_input,
             ) as journal:
+                report_path.unlink(missing_ok=True)
                 report = await run(journal, on_row, show_plan)
-    _write_atomically(report_path, report.to_json())
+                if kind == "sync" and not report.totals.interrupted:
+                    journal.finish_run()
+    try:
+        _write_atomically(report_path, report.to_json())
+    except OSError as exc:
+        print(report.summary())
+        print(f"coursepath-async: failed: cannot write the report: {exc}", file=sys.stderr)
+        return EXIT_ROWS_FAILED
     print(report.summary())
     print(f"report: {report_path}" + ("" if args.dry_run else f"   journal: {journal_path}"))
     return int(report.exit_code)
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse (usage error, before connecting) an output file that could not be written."""
+    if path.is_dir():
+        raise ValueError(f"cannot write {path}: it is a directory")
+    probe = path.with_name(f".{path.name}.tmp")
+    try:
+        probe.touch()
+    except OSError as exc:
+        raise ValueError(f"cannot write {path}: {exc.strerror or exc}") from None
+    probe.unlink(missing_ok=True)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -231,6 +273,12 @@ def _add_export(
     parser.add_argument("--out", type=Path, required=True, help="output file")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
     parser.add_argument(
+        "--no-formula-guard",
+        dest="formula_guard",
+        action="store_false",
+        help="CSV only: write cells starting with = + - @ as they are (no leading ')",
+    )
+    parser.add_argument(
         "--course", type=int, action="append", default=[], metavar="ID", help="results only"
     )
     parser.add_argument("--completed-only", action="store_true", help="results only")
@@ -250,6 +298,7 @@ def _export(args: argparse.Namespace) -> int:
                         args.out,
                         format=args.format,
                         overwrite=args.overwrite,
+                        formula_guard=args.formula_guard,
                         on_record=lambda _: progress.advance(),
                     )
                 else:
@@ -260,12 +309,23 @@ def _export(args: argparse.Namespace) -> int:
                         course_ids=tuple(args.course) or None,
                         completed_only=args.completed_only,
                         overwrite=args.overwrite,
+                        formula_guard=args.formula_guard,
                         on_record=lambda _: progress.advance(),
                     )
         print(f"exported {stats.records:,} {args.what} to {stats.path} in {stats.seconds:.1f}s")
+        if stats.skipped:
+            print(
+                f"skipped {stats.skipped:,} results: the learner left the course (404) "
+                "between the listing and the result"
+            )
         return EXIT_OK
 
-    return run_interruptible(job, drain=False)
+    try:
+        return run_interruptible(
+            job, drain=False, aborted="aborted: the export was cancelled; no partial file is left"
+        )
+    except FileExistsError as exc:  # the library names its own argument, not the flag
+        raise FileExistsError(str(exc).replace("overwrite=True", "--overwrite")) from None
 
 
 # -- sandbox and demo --------------------------------------------------------------------
@@ -319,17 +379,21 @@ def _sandbox(args: argparse.Namespace) -> int:
             max_log=args.max_log,
             record_jtis=False,
         ) as academy:
-            # A throwaway key for a local test server, printed so clients can use it.
             print(f"sandbox academy at {academy.url} ({args.members} members); Ctrl-C stops it")
             print(f"  export COURSEPATH_URL={academy.url}")
-            print(f"  export COURSEPATH_API_KEY={academy.api_key}")
+            if args.api_key is None:
+                # A throwaway key the sandbox made up, printed so clients can use it; a
+                # key the caller chose is theirs already and is never echoed.
+                print(f"  export COURSEPATH_API_KEY={academy.api_key}")
+            else:
+                print("  export COURSEPATH_API_KEY=...  (the key given with --api-key)")
             print(f"  export COURSEPATH_USER={academy.admin_email}")
             print("  export COURSEPATH_ALLOW_HTTP=1", flush=True)
             await stop.wait()
             print(f"served {academy.recorder.total:,} requests", file=sys.stderr)
         return EXIT_OK
 
-    return run_interruptible(serve)
+    return run_interruptible(serve, aborted="aborted: the sandbox stopped")
 
 
 def _add_demo(commands: Subparsers) -> None:
@@ -350,5 +414,6 @@ def _demo(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     folder = demo_folder(args.dir)
     return run_interruptible(
-        lambda stop: run_demo(rows=args.rows, folder=folder, seed=args.seed, stop=stop)
+        lambda stop: run_demo(rows=args.rows, folder=folder, seed=args.seed, stop=stop),
+        aborted="aborted: the demo stopped; run it again to start over",
     )

@@ -105,11 +105,14 @@ async def _import(
 ) -> ImportReport:
     rows = CsvRows(people.path)
     plan = PlanOptions(groups=("Onboarding 2026",), invite="new")
+    journal_path = folder / "people.journal.sqlite"
+    # Each demo runs against a brand-new sandbox: a journal left by an earlier demo in
+    # the same --dir describes another academy and must not be resumed.
+    for stale in (journal_path, *(Path(f"{journal_path}{end}") for end in ("-wal", "-shm"))):
+        stale.unlink(missing_ok=True)
     with (
         rows,
-        open_journal(
-            str(folder / "people.journal.sqlite"), rows, kind="import", options=plan
-        ) as journal,
+        open_journal(str(journal_path), rows, kind="import", options=plan) as journal,
         Progress("import", total=people.rows) as progress,
     ):
         report = await import_members(

@@ -185,3 +185,192 @@ async def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "[FAIL]" not in out
     assert (tmp_path / "members.csv").exists()
     assert (tmp_path / "results.csv").exists()
+
+
+def _groups_of(academy: SandboxAcademy, member_id: int) -> set[str]:
+    state = academy.state
+    return {g.name for g in state.groups() if member_id in state.group_member_ids(g.id)}
+
+
+async def test_a_second_sync_corrects_drift(academy: SandboxAcademy, tmp_path: Path) -> None:
+    """Re-running a finished sync on the same file re-plans and repairs the academy's drift."""
+    member = academy.state.members()[4]
+    people = tmp_path / "people.csv"
+    people.write_text(f"email,groups,courses\n{member.email},Night Team,2\n")
+    code, _, err = await _run(academy, "sync", str(people))
+    assert code == 0, err
+    academy.state.leave_group(member.id, "Night Team")  # drift during the day
+    academy.state.unenrol(2, member.id)
+    code, _, err = await _run(academy, "sync", str(people))
+    assert code == 0, err
+    assert "Night Team" in _groups_of(academy, member.id)
+    assert 2 in academy.state.member_course_ids(member.id)
+    report = orjson.loads((tmp_path / "people.csv.report.json").read_bytes())
+    assert report["totals"]["resumed"] == 0
+
+
+async def test_a_second_sync_never_resends_an_invitation(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """Invitations the first sync sent or left uncertain are not sent again by the next one."""
+    people = tmp_path / "people.csv"
+    people.write_text("email,name\n" + "".join(f"n{i}@x.test,N {i}\n" for i in range(4)))
+    academy.script("POST", "/members/{id}/invite", "applied_then_502")
+    code, _, _ = await _run(academy, "sync", str(people), "--invite", "all")
+    assert code == 1  # one invitation is uncertain
+    assert sum(academy.recorder.invitations.values()) == 4
+    people.write_text(people.read_text() + "n4@x.test,N 4\n")  # tonight's file has one more
+    code, _, err = await _run(academy, "sync", str(people), "--invite", "all")
+    assert code == 1, err  # the uncertain one still needs a human
+    assert set(academy.recorder.invitations.values()) == {1}  # nobody emailed twice
+    assert len(academy.recorder.invitations) == 5
+    totals = orjson.loads((tmp_path / "people.csv.report.json").read_bytes())["totals"]
+    assert (totals["invitations_sent"], totals["invitations_uncertain"]) == (1, 1)
+    assert totals["invitations_skipped_already_sent"] == 3
+
+
+async def test_an_interrupted_sync_resumes(tmp_path: Path) -> None:
+    """A sync stopped by Ctrl-C is resumed by the next one: finished rows are not redone."""
+    async with SandboxAcademy(
+        members=5, seed=1, api_key=API_KEY, faults=Faults(latency=0.01)
+    ) as academy:
+        people = write_people_csv(tmp_path / "p.csv", rows=300, seed=6, bad_rows=False)
+        process = await _start(academy, "sync", str(people.path), "--concurrency", "2")
+        async with asyncio.timeout(60):
+            await academy.recorder.wait_for(lambda r: academy.state.member_count >= 25)
+        process.send_signal(signal.SIGINT)
+        await process.communicate()
+        assert process.returncode == 1
+        code, _, err = await _run(academy, "sync", str(people.path))
+        assert code == 0, err
+    report = orjson.loads((tmp_path / "p.csv.report.json").read_bytes())
+    assert report["totals"]["resumed"] >= 20
+    assert academy.state.member_count == 5 + 300
+
+
+async def test_an_unwritable_report_is_refused_before_connecting(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """A --report in a missing folder exits 2 before a single request."""
+    people = write_people_csv(tmp_path / "p.csv", rows=5, bad_rows=False)
+    report = tmp_path / "missing" / "r.json"
+    code, _, err = await _run(academy, "sync", str(people.path), "--report", str(report))
+    assert code == 2
+    assert "cannot write" in err
+    assert academy.recorder.total == 0
+
+
+async def test_a_report_lost_after_the_run_exits_1(tmp_path: Path) -> None:
+    """When the report cannot be written after writes were sent: summary, error, exit 1."""
+    async with SandboxAcademy(
+        members=5, seed=1, api_key=API_KEY, faults=Faults(latency=0.02)
+    ) as academy:
+        people = write_people_csv(tmp_path / "p.csv", rows=60, seed=6, bad_rows=False)
+        folder = tmp_path / "out"
+        folder.mkdir()
+        args = ("import", str(people.path), "--report", str(folder / "r.json"))
+        process = await _start(academy, *args, "--concurrency", "1")
+        async with asyncio.timeout(60):
+            await academy.recorder.wait_for(lambda r: academy.state.member_count > 5)
+        folder.rmdir()  # the folder goes away while the job runs
+        out, err = await process.communicate()
+    assert process.returncode == 1
+    assert "created 60" in out.decode()
+    assert "cannot write the report" in err.decode()
+
+
+async def test_a_failed_run_leaves_no_stale_report(academy: SandboxAcademy, tmp_path: Path) -> None:
+    """A sync that fails before any row removes the previous run's report."""
+    people = write_people_csv(tmp_path / "p.csv", rows=3, bad_rows=False)
+    report = tmp_path / "p.csv.report.json"
+    code, _, _ = await _run(academy, "sync", str(people.path))
+    assert code == 0
+    assert report.exists()
+    academy.script("GET", "/members", *([503] * 50))
+    code, _, err = await _run(academy, "sync", str(people.path), "--timeout", "2")
+    assert code == 1, err
+    assert not report.exists()
+
+
+async def test_demo_twice_in_one_folder_starts_fresh(tmp_path: Path) -> None:
+    """A second demo in the same --dir does not resume the first one's journal."""
+    for _ in range(2):
+        code, out, err = await _run(None, "demo", "--rows", "60", "--dir", str(tmp_path))
+        assert code == 0, out + err
+    report = orjson.loads((tmp_path / "people.report.json").read_bytes())
+    assert report["totals"]["resumed"] == 0
+    assert "earlier run" not in out
+
+
+async def test_export_results_says_what_it_skipped(academy: SandboxAcademy, tmp_path: Path) -> None:
+    """Results answered 404 are left out of the file and counted in the summary."""
+    academy.script("GET", "/courses/{c}/members/{m}/coursemember", 404, 404)
+    code, out, err = await _run(academy, "export", "results", "--out", str(tmp_path / "r.csv"))
+    assert code == 0, err
+    assert "skipped 2 results" in out
+
+
+async def test_export_csv_guards_formulas_unless_told_not_to(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """A member named like a formula is exported with a leading quote, raw on request."""
+    academy.state.add_member("formula@x.test", name="=HYPERLINK(1)")
+    guarded, raw = tmp_path / "g.csv", tmp_path / "r.csv"
+    assert (await _run(academy, "export", "members", "--out", str(guarded)))[0] == 0
+    flag = "--no-formula-guard"
+    assert (await _run(academy, "export", "members", "--out", str(raw), flag))[0] == 0
+    assert "'=HYPERLINK(1)" in guarded.read_text(encoding="utf-8")
+    assert "'=HYPERLINK" not in raw.read_text(encoding="utf-8")
+    assert "=HYPERLINK(1)" in raw.read_text(encoding="utf-8")
+
+
+async def test_export_refusal_names_the_flag(academy: SandboxAcademy, tmp_path: Path) -> None:
+    """Refusing an existing output file points at --overwrite, not the library argument."""
+    out_file = tmp_path / "m.csv"
+    out_file.write_text("keep me")
+    code, _, err = await _run(academy, "export", "members", "--out", str(out_file))
+    assert code == 2
+    assert "--overwrite" in err
+    assert "overwrite=True" not in err
+    assert out_file.read_text() == "keep me"
+
+
+async def test_ctrl_c_on_an_export_does_not_mention_a_journal(tmp_path: Path) -> None:
+    """An aborted export says it was cancelled; exports have no journal to resume."""
+    async with SandboxAcademy(
+        members=60, courses=4, seed=1, api_key=API_KEY, faults=Faults(latency=0.05)
+    ) as academy:
+        out_file = tmp_path / "r.csv"
+        process = await _start(academy, "export", "results", "--out", str(out_file))
+        async with asyncio.timeout(60):
+            await academy.recorder.wait_for(lambda r: r.total >= 10)
+        process.send_signal(signal.SIGINT)
+        _, err = await process.communicate()
+    assert process.returncode == 1
+    assert "export was cancelled" in err.decode()
+    assert "journal" not in err.decode()
+
+
+async def _sandbox_banner(*args: str) -> str:
+    """The lines ``sandbox`` prints before serving, then Ctrl-C."""
+    process = await _start(None, "sandbox", "--port", "0", "--members", "3", *args)
+    assert process.stdout is not None
+    lines = []
+    async with asyncio.timeout(30):
+        while not (line := (await process.stdout.readline()).decode()).startswith(
+            "  export COURSEPATH_ALLOW_HTTP"
+        ):
+            lines.append(line)
+    process.send_signal(signal.SIGINT)
+    await process.communicate()
+    return "".join(lines)
+
+
+async def test_sandbox_prints_only_a_key_it_generated() -> None:
+    """A key given with --api-key is never echoed; a generated one is printed for clients."""
+    given = await _sandbox_banner("--api-key", API_KEY)
+    assert API_KEY not in given
+    assert "COURSEPATH_URL=http" in given
+    generated = await _sandbox_banner()
+    assert "COURSEPATH_API_KEY=" in generated
+    assert "--api-key" not in generated

@@ -11,7 +11,8 @@ step succeeded, and follows the journal's at-most-once protocol: durably marked
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar, cast
@@ -25,7 +26,7 @@ from .._exceptions import (
     CoursepathError,
     UncertainOutcomeError,
 )
-from .._models import Member
+from .._models import Group, Member
 from .._resources._base import MemberFields, new_member_body
 from .._resources._members import create_member_at
 from ._journal import MEMBER_STEP, Journal, JournalError, MemberOutcome, RowState
@@ -57,6 +58,8 @@ class ApplyOptions:
     resend_uncertain: bool = False
 
 
+log = logging.getLogger("coursepath_async.bulk")
+
 #: How far a server clock may lag ours when telling "created by this job" from older.
 CLOCK_SKEW = timedelta(minutes=2)
 
@@ -70,15 +73,45 @@ class _CreatedBefore(CoursepathError):
     """A create found an older member by email after an uncertain attempt: not ours."""
 
 
-def journal_failure(journal: Journal | None, key: str, exc: CoursepathError) -> None:
+def journal_failure(
+    journal: Journal | None, key: str, exc: Exception, *, reason: str | None = None
+) -> None:
     """Mark a row failed by an error that escaped it; a journal error is only reported.
 
     Writing after the journal itself refused could overwrite what an earlier run
-    finished (a done row), so a JournalError leaves the journal as it is.
+    finished (a done row), so a JournalError leaves the journal as it is. ``reason``
+    defaults to the error's text.
     """
     if journal is None or isinstance(exc, JournalError) or journal.get(key) is None:
         return
-    journal.finish_row(key, error=str(exc))
+    journal.finish_row(key, error=str(exc) if reason is None else reason)
+
+
+def row_failure(journal: Journal | None, key: str, line: int, exc: Exception) -> str:
+    """Why a row failed by an error that escaped it, journaled (unless the journal refused).
+
+    An unexpected error (a bug, odd data from the academy) is logged with its traceback
+    and fails only its row, named by its line, instead of cancelling the rows in flight
+    and losing the report.
+    """
+    if isinstance(exc, CoursepathError):
+        reason = str(exc)
+    else:
+        log.exception("line %d: unexpected error", line)
+        reason = f"unexpected error: {type(exc).__name__}: {exc}"
+    journal_failure(journal, key, exc, reason=reason)
+    return reason
+
+
+def usable_group_names(groups: Iterable[Group]) -> list[str]:
+    """The academy's group names a request can name; blank ones are logged and left out."""
+    names = []
+    for group in groups:
+        if group.name and group.name.strip():
+            names.append(group.name)
+        else:  # cannot be named in a request: neither matched nor removed
+            log.warning("ignoring group %d: its name %r is blank", group.id, group.name)
+    return names
 
 
 def resumed_report(state: RowState, line: int) -> RowReport:

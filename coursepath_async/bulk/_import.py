@@ -15,7 +15,7 @@ second fails, naming the other line, as a sync's planner does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 from attrs import evolve, field, frozen
@@ -33,11 +33,12 @@ from ._apply import (
     created_since,
     failed_report,
     invalid_report,
-    journal_failure,
     keep_invite_intent,
     plan_member_outcome,
     resumed_report,
+    row_failure,
     run_reported,
+    usable_group_names,
     wants_invite,
 )
 from ._journal import MEMBER_STEP, InputFingerprint, JobKind, Journal
@@ -181,6 +182,8 @@ class _ImportJob:
     ) -> None:
         self._client = client
         self._journal = journal
+        self._catalogue: list[str] | None = None
+        self._catalogue_lock = asyncio.Lock()
         self._options = options
         self._apply = ApplyOptions(resend_uncertain=options.resend_uncertain)
         self._on_plan = on_plan
@@ -192,12 +195,27 @@ class _ImportJob:
         self._claims = _Claims()
 
     async def row(self, row: MemberRow) -> RowReport:
-        """Import one valid row; API failures become a failed report line, never lost."""
+        """Import one valid row; any failure becomes a failed report line, never lost."""
         try:
             return await self._row(row)
-        except CoursepathError as exc:
-            journal_failure(self._journal, row.natural_key, exc)
-            return RowReport(line=row.line, email=row.email, outcome="failed", reason=str(exc))
+        except Exception as exc:
+            reason = row_failure(self._journal, row.natural_key, row.line, exc)
+            return RowReport(line=row.line, email=row.email, outcome="failed", reason=reason)
+
+    async def _groups(self, row: MemberRow) -> Sequence[str]:
+        """The academy's group names, as it spells them, for a row that names groups.
+
+        Listed once per run, on first need, so a row naming "SALES" joins the academy's
+        "Sales" instead of creating a twin; a run whose rows name no group never asks.
+        """
+        if not (row.groups or self._options.plan.groups):
+            return ()
+        if self._catalogue is None:
+            async with self._catalogue_lock:  # one listing, not one per row in flight
+                if self._catalogue is None:  # a failed listing fails this row; the next retries
+                    groups = await self._client.groups.list().collect()
+                    self._catalogue = usable_group_names(groups)
+        return self._catalogue
 
     async def _row(self, row: MemberRow) -> RowReport:
         journal = self._journal
@@ -255,7 +273,7 @@ class _ImportJob:
 
     async def _create_first(self, journal: Journal, row: MemberRow) -> RowReport | None:
         """Try the create straight away; ``None`` when the member turned out to exist."""
-        plan = plan_row(row, AcademyIndex(()), self._options.plan)
+        plan = plan_row(row, AcademyIndex((), await self._groups(row)), self._options.plan)
         invite = wants_invite(plan)
         begun = journal.begin_new_row(plan.key, line=row.line, email=row.email, invite=invite)
         if invite:
@@ -310,7 +328,8 @@ class _ImportJob:
         found: dict[int, Member] = {m.id: m for m in by_id}
         if by_email is not None:
             found.setdefault(by_email.id, by_email)
-        return AcademyIndex(CurrentMember(member=m) for m in found.values())
+        current = [CurrentMember(member=m) for m in found.values()]
+        return AcademyIndex(current, await self._groups(row))
 
 
 def source_label(rows: Rows) -> str:

@@ -3,9 +3,17 @@
 One file per job. Re-running the job with the same journal resumes it: rows already
 done are skipped, steps already done are not repeated, and an invitation that was being
 sent when the process died is reported as *uncertain* and never re-sent unless the caller
-asks for it explicitly. Layout::
+asks for it explicitly.
 
-    job    one row: kind, input source/size/digest, options (JSON), created, runs
+A run the caller marked finished (:meth:`Journal.finish_run`, e.g. a sync that reached
+every row) is not resumed: the next open starts a new run over the same file. Every row's
+progress is forgotten, so the new run re-plans everything, but invitations that were sent,
+are uncertain or failed are kept, so no run ever re-sends what an earlier one sent or
+might have sent. A finished journal accepts a new input and options (tonight's file).
+Layout::
+
+    job    one row: kind, input source/size/digest, options (JSON), created, runs,
+           finished (when the last run was marked finished; NULL while one is open)
     rows   one per desired member, keyed by its natural key: line, email, status
            (pending/done/failed), member_id, member outcome, error, invitation state
     steps  one per finished step of a row after its member step ("group+:Sales",
@@ -92,7 +100,8 @@ CREATE TABLE job (
     options       TEXT NOT NULL,
     created_at    TEXT NOT NULL,
     resumed_at    TEXT,
-    runs          INTEGER NOT NULL
+    runs          INTEGER NOT NULL,
+    finished_at   TEXT
 );
 CREATE TABLE rows (
     key                 TEXT PRIMARY KEY,
@@ -315,6 +324,7 @@ class Journal:
         *,
         path: Path,
         resumed: bool,
+        new_run: bool,
         runs: int,
         recovered_uncertain: int,
         batch_size: int,
@@ -324,6 +334,8 @@ class Journal:
         self.path = path
         #: True when this journal already existed: the job is resuming.
         self.resumed = resumed
+        #: True when this open started a new run over a finished one (invitations kept).
+        self.new_run = new_run
         #: How many times the job has been started with this journal, this run included.
         self.runs = runs
         #: Invitations found "attempting" on open (a run died mid-send), now "uncertain".
@@ -351,7 +363,9 @@ class Journal:
         groups, invite policy...), not run-time knobs. Reopening checks that kind, input
         and options match; a different input or options raises JournalMismatchError
         unless ``allow_changed_input`` (the new input and options are then recorded).
-        Invitations left "attempting" by a dead run become "uncertain" here.
+        Invitations left "attempting" by a dead run become "uncertain" here. A journal
+        whose run was marked finished starts a new run instead (see the module docs):
+        ``resumed`` is then False and ``new_run`` True, whatever the input and options.
         """
         if batch_size < 1 or batch_seconds < 0:
             raise ValueError("batch_size must be >= 1 and batch_seconds >= 0")
@@ -373,8 +387,9 @@ class Journal:
             exists = conn.execute(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'job'"
             ).fetchone()[0]
+            new_run = False
             if exists:
-                runs, recovered = cls._resume(
+                runs, recovered, new_run = cls._resume(
                     conn,
                     path=path,
                     kind=kind,
@@ -402,7 +417,8 @@ class Journal:
         return cls(
             conn,
             path=path,
-            resumed=bool(exists),
+            resumed=bool(exists) and not new_run,
+            new_run=new_run,
             runs=runs,
             recovered_uncertain=recovered,
             batch_size=batch_size,
@@ -446,14 +462,18 @@ class Journal:
         fingerprint: InputFingerprint,
         options_json: str,
         allow_changed_input: bool,
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, bool]:
+        """Reopen: the runs so far, invitations recovered as uncertain, whether a new run began."""
+        columns = {name for _, name, *_ in conn.execute("PRAGMA table_info(job)")}
+        if columns and "finished_at" not in columns:  # a journal from before finish_run
+            conn.execute("ALTER TABLE job ADD COLUMN finished_at TEXT")
         row = conn.execute(
-            "SELECT schema, kind, source, source_size, source_digest, options, created_at, runs"
-            " FROM job WHERE id = 1"
+            "SELECT schema, kind, source, source_size, source_digest, options, created_at, runs,"
+            " finished_at FROM job WHERE id = 1"
         ).fetchone()
         if row is None:
             raise JournalError(f"{path} is not a coursepath journal (no job record)")
-        schema, old_kind, source, size, digest, old_options, created, runs = row
+        schema, old_kind, source, size, digest, old_options, created, runs, finished = row
         if schema != SCHEMA_VERSION:
             raise JournalError(
                 f"journal {path} has schema {schema}; this version reads {SCHEMA_VERSION}"
@@ -468,7 +488,7 @@ class Journal:
             )
         if old_options != options_json:
             changes.append(f"options were {old_options}, now {options_json}")
-        if changes and not allow_changed_input:
+        if changes and not allow_changed_input and finished is None:
             raise JournalMismatchError(
                 f"journal {path} (created {created}) was made for a different job: "
                 + "; ".join(changes)
@@ -486,7 +506,27 @@ class Journal:
             " WHERE invite = 'attempting'",
             (_now(),),
         ).rowcount
-        return int(runs) + 1, recovered
+        if finished is not None:
+            Journal._start_new_run(conn)
+        return int(runs) + 1, recovered, finished is not None
+
+    @staticmethod
+    def _start_new_run(conn: sqlite3.Connection) -> None:
+        """Forget the finished run's progress but keep every invitation ever attempted.
+
+        Rows with no invitation history go; the others are pending again with no member,
+        outcome or steps, and keep their invitation state (sent, uncertain, failed, or
+        pending: wanted but never tried), so the new run cannot send any of them twice.
+        """
+        now = _now()
+        conn.execute("DELETE FROM steps")
+        conn.execute("DELETE FROM rows WHERE invite = 'not_needed'")
+        conn.execute(
+            "UPDATE rows SET status = 'pending', member_id = NULL, outcome = NULL,"
+            " error = NULL, updated_at = ?",
+            (now,),
+        )
+        conn.execute("UPDATE job SET finished_at = NULL WHERE id = 1")
 
     # -- reading -------------------------------------------------------------------------
 
@@ -534,6 +574,17 @@ class Journal:
         return counts
 
     # -- writing -------------------------------------------------------------------------
+
+    def finish_run(self) -> None:
+        """Mark this run finished (durably): the next open starts a new run, not a resume.
+
+        Call it when the run reached every row, failed ones included, and re-running
+        should re-plan from scratch (a sync); leave it out to keep resuming (an import).
+        """
+        if not self._conn.in_transaction:
+            self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute("UPDATE job SET finished_at = ? WHERE id = 1", (_now(),))
+        self.commit()
 
     def begin_row(self, key: str, *, line: int, email: str, invite: bool) -> RowState:
         """Register a row before working on it (or find it from an earlier run) and return it.

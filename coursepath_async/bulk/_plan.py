@@ -8,7 +8,10 @@ academy's current members and returns typed steps; the async job executes them a
   ignored). A match that contradicts itself (the externalId is one member, the email
   another) is a conflict: reported, never guessed.
 - Only fields the row gives and that differ are updated; ``None`` means "leave it".
-- Group names compare ignoring case, so "sales" does not create a twin of "Sales".
+- Group names compare ignoring case and surrounding spaces, so "sales" does not create
+  a twin of "Sales". An existing group is always named as the academy spells it (the
+  API matches names exactly); removals name every spelling the member has that the row
+  does not want.
 - Programs cannot be listed per member, so program enrolment is always "ensure"
   (idempotent) and does not count as a change.
 - Destructive steps happen only when asked: group removals with ``remove_groups``,
@@ -379,10 +382,22 @@ class _Conflict(Exception):
     """A row cannot be matched to a member without guessing."""
 
 
-class AcademyIndex:
-    """The academy's members indexed by lowercase email and by externalId, for matching."""
+def group_key(name: str) -> str:
+    """What two group names must share to mean one group: trimmed, case ignored."""
+    return name.strip().casefold()
 
-    def __init__(self, members: Iterable[CurrentMember]) -> None:
+
+class AcademyIndex:
+    """The academy's members indexed by lowercase email and by externalId, for matching.
+
+    ``groups`` is the academy's group catalogue: a row naming one of them in another
+    case (or with other surrounding spaces) gets the academy's spelling.
+    """
+
+    def __init__(self, members: Iterable[CurrentMember], groups: Iterable[str] = ()) -> None:
+        self._spellings: dict[str, list[str]] = {}
+        for name in groups:
+            self._spellings.setdefault(group_key(name), []).append(name)
         self._index: dict[tuple[_Key, str], CurrentMember] = {}
         self._by_id: dict[int, Member] = {}
         # Keys held by more than one member: matching on them would be a guess.
@@ -396,6 +411,13 @@ class AcademyIndex:
     def member(self, member_id: int | None) -> Member | None:
         """The indexed member with this id (a plan's ``member_id``), or None."""
         return None if member_id is None else self._by_id.get(member_id)
+
+    def group_name(self, name: str) -> str:
+        """The academy's spelling of this group (the exact one if it has it), else ``name``."""
+        spellings = self._spellings.get(group_key(name))
+        if not spellings:
+            return name
+        return name if name in spellings else spellings[0]
 
     def _add(self, key: tuple[_Key, str], current: CurrentMember) -> None:
         first = self._index.setdefault(key, current)
@@ -430,12 +452,12 @@ class AcademyIndex:
         return by_email
 
 
-def _by_casefold(names: Iterable[str]) -> dict[str, str]:
-    """Names keyed by their casefolded form, first spelling kept."""
-    folded: dict[str, str] = {}
+def _wanted_groups(names: Iterable[str], academy: AcademyIndex) -> dict[str, str]:
+    """The wanted groups by :func:`group_key`, each as the academy spells it (first kept)."""
+    wanted: dict[str, str] = {}
     for name in names:
-        folded.setdefault(name.casefold(), name)
-    return folded
+        wanted.setdefault(group_key(name), academy.group_name(name))
+    return wanted
 
 
 def _field_changes(row: MemberRow, member: Member) -> tuple[FieldChange, ...]:
@@ -457,7 +479,7 @@ def plan_row(row: MemberRow, academy: AcademyIndex, options: PlanOptions) -> Row
         return RowPlan(
             line=row.line, key=row.natural_key, email=row.email, member_id=None, conflict=str(exc)
         )
-    groups = _by_casefold((*row.groups, *options.groups))
+    groups = _wanted_groups((*row.groups, *options.groups), academy)
     courses = dict.fromkeys((*row.courses, *options.courses))
     programs = dict.fromkeys((*row.programs, *options.programs))
     steps: list[Step] = []
@@ -494,13 +516,16 @@ def _group_steps(
         if options.remove_groups:
             raise ValueError("remove_groups needs each member's current groups (groups=None)")
         return [AddToGroup(name) for name in wanted.values()]  # adding twice is harmless
-    have = _by_casefold(current.groups)
+    have = {group_key(name) for name in current.groups}
     steps: list[AddToGroup | RemoveFromGroup] = [
         AddToGroup(name) for key, name in wanted.items() if key not in have
     ]
     if options.remove_groups:
+        # Every spelling the member has ("Sales" and "SALES"), exactly as listed.
         steps.extend(
-            RemoveFromGroup(name) for key, name in sorted(have.items()) if key not in wanted
+            RemoveFromGroup(name)
+            for name in sorted(current.groups)
+            if group_key(name) not in wanted
         )
     return steps
 

@@ -9,15 +9,17 @@ re-sends an invitation that may have gone out), rows run concurrently through
 ``client.map``, and setting ``stop`` drains. Members the rows do not mention are listed
 but never touched, and only the ones the rows mention are kept in memory.
 
-A journal belongs to one run: re-running with it resumes that run (finished rows are
-skipped), so a nightly sync starts each night with a new journal.
+Re-running with a journal resumes its run (finished rows are skipped). Once a run has
+reached every row, call :meth:`Journal.finish_run`: the next sync over that journal starts
+a new run that re-plans every row but keeps the invitation history, so a nightly sync
+can reuse one journal without ever re-sending an invitation (the CLI does this).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from functools import partial
 
@@ -25,7 +27,6 @@ from attrs import field, frozen
 
 from .._client import ClientView, _Base
 from .._config import Priority
-from .._exceptions import CoursepathError
 from .._models import Member
 from .._pagination import Paginator
 from ._apply import (
@@ -35,12 +36,13 @@ from ._apply import (
     failed_report,
     interrupted_report,
     invalid_report,
-    journal_failure,
     keep_invite_intent,
     plan_member_outcome,
     record,
     resumed_report,
+    row_failure,
     run_reported,
+    usable_group_names,
     wants_invite,
 )
 from ._import import Rows, finish_report, source_label
@@ -54,7 +56,7 @@ from ._plan import (
     plan_sync,
 )
 from ._report import ImportReport, RowReport
-from ._rows import MemberRow, RowError
+from ._rows import _ALIASES, CsvRows, MemberRow, RowError, _column_key
 
 __all__ = ["SyncOptions", "SyncResult", "load_academy", "sync_members"]
 
@@ -73,6 +75,10 @@ class SyncOptions:
     dry_run: bool = False
     #: Rows (and listings) in flight; default: twice the client's budget.
     concurrency: int | None = None
+    #: Let ``remove_groups``/``unenroll`` run on rows that cannot be shown to carry a
+    #: groups/courses column (e.g. MappingRows over a generator): a missing one then
+    #: means "none", so every listed member leaves every group / course.
+    missing_means_none: bool = False
 
 
 @frozen(kw_only=True)
@@ -98,9 +104,16 @@ async def sync_members(
     ``journal`` is required unless ``dry_run``. ``on_plan`` sees each row's plan before
     anything is written. Setting ``stop`` drains: listing stops between pages, rows in
     flight finish, the rest are reported as interrupted (re-run with the journal).
+
+    ``remove_groups`` (``unenroll``) is refused with ValueError, before any request,
+    unless the rows carry a groups (courses) column, the options name groups (courses)
+    to keep, or ``missing_means_none`` is set: a missing column is not "no groups".
+    CsvRows are judged by their header; MappingRows over a list or tuple need the key
+    in every mapping; other MappingRows cannot be checked without consuming them.
     """
     if journal is None and not options.dry_run:
         raise ValueError("a sync that writes needs a journal")
+    _check_destructive(rows, options)
     bulk = client.with_options(priority=Priority.BULK)
     report = ImportReport(source=source_label(rows), kind="sync", dry_run=options.dry_run)
     desired = _read(rows, report, on_row)
@@ -135,6 +148,40 @@ async def sync_members(
     return SyncResult(plan=plan, report=report)
 
 
+def _check_destructive(rows: Rows, options: SyncOptions) -> None:
+    """Refuse a removal whose "wanted" list would be empty only because a column is missing."""
+    plan = options.plan
+    checks = (
+        (plan.remove_groups, "remove_groups", "groups", bool(plan.groups), "group"),
+        (plan.unenroll, "unenroll", "courses", bool(plan.courses), "course"),
+    )
+    for asked, flag, column, explicit, noun in checks:
+        if not asked or explicit or options.missing_means_none:
+            continue
+        missing = _missing_column(rows, column)
+        if missing is not None:
+            raise ValueError(
+                f"{flag} refused: {missing}, so every listed member would leave every "
+                f"{noun}; add a {column!r} column (an empty cell means none) or name the "
+                f"{column} to keep (--{noun}, PlanOptions.{column})"
+            )
+
+
+def _missing_column(rows: Rows, column: str) -> str | None:
+    """Why the rows cannot be shown to carry ``column`` (a field name), or None if they do."""
+    if isinstance(rows, CsvRows):
+        return None if column in rows.columns else f"{rows.path} has no {column!r} column"
+    items = rows.items
+    if items is None:
+        return f"the rows (not a list or tuple) cannot be checked for a {column!r} key"
+    for line, item in enumerate(items, start=1):
+        if isinstance(item, Mapping) and not any(
+            isinstance(key, str) and _ALIASES.get(_column_key(key)) == column for key in item
+        ):
+            return f"line {line} has no {column!r} key"
+    return None
+
+
 def _read(rows: Rows, report: ImportReport, on_row: OnRow | None) -> list[MemberRow]:
     """The whole input: valid rows returned, invalid ones reported straight away."""
     desired: list[MemberRow] = []
@@ -160,6 +207,7 @@ async def load_academy(
     names are kept: the others cannot be matched, so they cannot change the plan.
     """
     wanted = _Wanted(rows)
+    catalogue: list[str] = []
     members: dict[int, Member] = {}
     groups: defaultdict[int, set[str]] = defaultdict(set)
     courses: defaultdict[int, set[int]] = defaultdict(set)
@@ -178,7 +226,9 @@ async def load_academy(
 
     async def list_groups() -> None:
         found = await client.groups.list().collect()  # the catalogue: small
-        listings = [partial(list_group, g.name, g.id) for g in found if g.name]
+        catalogue.extend(usable_group_names(found))
+        usable = set(catalogue)
+        listings = [partial(list_group, g.name, g.id) for g in found if g.name in usable]
         await _run_all(client, listings, concurrency=concurrency, stop=stop)
 
     async def list_courses() -> None:
@@ -187,7 +237,7 @@ async def load_academy(
         await _run_all(client, listings, concurrency=concurrency, stop=stop)
 
     await _run_all(client, (list_members, list_groups, list_courses), concurrency=3)
-    return AcademyIndex(
+    current = (
         CurrentMember(
             member=member,
             groups=groups.get(member_id, ()),
@@ -195,6 +245,7 @@ async def load_academy(
         )
         for member_id, member in members.items()
     )
+    return AcademyIndex(current, groups=catalogue)
 
 
 class _Wanted:
@@ -258,13 +309,16 @@ class _SyncJob:
         self._job_started = journal.created_at
 
     async def row(self, item: tuple[MemberRow, RowPlan]) -> RowReport:
-        """Apply one row's plan; API failures become a failed report line, never lost."""
+        """Apply one row's plan; any failure becomes a failed report line, never lost.
+
+        An unexpected error (a bug, bad data from the academy) fails only its row, named
+        by its line, instead of cancelling the rows in flight and losing the report.
+        """
         row, plan = item
         try:
             return await self._row(row, plan)
-        except CoursepathError as exc:
-            journal_failure(self._journal, plan.key, exc)
-            return failed_report(plan, str(exc))
+        except Exception as exc:
+            return failed_report(plan, row_failure(self._journal, plan.key, row.line, exc))
 
     async def _row(self, row: MemberRow, plan: RowPlan) -> RowReport:
         journal = self._journal

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,8 @@ from coursepath_async.bulk import (
     RowPlan,
 )
 from coursepath_async.bulk._import import ImportOptions, import_members, open_journal
+from coursepath_async.bulk._plan import plan_row
+from coursepath_async.bulk._rows import MemberRow
 from coursepath_async.testing import Faults, SandboxAcademy
 from coursepath_async.testing._people import write_people_csv
 
@@ -481,3 +484,44 @@ async def test_create_finding_an_older_member_after_a_5xx_is_not_counted_as_ours
     assert (second.rows[0].outcome, second.rows[0].invitation) == ("updated", "not_requested")
     assert academy.state.member(member.id).external_id == "HR-9"
     assert academy.recorder.invitations[member.id] == 0
+
+
+async def test_a_group_named_in_another_case_is_joined_not_twinned(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """New and existing members whose rows say "SALES" join the academy's "Sales" group."""
+    state = academy.state
+    catalogue = [g.name for g in state.groups()]
+    target = catalogue[0]
+    existing = next(
+        m for m in state.members()[1:] if m.id not in state.group_member_ids(state.groups()[0].id)
+    )
+    rows = [
+        {"email": "fresh@import.test", "groups": f" {target.upper()} "},
+        {"email": existing.email, "groups": target.lower()},
+    ]
+    report = await _import(academy, MappingRows(rows), tmp_path / "j.sqlite", PlanOptions())
+    assert report.exit_code == 0, report.summary()
+    assert [g.name for g in state.groups()] == catalogue
+    fresh = state.member_by_email("fresh@import.test")
+    assert fresh is not None
+    assert {fresh.id, existing.id} <= set(state.group_member_ids(state.groups()[0].id))
+
+
+async def test_an_unexpected_row_error_fails_only_its_row(
+    academy: SandboxAcademy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A non-API exception in one row is a failed line naming the error; the others finish."""
+
+    def flaky(row: MemberRow, *args: Any, **kwargs: Any) -> RowPlan:
+        if row.line == 2:
+            raise RuntimeError("boom")
+        return plan_row(row, *args, **kwargs)
+
+    monkeypatch.setattr("coursepath_async.bulk._import.plan_row", flaky)
+    report = await _import(academy, MappingRows(_people(3)), tmp_path / "j.sqlite", PlanOptions())
+    outcomes = sorted((r.line, r.outcome) for r in report.rows)
+    assert outcomes == [(1, "created"), (2, "failed"), (3, "created")]
+    failed = next(r for r in report.rows if r.line == 2)
+    assert failed.reason == "unexpected error: RuntimeError: boom"
+    assert report.consistent

@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from attrs import evolve
 
 from coursepath_async import CoursepathClient, RetryPolicy
 from coursepath_async.bulk import (
+    AddToGroup,
+    CsvRows,
     EnrollProgram,
     MappingRows,
     PlanOptions,
@@ -24,6 +27,7 @@ from coursepath_async.bulk import (
     UnenrollCourse,
     sync_members,
 )
+from coursepath_async.bulk._apply import apply_plan
 from coursepath_async.bulk._import import open_journal
 from coursepath_async.testing import Faults, SandboxAcademy
 from coursepath_async.testing._faults import normalize_path
@@ -397,3 +401,114 @@ async def test_resume_updates_a_member_that_drifted_after_a_failed_step(tmp_path
     assert second.report.exit_code == 0, second.report.summary()
     assert academy.state.member(right.id).name == "Ann Right"
     assert academy.state.member(renamed.id).name == "New Name"
+
+
+# -- group names, unusable data, missing columns ---------------------------------------------
+
+
+async def test_a_group_in_another_case_is_named_as_the_academy_spells_it(tmp_path: Path) -> None:
+    """A row naming an existing group in another case joins it instead of creating a twin."""
+    async with serving() as (academy, client):
+        state = academy.state
+        catalogue = [g.name for g in state.groups()]
+        target = catalogue[0]
+        member = next(m for m in state.members()[1:] if target not in groups_of(academy, m.id))
+        rows = [{"email": member.email, "groups": f"  {target.upper()} "}]
+        result = await sync(client, rows, tmp_path / "j.sqlite")
+        assert result.plan.rows[0].steps == (AddToGroup(target),)
+        assert [g.name for g in state.groups()] == catalogue
+        assert target in groups_of(academy, member.id)
+
+
+async def test_remove_groups_removes_every_spelling_the_row_does_not_want(tmp_path: Path) -> None:
+    """A member in both "Sales" and "SALES" whose row wants only "Trainers" leaves both."""
+    async with serving() as (academy, client):
+        member = academy.state.members()[5]
+        academy.state.leave_all_groups(member.id)
+        academy.state.join_group(member.id, "Sales")
+        academy.state.join_group(member.id, "SALES")
+        rows = [{"email": member.email, "groups": "Trainers"}]
+        flags = PlanOptions(remove_groups=True)
+        result = await sync(client, rows, tmp_path / "j.sqlite", flags)
+        assert result.report.exit_code == 0, result.report.summary()
+        assert result.plan.counts.group_removals == 2
+        assert groups_of(academy, member.id) == {"Trainers"}
+
+
+async def test_group_names_compare_trimmed_and_removals_keep_the_exact_name() -> None:
+    """A group listed as 'Sales ' is the row's 'sales'; a removal names it exactly as listed."""
+    async with serving() as (academy, client):
+        state = academy.state
+        member = state.members()[5]
+        state.leave_all_groups(member.id)
+        state.add_group("Sales ")
+        state.join_group(member.id, "Sales ")
+        flags = PlanOptions(remove_groups=True)
+        kept = await sync(client, [{"email": member.email, "groups": "sales"}], None, flags)
+        left = await sync(client, [{"email": member.email, "groups": "Team Z"}], None, flags)
+        assert kept.plan.rows[0].steps == ()
+        assert RemoveFromGroup("Sales ") in left.plan.rows[0].steps
+        assert groups_of(academy, member.id) == {"Sales "}
+
+
+async def test_a_blank_academy_group_is_ignored_not_fatal(tmp_path: Path) -> None:
+    """A catalogue group named only with spaces is skipped; every row is still applied."""
+    async with serving() as (academy, client):
+        members = academy.state.members()[3:6]
+        academy.state.add_group("  ")
+        academy.state.join_group(members[-1].id, "  ")
+        rows = [{"email": m.email, "groups": "Team Z"} for m in members]
+        flags = PlanOptions(remove_groups=True)
+        result = await sync(client, rows, tmp_path / "j.sqlite", flags, concurrency=1)
+        assert result.report.exit_code == 0, result.report.summary()
+        assert all(not isinstance(s, RemoveFromGroup) for r in result.plan.rows for s in r.steps)
+        assert all("Team Z" in groups_of(academy, m.id) for m in members)
+
+
+async def test_an_unexpected_row_error_fails_only_its_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A non-API exception in one row is a failed line naming the error; the rest finish."""
+
+    async def flaky(*args: Any, **kwargs: Any) -> RowReport:
+        if args[2].line == 2:
+            raise RuntimeError("boom")
+        return await apply_plan(*args, **kwargs)
+
+    monkeypatch.setattr("coursepath_async.bulk._sync.apply_plan", flaky)
+    async with serving() as (academy, client):
+        rows = [{"email": m.email, "groups": "Team Z"} for m in academy.state.members()[3:6]]
+        result = await sync(client, rows, tmp_path / "j.sqlite", concurrency=1)
+    outcomes = [(r.line, r.outcome) for r in result.report.rows]
+    assert sorted(outcomes) == [(1, "updated"), (2, "failed"), (3, "updated")]
+    failed = next(r for r in result.report.rows if r.line == 2)
+    assert failed.reason == "unexpected error: RuntimeError: boom"
+    assert result.report.consistent
+
+
+async def test_destructive_flags_refuse_rows_without_the_column(tmp_path: Path) -> None:
+    """unenroll/remove_groups without a courses/groups column (or option) send nothing."""
+    csv = tmp_path / "people.csv"
+    csv.write_text("email,name,groups\nada@x.test,Ada,Team Z\n", encoding="utf-8")
+    unenroll = SyncOptions(plan=PlanOptions(unenroll=True), dry_run=True)
+    remove = SyncOptions(plan=PlanOptions(remove_groups=True), dry_run=True)
+    rows: list[dict[str, object]] = [{"email": "ada@x.test", "courses": "1"}, {"email": "b@x.test"}]
+    async with serving() as (academy, client):
+        with CsvRows(csv) as source, pytest.raises(ValueError, match="no 'courses' column"):
+            await sync_members(client, source, journal=None, options=unenroll)
+        with pytest.raises(ValueError, match="line 2 has no 'courses' key"):
+            await sync_members(client, MappingRows(rows), journal=None, options=unenroll)
+        with pytest.raises(ValueError, match="remove_groups refused: line 1 has no 'groups'"):
+            await sync_members(client, MappingRows(rows), journal=None, options=remove)
+        with pytest.raises(ValueError, match="cannot be checked"):
+            await sync_members(client, MappingRows(iter(rows)), journal=None, options=unenroll)
+        assert academy.recorder.total == 0
+        allowed: list[tuple[CsvRows | MappingRows, SyncOptions]] = [
+            (CsvRows(csv), remove),
+            (MappingRows(rows), SyncOptions(plan=PlanOptions(unenroll=True, courses=[2]))),
+            (MappingRows(iter(rows)), evolve(unenroll, missing_means_none=True)),
+        ]
+        for allowed_rows, options in allowed:
+            options = evolve(options, dry_run=True)
+            result = await sync_members(client, allowed_rows, journal=None, options=options)
+            assert result.report.consistent
