@@ -272,25 +272,6 @@ class CsvWriter(RecordWriter):
         self.formula_guard = formula_guard
         super().__init__(path, columns, overwrite=overwrite, table=table)
 
-    @classmethod
-    def open(
-        cls,
-        path: str | os.PathLike[str],
-        columns: Sequence[Column],
-        *,
-        overwrite: bool = False,
-        table: str = "records",
-        formula_guard: bool = True,
-    ) -> Self:
-        """Start writing ``columns`` to ``path``; ``formula_guard`` as the class describes."""
-        return cls(
-            Path(path),
-            tuple(columns),
-            overwrite=overwrite,
-            table=table,
-            formula_guard=formula_guard,
-        )
-
     def _open(self, temp: Path) -> None:
         self._file = open(temp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in _finish
         self._csv = csv.writer(self._file, lineterminator="\r\n")
@@ -399,8 +380,9 @@ def open_writer(
     if cls is None:
         raise ValueError(f"format must be one of {', '.join(_WRITERS)}, got {format!r}")
     if cls is CsvWriter:
-        return CsvWriter.open(
-            path, columns, overwrite=overwrite, table=table, formula_guard=formula_guard
+        cols = tuple(columns)
+        return CsvWriter(
+            Path(path), cols, overwrite=overwrite, table=table, formula_guard=formula_guard
         )
     return cls.open(path, columns, overwrite=overwrite, table=table)
 
