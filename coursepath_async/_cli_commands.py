@@ -289,6 +289,9 @@ def _add_export(
 def _export(args: argparse.Namespace) -> int:
     from .bulk import export_members, export_results
 
+    if args.what == "members" and (args.course or args.completed_only):
+        raise ValueError("--course and --completed-only apply to 'export results' only")
+
     async def job(stop: asyncio.Event) -> int:
         async with client_from_args(args) as client:
             with Progress(f"export {args.what}", total=None, unit="record") as progress:

@@ -6,6 +6,7 @@ Shared by a client and all its views; holds the pool, the budget and the signer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Coroutine
@@ -69,6 +70,7 @@ class Core:
             ssl=ssl,
         )
         self.closed = False
+        self._closing = asyncio.Event()  # ends backoff waits when the client closes
         self._root = str(config.api_root)
 
     def url_for(self, path: str) -> str:
@@ -208,11 +210,23 @@ class Core:
                 attempt,
                 failure,
             )
-            await asyncio.sleep(wait)
+            await self._back_off(wait)
+
+    async def _back_off(self, wait: float) -> None:
+        """Sleep ``wait`` seconds before a retry, or less if the client closes meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await self._closing.wait()
 
     async def aclose(self) -> None:
-        """Close the shared pool; later calls raise instead of reopening it."""
+        """Close the shared pool; later calls raise instead of reopening it.
+
+        Calls backing off or queued (even behind a long ``Retry-After`` pause) are let go
+        at once, and raise that the client is closed.
+        """
         self.closed = True
+        self._closing.set()
+        self.scheduler.close()
         await self.transport.aclose()
 
 

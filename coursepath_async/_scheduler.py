@@ -41,6 +41,7 @@ class Scheduler:
 
     __slots__ = (
         "_active",
+        "_closed",
         "_effective",
         "_lane_waiting",
         "_lanes",
@@ -73,6 +74,7 @@ class Scheduler:
         self._paused_until = 0.0
         #: Set while a pause holds: the timer that ends it (no slot is handed out before).
         self._resume: asyncio.TimerHandle | None = None
+        self._closed = False
 
     @property
     def limit(self) -> int:
@@ -121,6 +123,18 @@ class Scheduler:
         self._paused_until = until
         if self._resume is None:  # one timer per pause; it re-arms itself if extended
             self._resume = asyncio.get_running_loop().call_later(seconds, self._end_pause)
+
+    def close(self) -> None:
+        """The client closed: end any pause and let every waiter go now, whatever the budget.
+
+        Each then sees the client closed at once instead of after a long pause.
+        """
+        self._closed = True
+        self._paused_until = 0.0
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
+        self._fill()
 
     def _end_pause(self) -> None:
         left = self._paused_until - time.monotonic()
@@ -182,6 +196,9 @@ class Scheduler:
         """Wait for a slot; a cancelled waiter never keeps or loses one."""
         if self.try_acquire(priority):
             return
+        if self._closed:  # nothing will free a slot for us; the caller sees it closed
+            self._take()
+            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._lanes[priority].append(future)
         self._lane_waiting[priority] += 1
@@ -219,7 +236,7 @@ class Scheduler:
         if self._resume is not None:
             return
         for priority, lane in zip(Priority, self._lanes, strict=True):
-            room = self._room(priority)
+            room = self._room(priority) if not self._closed else len(lane) + self._active
             while lane and self._active < room:
                 future = lane.popleft()
                 if future.done():  # a cancelled waiter; its counts are already undone

@@ -32,6 +32,11 @@ def validate_email(value: object, *, field: str = "email") -> str:
         raise ValueError(f"{field} is longer than {_MAX_EMAIL} characters")
     if _CONTROL.search(email):
         raise ValueError(f"{field} contains control characters")
+    if not email.isascii():
+        try:
+            email.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, e.g. from a non-UTF-8 environment
+            raise ValueError(f"{field} is not valid UTF-8 text") from None
     if _EMAIL_RE.fullmatch(email) is None:
         raise ValueError(f"{field} {_short(email)} is not a valid email address")
     return email

@@ -324,6 +324,18 @@ async def test_export_csv_guards_formulas_unless_told_not_to(
     assert "=HYPERLINK(1)" in raw.read_text(encoding="utf-8")
 
 
+async def test_export_members_refuses_results_only_flags(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """--course and --completed-only on a members export are a usage error, not ignored."""
+    out_file = tmp_path / "m.csv"
+    code, _, err = await _run(academy, "export", "members", "--out", str(out_file), "--course", "1")
+    assert code == 2
+    assert "apply to 'export results' only" in err
+    assert not out_file.exists()
+    assert academy.recorder.total == 0
+
+
 async def test_export_refusal_names_the_flag(academy: SandboxAcademy, tmp_path: Path) -> None:
     """Refusing an existing output file points at --overwrite, not the library argument."""
     out_file = tmp_path / "m.csv"

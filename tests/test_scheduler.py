@@ -316,6 +316,20 @@ async def test_callers_during_a_pause_queue_by_priority() -> None:
     assert order == [Priority.INTERACTIVE, Priority.BULK]
 
 
+async def test_close_lets_every_waiter_go_at_once() -> None:
+    """After close, callers queued (even behind a long pause) get through to see it closed."""
+    scheduler = Scheduler(1)
+    assert scheduler.try_acquire(Priority.NORMAL)
+    scheduler.pause(60)
+    waiters = [asyncio.create_task(scheduler.acquire(p)) for p in (Priority.BULK, Priority.NORMAL)]
+    await _settle()
+    assert not any(waiter.done() for waiter in waiters)
+    scheduler.close()
+    await asyncio.wait_for(asyncio.gather(*waiters), 1)
+    await asyncio.wait_for(scheduler.acquire(Priority.BULK), 1)  # a late caller too
+    assert scheduler.stats().paused_for == 0.0
+
+
 async def test_pause_is_extended_never_shortened() -> None:
     """A shorter pause does not cut a longer one short."""
     scheduler = Scheduler(1)

@@ -69,6 +69,12 @@ def test_email_must_be_a_string(value: object) -> None:
         validate_email(value)
 
 
+def test_email_with_a_lone_surrogate_is_refused() -> None:
+    """An email from a non-UTF-8 environment (a lone surrogate) is refused, not sent."""
+    with pytest.raises(ValueError, match="user is not valid UTF-8 text"):
+        validate_email("ann\udce9@x.test", field="user")
+
+
 def test_email_error_names_the_field() -> None:
     """The message names the argument that was wrong."""
     with pytest.raises(ValueError, match=r"^user "):

@@ -259,3 +259,26 @@ async def test_retry_after_beyond_the_deadline_fails_fast() -> None:
         assert time.monotonic() - started < 0.5
         assert caught.value.retry_after == 30.0
         assert academy.recorder.count("GET", "/members/me") == 1
+
+
+async def test_closing_the_client_ends_a_long_pause_and_its_backoff_at_once() -> None:
+    """Calls backing off or queued behind a 30 s Retry-After fail as soon as the client closes."""
+    async with serving(client={"max_concurrency": 1}) as (academy, client):
+        academy.script("GET", "/members/me", ScriptedFault.rate_limit(30.0))
+        backing_off = asyncio.create_task(client.members.me())
+        await until(academy.recorder, lambda r: r.total == 1 and r.in_flight == 0)
+        queued = asyncio.create_task(client.members.get(2))
+        async with asyncio.timeout(5):
+            while client.scheduler_stats().paused_for == 0 or not any(  # noqa: ASYNC110
+                client.scheduler_stats().pending.values()
+            ):
+                await asyncio.sleep(0.01)
+        started = time.monotonic()
+        await client.aclose()
+        results = await asyncio.wait_for(
+            asyncio.gather(backing_off, queued, return_exceptions=True), 5
+        )
+        assert time.monotonic() - started < 5
+    assert [type(r) for r in results] == [RuntimeError, RuntimeError]
+    assert all("closed" in str(r) for r in results)
+    assert academy.recorder.total == 1
