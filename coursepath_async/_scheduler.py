@@ -13,6 +13,7 @@ per budget's worth of successes (additive increase, multiplicative decrease).
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -173,7 +174,12 @@ class Scheduler:
         return _Slot(self, priority)
 
     def _room(self, priority: Priority) -> int:
-        """How many slots may be in use for a call of ``priority`` to take one."""
+        """How many slots may be in use for a call of ``priority`` to take one.
+
+        Unbounded once closed: every caller goes through at once to see it closed.
+        """
+        if self._closed:
+            return sys.maxsize
         return (
             self._effective + self._reserve if priority is Priority.INTERACTIVE else self._effective
         )
@@ -195,9 +201,6 @@ class Scheduler:
     async def acquire(self, priority: Priority) -> None:
         """Wait for a slot; a cancelled waiter never keeps or loses one."""
         if self.try_acquire(priority):
-            return
-        if self._closed:  # nothing will free a slot for us; the caller sees it closed
-            self._take()
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._lanes[priority].append(future)
@@ -236,7 +239,7 @@ class Scheduler:
         if self._resume is not None:
             return
         for priority, lane in zip(Priority, self._lanes, strict=True):
-            room = self._room(priority) if not self._closed else len(lane) + self._active
+            room = self._room(priority)
             while lane and self._active < room:
                 future = lane.popleft()
                 if future.done():  # a cancelled waiter; its counts are already undone
