@@ -51,9 +51,7 @@ def validate_id(value: object, *, field: str) -> int:
 
 def validate_group_name(value: object, *, field: str = "name") -> str:
     """Return a non-empty group name without surrounding spaces."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{field} must be a non-empty string, got {_short(value)}")
-    return value.strip()
+    return check_group_name(value, field=field).strip()
 
 
 def check_group_name(value: object, *, field: str = "name") -> str:
