@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar, cast
@@ -236,16 +236,25 @@ async def _member_step(client: ClientView, step: CreateMember | UpdateMember) ->
     return (await client.members.update(step.member_id, email=email, **fields)).id
 
 
-async def _create_member(client: ClientView, step: CreateMember) -> int:
-    """Create the member; one that "exists" and is older than this attempt is not ours.
+async def create_member(
+    client: ClientView, email: str, fields: Mapping[str, object]
+) -> tuple[Member, bool]:
+    """Create a member; returns it and whether it is ours (created by this call).
 
-    Like the import's create-first path: accepting it as created would invite (under
-    ``invite="new"``) someone who was there before. The row fails; a re-run updates it.
+    A create answering "exists" after an uncertain attempt resolves to the member found
+    by email, which is ours only if it is no older than the call: accepting an older one
+    would invite (under ``invite="new"``) someone who was there before.
     """
     started = datetime.now(UTC)
-    body = new_member_body(step.email, dict(step.fields))
+    body = new_member_body(email, fields)
     member, confirmed = await create_member_at(client.members, "/members", body)
-    if not confirmed and not created_since(member, started):
+    return member, confirmed or created_since(member, started)
+
+
+async def _create_member(client: ClientView, step: CreateMember) -> int:
+    """Create the member; one found older than the attempt fails the row (a re-run updates)."""
+    member, ours = await create_member(client, step.email, dict(step.fields))
+    if not ours:
         raise _CreatedBefore(
             f"{step.email} already existed as member {member.id} (created "
             f"{member.created_date}), not created by this run; re-run to update it"

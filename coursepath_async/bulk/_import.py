@@ -24,13 +24,11 @@ from .._client import ClientView, _Base
 from .._config import Priority
 from .._exceptions import ConflictError, CoursepathError, UnprocessableEntityError
 from .._models import Member
-from .._resources._base import new_member_body
-from .._resources._members import create_member_at
 from ._apply import (
     ApplyOptions,
     OnRow,
     apply_plan,
-    created_since,
+    create_member,
     failed_report,
     invalid_report,
     keep_invite_intent,
@@ -280,11 +278,8 @@ class _ImportJob:
             # The intent to invite must survive a crash right after the create, or a
             # resumed run would find an existing member and never invite them.
             journal.commit()
-        started = datetime.now(UTC)
         try:
-            member, confirmed = await create_member_at(
-                self._client.members, "/members", new_member_body(row.email, row.member_fields())
-            )
+            member, ours = await create_member(self._client, row.email, row.member_fields())
         except (ConflictError, UnprocessableEntityError):
             self._existed(journal, plan, row)
             return None
@@ -292,7 +287,7 @@ class _ImportJob:
             reason = f"create member {row.email}: {exc}"
             journal.finish_row(plan.key, error=reason)
             return failed_report(plan, reason)
-        if not confirmed and not created_since(member, started):
+        if not ours:
             # "Exists" after an uncertain attempt, and the member is older than this row:
             # someone else's, so update it like any existing member, and invite per policy.
             self._existed(journal, plan, row)
