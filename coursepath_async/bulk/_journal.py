@@ -581,8 +581,7 @@ class Journal:
         Call it when the run reached every row, failed ones included, and re-running
         should re-plan from scratch (a sync); leave it out to keep resuming (an import).
         """
-        if not self._conn.in_transaction:
-            self._conn.execute("BEGIN IMMEDIATE")
+        # Joins the open batch, if any, and commits it; else autocommits on its own.
         self._conn.execute("UPDATE job SET finished_at = ? WHERE id = 1", (_now(),))
         self.commit()
 
