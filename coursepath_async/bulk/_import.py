@@ -15,7 +15,7 @@ second fails, naming the other line, as a sync's planner does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from attrs import evolve, field, frozen
@@ -43,10 +43,10 @@ from ._journal import MEMBER_STEP, InputFingerprint, JobKind, Journal
 from ._plan import (
     AcademyIndex,
     CurrentMember,
+    MemberClaims,
     PlanOptions,
     RowPlan,
     plan_row,
-    shared_member_conflict,
 )
 from ._report import ImportReport, RowReport
 from ._rows import CsvRows, MappingRows, MemberRow, RowError
@@ -146,28 +146,6 @@ def finish_report(report: ImportReport, rows: Rows) -> None:
     )
 
 
-class _Claims:
-    """Which line of this run acts on each member (by id) and each email.
-
-    Checked and taken with no ``await`` in between, so of two concurrent rows that
-    would act on the same person exactly one wins. Memory grows with the rows, a few
-    dozen bytes each, like the reader's duplicate check.
-    """
-
-    def __init__(self) -> None:
-        self._lines: dict[int | str, int] = {}
-
-    def take(self, line: int, *, members: Iterable[int] = (), emails: Iterable[str]) -> str | None:
-        """Claim all of them for ``line``, or none: returns the conflict naming the holder."""
-        wanted: list[int | str] = [*members, *(email.lower() for email in emails)]
-        for item in wanted:
-            holder = self._lines.get(item, line)
-            if holder != line:
-                return shared_member_conflict(holder)
-        self._lines.update(dict.fromkeys(wanted, line))
-        return None
-
-
 class _ImportJob:
     """Per-row logic of one import run."""
 
@@ -190,7 +168,7 @@ class _ImportJob:
         # Not ``journal.resumed``: an earlier call may have filled this open journal.
         self._journal_has_rows = journal is not None and journal.has_rows()
         self._job_started = datetime.now(UTC) if journal is None else journal.created_at
-        self._claims = _Claims()
+        self._claims = MemberClaims()
 
     async def row(self, row: MemberRow) -> RowReport:
         """Import one valid row; any failure becomes a failed report line, never lost."""
@@ -258,16 +236,9 @@ class _ImportJob:
 
     def _claim(self, plan: RowPlan, academy: AcademyIndex) -> RowPlan:
         """Claim the member a plan acts on, its email and the row's; losing is a conflict."""
-        if plan.conflict is not None:
-            return plan
         member = academy.member(plan.member_id)
-        if member is None:
-            conflict = self._claims.take(plan.line, emails=(plan.email,))
-        else:  # the member's email too: an email change frees it for no other row
-            conflict = self._claims.take(
-                plan.line, members=(member.id,), emails=(plan.email, member.email)
-            )
-        return plan if conflict is None else evolve(plan, steps=(), conflict=conflict)
+        # The member's email too: an email change frees it for no other row.
+        return self._claims.claim(plan, also=() if member is None else (member.email,))
 
     async def _create_first(self, journal: Journal, row: MemberRow) -> RowReport | None:
         """Try the create straight away; ``None`` when the member turned out to exist."""

@@ -547,25 +547,35 @@ def _course_steps(
 
 def plan_sync(rows: Iterable[MemberRow], academy: AcademyIndex, options: PlanOptions) -> Plan:
     """Plan every row; two rows that would act on the same member are conflicts."""
-    planned: list[RowPlan] = []
-    lines_by_member: dict[int, int] = {}
-    lines_by_email: dict[str, int] = {}
-    for row in rows:
-        plan = plan_row(row, academy, options)
-        if plan.conflict is None:
-            first = lines_by_email.get(row.email_key)
-            if first is None and plan.member_id is not None:
-                first = lines_by_member.get(plan.member_id)
-            if first is not None:
-                plan = evolve(plan, steps=(), conflict=shared_member_conflict(first))
-            else:
-                lines_by_email[row.email_key] = row.line
-                if plan.member_id is not None:
-                    lines_by_member[plan.member_id] = row.line
-        planned.append(plan)
-    return Plan(tuple(planned))
+    claims = MemberClaims()
+    return Plan(tuple(claims.claim(plan_row(row, academy, options)) for row in rows))
 
 
-def shared_member_conflict(line: int) -> str:
-    """Why a row was not applied: an earlier row of the run acts on its member or email."""
-    return f"acts on the same member or email as line {line}"
+class MemberClaims:
+    """Which line of a run acts on each email and each member (by id).
+
+    Checked and taken with no ``await`` in between, so of two concurrent rows that would
+    act on the same person exactly one wins. Memory grows with the rows, a few dozen
+    bytes each, like the reader's duplicate check.
+    """
+
+    def __init__(self) -> None:
+        self._lines: dict[int | str, int] = {}
+
+    def take(self, line: int, *, emails: Iterable[str], members: Iterable[int] = ()) -> str | None:
+        """Claim all of them for ``line``, or none: returns the conflict naming the holder."""
+        wanted: list[int | str] = [*(email.lower() for email in emails), *members]
+        for item in wanted:
+            holder = self._lines.get(item, line)
+            if holder != line:
+                return f"acts on the same member or email as line {holder}"
+        self._lines.update(dict.fromkeys(wanted, line))
+        return None
+
+    def claim(self, plan: RowPlan, *, also: Iterable[str] = ()) -> RowPlan:
+        """``plan`` once its email, ``also`` emails and member are claimed; else a conflict."""
+        if plan.conflict is not None:
+            return plan
+        members = () if plan.member_id is None else (plan.member_id,)
+        conflict = self.take(plan.line, emails=(plan.email, *also), members=members)
+        return plan if conflict is None else evolve(plan, steps=(), conflict=conflict)
