@@ -291,6 +291,11 @@ def _column_key(name: str) -> str:
     return re.sub(r"[\s_-]+", "", name).lower()
 
 
+def field_for(name: str) -> str | None:
+    """The member field a column (or mapping key) named ``name`` means, or None."""
+    return _ALIASES.get(_column_key(name))
+
+
 def _excerpt(cells: Iterable[str]) -> str:
     """A short, printable rendering of a row for reports (callers mask secret cells first)."""
     text = _clip(",".join(cells), _EXCERPT_LIMIT)
@@ -428,7 +433,7 @@ class CsvRows:
         fields: list[str | None] = []
         seen: dict[str, str] = {}
         for name in names:
-            field_name = _ALIASES.get(_column_key(name))
+            field_name = field_for(name)
             if field_name is not None and field_name in seen:
                 raise BulkInputError(
                     f"{where}: columns {_clip(seen[field_name])!r} and {_clip(name)!r} "
@@ -616,7 +621,7 @@ class MappingRows:
         values: dict[str, object] = {}
         sources: dict[str, str] = {}
         for name, value in pairs:
-            field_name = _ALIASES.get(_column_key(name))
+            field_name = field_for(name)
             if field_name is None:
                 self._ignored.setdefault(name, None)
             elif field_name in sources:

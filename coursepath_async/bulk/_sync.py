@@ -56,7 +56,7 @@ from ._plan import (
     plan_sync,
 )
 from ._report import ImportReport, RowReport
-from ._rows import _ALIASES, CsvRows, MemberRow, RowError, _column_key
+from ._rows import CsvRows, MemberRow, RowError, field_for
 
 __all__ = ["SyncOptions", "SyncResult", "load_academy", "sync_members"]
 
@@ -176,7 +176,7 @@ def _missing_column(rows: Rows, column: str) -> str | None:
         return f"the rows (not a list or tuple) cannot be checked for a {column!r} key"
     for line, item in enumerate(items, start=1):
         if isinstance(item, Mapping) and not any(
-            isinstance(key, str) and _ALIASES.get(_column_key(key)) == column for key in item
+            isinstance(key, str) and field_for(key) == column for key in item
         ):
             return f"line {line} has no {column!r} key"
     return None
