@@ -126,8 +126,6 @@ def _import(args: argparse.Namespace) -> int:
         plan=_plan_options(args), resend_uncertain=args.resend_uncertain, dry_run=args.dry_run
     )
 
-    _check_writable(_report_path(args))
-
     async def job(stop: asyncio.Event) -> int:
         async with client_from_args(args) as client:
             return await _run_row_job(
@@ -157,8 +155,6 @@ def _sync(args: argparse.Namespace) -> int:
     options = SyncOptions(
         plan=_plan_options(args), resend_uncertain=args.resend_uncertain, dry_run=args.dry_run
     )
-
-    _check_writable(_report_path(args))
 
     async def job(stop: asyncio.Event) -> int:
         async with client_from_args(args) as client:
@@ -207,6 +203,7 @@ async def _run_row_job(
     from .bulk import open_journal
 
     report_path = _report_path(args)
+    _check_writable(report_path)  # still before any request: the client opens lazily
     journal_path = args.journal or Path(f"{args.file}.journal.sqlite")
 
     def show_plan(row_plan: RowPlan) -> None:
