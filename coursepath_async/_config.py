@@ -12,7 +12,7 @@ from attrs import frozen
 from yarl import URL
 
 from ._exceptions import ConfigurationError
-from ._validation import validate_email
+from ._validation import is_utf8_text, validate_email
 
 ENV_URL = "COURSEPATH_URL"
 ENV_API_KEY = "COURSEPATH_API_KEY"
@@ -130,19 +130,10 @@ def resolve_api_key(value: str | None) -> str:
         raise ConfigurationError(f"api_key must be a string, got {type(key).__name__}")
     if not key or not key.strip():
         raise ConfigurationError(f"no API key: pass api_key or set {ENV_API_KEY}")
-    if not _is_utf8_text(key):  # e.g. a Latin-1 byte in the variable, decoded as a surrogate
+    if not is_utf8_text(key):  # e.g. a Latin-1 byte in the variable, decoded as a surrogate
         source = "api_key" if value is not None else ENV_API_KEY
         raise ConfigurationError(f"{source} is not valid UTF-8 text; copy the API key again")
     return key
-
-
-def _is_utf8_text(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8; the UnicodeEncodeError (holding it) never escapes."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def resolve_user(value: str | None) -> str:
@@ -150,7 +141,7 @@ def resolve_user(value: str | None) -> str:
     user = value if value is not None else os.environ.get(ENV_USER)
     if not user:
         raise ConfigurationError(f"no acting member: pass user or set {ENV_USER}")
-    if isinstance(user, str) and not _is_utf8_text(user):
+    if isinstance(user, str) and not is_utf8_text(user):
         source = "user" if value is not None else ENV_USER
         raise ConfigurationError(f"{source} is not valid UTF-8 text (a non-UTF-8 byte?)")
     try:

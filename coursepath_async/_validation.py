@@ -21,6 +21,17 @@ def _short(value: object) -> str:
     return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 1] + "…"
 
 
+def is_utf8_text(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8; the UnicodeEncodeError (holding it) never escapes."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def validate_email(value: object, *, field: str = "email") -> str:
     """Return the stripped email, or raise ValueError naming the field and the problem."""
     if not isinstance(value, str):
@@ -32,11 +43,8 @@ def validate_email(value: object, *, field: str = "email") -> str:
         raise ValueError(f"{field} is longer than {_MAX_EMAIL} characters")
     if _CONTROL.search(email):
         raise ValueError(f"{field} contains control characters")
-    if not email.isascii():
-        try:
-            email.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate, e.g. from a non-UTF-8 environment
-            raise ValueError(f"{field} is not valid UTF-8 text") from None
+    if not is_utf8_text(email):  # a lone surrogate, e.g. from a non-UTF-8 environment
+        raise ValueError(f"{field} is not valid UTF-8 text")
     if _EMAIL_RE.fullmatch(email) is None:
         raise ValueError(f"{field} {_short(email)} is not a valid email address")
     return email
