@@ -49,9 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"coursepath-async: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except CoursepathError as exc:
-        from .bulk import JournalError
+        from .bulk import JournalError, JournalGoneError
 
-        if isinstance(exc, JournalError):  # wrong or busy journal: refused before any call
+        if isinstance(exc, JournalError) and not isinstance(exc, JournalGoneError):
+            # Wrong or busy journal: refused before any call.
             print(f"coursepath-async: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         print(f"coursepath-async: failed: {exc}", file=sys.stderr)

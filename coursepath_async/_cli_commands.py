@@ -67,6 +67,11 @@ def _row_job_options(parser: argparse.ArgumentParser) -> None:
         help="re-send invitations an earlier run left uncertain (may email someone twice)",
     )
     parser.add_argument(
+        "--release-withheld",
+        action="store_true",
+        help="send the invitations withheld because a run could not tell it created the member",
+    )
+    parser.add_argument(
         "--journal",
         type=Path,
         help="default: FILE.journal.sqlite; a sync resumes it only if its last run was cut off",
@@ -123,7 +128,10 @@ def _import(args: argparse.Namespace) -> int:
 
     rows = CsvRows(args.file, delimiter=args.delimiter)
     options = ImportOptions(
-        plan=_plan_options(args), resend_uncertain=args.resend_uncertain, dry_run=args.dry_run
+        plan=_plan_options(args),
+        resend_uncertain=args.resend_uncertain,
+        release_withheld=args.release_withheld,
+        dry_run=args.dry_run,
     )
 
     async def job(stop: asyncio.Event) -> int:
@@ -153,7 +161,10 @@ def _sync(args: argparse.Namespace) -> int:
 
     rows = CsvRows(args.file, delimiter=args.delimiter)
     options = SyncOptions(
-        plan=_plan_options(args), resend_uncertain=args.resend_uncertain, dry_run=args.dry_run
+        plan=_plan_options(args),
+        resend_uncertain=args.resend_uncertain,
+        release_withheld=args.release_withheld,
+        dry_run=args.dry_run,
     )
 
     async def job(stop: asyncio.Event) -> int:

@@ -54,6 +54,11 @@ class _Base:
         self.groups = Groups(core, ctx)
 
     @property
+    def base_url(self) -> str:
+        """The academy's origin, e.g. ``https://acme.coursepath.com``."""
+        return str(self._core.config.base_url).rstrip("/")
+
+    @property
     def user(self) -> str:
         """The email of the member calls are made on behalf of."""
         return self._ctx.user
@@ -171,11 +176,6 @@ class CoursepathClient(_Base):
                 user=config.user, priority=check_priority(priority), deadline=config.deadline
             ),
         )
-
-    @property
-    def base_url(self) -> str:
-        """The academy's origin, e.g. ``https://acme.coursepath.com``."""
-        return str(self._core.config.base_url).rstrip("/")
 
     async def __aenter__(self) -> Self:
         return self

@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Unpack
 
-from .._exceptions import ConflictError, UnprocessableEntityError
+from .._exceptions import BadRequestError, ConflictError, UnprocessableEntityError
 from .._models import Course, Group, Member
 from .._pagination import Paginator
 from .._sansio import RequestKind
@@ -153,27 +153,36 @@ class Members(Resource):
         await self._call("DELETE", path, kind=RequestKind.IDEMPOTENT)
 
 
+#: Answers a server may give a create whose email exists (a real one may say 400).
+_MAYBE_EXISTS = (BadRequestError, ConflictError, UnprocessableEntityError)
+
+
 async def create_member_at(
     resource: Resource,
     path: str,
     body: Mapping[str, Any],
     enrol: Callable[[Member], Awaitable[object]] | None = None,
-) -> tuple[Member, bool]:
+    *,
+    resolve_existing: bool = False,
+) -> tuple[Member, bool | None]:
     """POST a member create; "already exists" after an uncertain attempt becomes a lookup.
 
-    Returns the member and whether the server confirmed this call created it (False:
-    found by email after an attempt that may or may not have created it). ``enrol``
-    re-applies the enrolment a create-and-enrol endpoint would have done.
+    Returns the member and who created it: True this call (answered 2xx); None unknown
+    (an attempt may have created it before a retry answered "exists"); False someone
+    else, before this call (only with ``resolve_existing``: a first answer of 400, 409
+    or 422 is then looked up too, instead of raised). A "maybe exists" answer whose
+    email is not found is raised as it came. ``enrol`` re-applies the enrolment a
+    create-and-enrol endpoint would have done.
     """
     try:
         created = await resource._one("POST", path, Member, body=body, kind=RequestKind.CREATE)
         return created, True
-    except (ConflictError, UnprocessableEntityError) as exc:
-        if not exc.after_unknown_outcome:
+    except _MAYBE_EXISTS as exc:
+        if not (exc.after_unknown_outcome or resolve_existing):
             raise
         found = await Members(resource._core, resource._ctx).find_by_email(body["email"])
         if found is None:
             raise
         if enrol is not None:
             await enrol(found)
-        return found, False
+        return found, None if exc.after_unknown_outcome else False

@@ -7,7 +7,8 @@ the run report. Error tree (all under :class:`~coursepath_async.CoursepathError`
     BulkInputError (also a ValueError)  the input as a whole is unusable
     JournalError                        the journal cannot be used
     ├── JournalLockedError              another process has it open
-    ├── JournalMismatchError            it belongs to another job, input or options
+    ├── JournalMismatchError            it belongs to another job, input, options or academy
+    ├── JournalGoneError                its file was deleted or replaced mid-run: the job stops
     └── InviteStateError                a transition that could send an invitation twice
     ReportError                         the report does not account for every row
 """
@@ -21,6 +22,7 @@ from ._journal import (
     JobKind,
     Journal,
     JournalError,
+    JournalGoneError,
     JournalLockedError,
     JournalMismatchError,
     MemberOutcome,
@@ -75,6 +77,7 @@ __all__ = [
     "JobKind",
     "Journal",
     "JournalError",
+    "JournalGoneError",
     "JournalLockedError",
     "JournalMismatchError",
     "MappingRows",

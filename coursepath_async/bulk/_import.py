@@ -16,30 +16,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 
-from attrs import evolve, field, frozen
+from attrs import field, frozen
 
 from .._client import ClientView, _Base
 from .._config import Priority
-from .._exceptions import ConflictError, CoursepathError, UnprocessableEntityError
 from .._models import Member
 from ._apply import (
-    ApplyOptions,
     OnRow,
-    apply_plan,
-    create_member,
-    failed_report,
     invalid_report,
-    keep_invite_intent,
-    plan_member_outcome,
+    planned_report,
     resumed_report,
     row_failure,
     run_reported,
     usable_group_names,
-    wants_invite,
 )
-from ._journal import MEMBER_STEP, InputFingerprint, JobKind, Journal
+from ._journal import InputFingerprint, JobKind, Journal, JournalGoneError
+from ._pipeline import ApplyOptions, RowPipeline
 from ._plan import (
     AcademyIndex,
     CurrentMember,
@@ -61,6 +54,8 @@ class ImportOptions:
     plan: PlanOptions = field(factory=PlanOptions)
     #: Re-send invitations an earlier run left uncertain (may email someone twice).
     resend_uncertain: bool = False
+    #: Send the invitations withheld because a run could not tell it created the member.
+    release_withheld: bool = False
     #: Plan and report without writing anything, journal included (lookups still run).
     dry_run: bool = False
     #: Rows in flight; default: twice the client's budget.
@@ -89,6 +84,8 @@ async def import_members(
         raise ValueError("an import that writes needs a journal")
     _refuse_destructive(options.plan)
     bulk = client.with_options(priority=Priority.BULK)
+    if journal is not None and not options.dry_run:
+        journal.bind_academy(client.base_url)
     job = _ImportJob(bulk, None if options.dry_run else journal, options, on_plan)
     report = ImportReport(source=source_label(rows), kind="import", dry_run=options.dry_run)
     await run_rows(
@@ -147,7 +144,7 @@ def finish_report(report: ImportReport, rows: Rows) -> None:
 
 
 class _ImportJob:
-    """Per-row logic of one import run."""
+    """Per-row logic of one import run: plan each row, then hand it to the pipeline."""
 
     def __init__(
         self,
@@ -161,19 +158,30 @@ class _ImportJob:
         self._catalogue: list[str] | None = None
         self._catalogue_lock = asyncio.Lock()
         self._options = options
-        self._apply = ApplyOptions(resend_uncertain=options.resend_uncertain)
         self._on_plan = on_plan
         # Decided once, before any row: a journal that knows no row yet (a new one, or
         # one whose runs never began a row) lets rows skip the query for their state.
         # Not ``journal.resumed``: an earlier call may have filled this open journal.
         self._journal_has_rows = journal is not None and journal.has_rows()
-        self._job_started = datetime.now(UTC) if journal is None else journal.created_at
         self._claims = MemberClaims()
+        self._pipeline = None
+        if journal is not None:
+            apply = ApplyOptions(
+                invite=options.plan.invite,
+                resend_uncertain=options.resend_uncertain,
+                release_withheld=options.release_withheld,
+            )
+            self._pipeline = RowPipeline(client, journal, apply, self._replan)
 
     async def row(self, row: MemberRow) -> RowReport:
-        """Import one valid row; any failure becomes a failed report line, never lost."""
+        """Import one valid row; any failure becomes a failed report line, never lost.
+
+        A journal deleted or replaced under the job stops the whole run instead.
+        """
         try:
             return await self._row(row)
+        except JournalGoneError:
+            raise
         except Exception as exc:
             reason = row_failure(self._journal, row.natural_key, row.line, exc)
             return RowReport(line=row.line, email=row.email, outcome="failed", reason=reason)
@@ -199,87 +207,42 @@ class _ImportJob:
         prior = (
             journal.get(row.natural_key) if journal is not None and self._journal_has_rows else None
         )
-        if prior is not None and prior.complete:
+        if self._pipeline is not None and self._pipeline.skip(prior):
+            assert prior is not None
             return resumed_report(prior, row.line)
-        if journal is not None and prior is None and row.external_id is None:
+        if self._pipeline is not None and prior is None and row.external_id is None:
+            # Create first: most imported people are new. One who exists is re-planned
+            # by the pipeline (``_replan``) inside the same row.
             conflict = self._claims.take(row.line, emails=(row.email,))
             if conflict is not None:
                 return RowReport(line=row.line, email=row.email, outcome="failed", reason=conflict)
-            created = await self._create_first(journal, row)
-            if created is not None:
-                return created
+            academy = AcademyIndex((), await self._groups(row))
+            return await self._pipeline.run(row, self._planned(row, academy), prior)
         academy = await self._lookup(row)
-        plan = self._claim(plan_row(row, academy, self._options.plan), academy)
-        if self._on_plan is not None:
-            self._on_plan(plan)
+        plan = self._planned(row, academy)
         if plan.conflict is not None:
             return RowReport(line=row.line, email=row.email, outcome="failed", reason=plan.conflict)
-        if journal is None:  # dry run
-            return RowReport(
-                line=row.line,
-                email=row.email,
-                outcome=plan_member_outcome(plan),
-                member_id=plan.member_id,
-            )
-        plan = keep_invite_intent(
-            plan,
-            row,
-            prior,
-            self._options.plan.invite,
-            member=academy.member(plan.member_id),
-            job_started=self._job_started,
-        )
-        state = journal.begin_row(
-            plan.key, line=row.line, email=row.email, invite=wants_invite(plan)
-        )
-        return await apply_plan(self._client, journal, plan, state, options=self._apply)
+        if self._pipeline is None:  # dry run
+            return planned_report(plan)
+        return await self._pipeline.run(row, plan, prior)
 
-    def _claim(self, plan: RowPlan, academy: AcademyIndex) -> RowPlan:
-        """Claim the member a plan acts on, its email and the row's; losing is a conflict."""
+    def _planned(self, row: MemberRow, academy: AcademyIndex, *, show: bool = True) -> RowPlan:
+        """The row's plan against ``academy``, its member claimed, shown to ``on_plan``."""
+        plan = plan_row(row, academy, self._options.plan)
         member = academy.member(plan.member_id)
         # The member's email too: an email change frees it for no other row.
-        return self._claims.claim(plan, also=() if member is None else (member.email,))
-
-    async def _create_first(self, journal: Journal, row: MemberRow) -> RowReport | None:
-        """Try the create straight away; ``None`` when the member turned out to exist."""
-        plan = plan_row(row, AcademyIndex((), await self._groups(row)), self._options.plan)
-        invite = wants_invite(plan)
-        begun = journal.begin_new_row(plan.key, line=row.line, email=row.email, invite=invite)
-        if invite:
-            # The intent to invite must survive a crash right after the create, or a
-            # resumed run would find an existing member and never invite them.
-            journal.commit()
-        try:
-            member, ours = await create_member(self._client, row.email, row.member_fields())
-        except (ConflictError, UnprocessableEntityError):
-            self._existed(journal, plan, row)
-            return None
-        except CoursepathError as exc:
-            reason = f"create member {row.email}: {exc}"
-            journal.finish_row(plan.key, error=reason)
-            return failed_report(plan, reason)
-        if not ours:
-            # "Exists" after an uncertain attempt, and the member is older than this row:
-            # someone else's, so update it like any existing member, and invite per policy.
-            self._existed(journal, plan, row)
-            return None
-        if self._on_plan is not None:
+        plan = self._claims.claim(plan, also=() if member is None else (member.email,))
+        if show and self._on_plan is not None:
             self._on_plan(plan)
-        journal.record_member(plan.key, member_id=member.id, outcome="created")
-        state = evolve(
-            begun,
-            member_id=member.id,
-            outcome="created",
-            steps_done=begun.steps_done | {MEMBER_STEP},
-        )
-        return await apply_plan(self._client, journal, plan, state, options=self._apply)
+        return plan
 
-    @staticmethod
-    def _existed(journal: Journal, plan: RowPlan, row: MemberRow) -> None:
-        """The member was already there: withdraw the invite intent, durably, then look up."""
-        if wants_invite(plan):
-            journal.begin_row(plan.key, line=row.line, email=row.email, invite=False)
-            journal.commit()  # a crash now must not read "pending" as "we created it"
+    async def _replan(self, row: MemberRow, member: Member) -> RowPlan:
+        """Plan the row again for the member its create found already there.
+
+        Not shown to ``on_plan``: that saw the row's plan before its first write.
+        """
+        current = [CurrentMember(member=member)]
+        return self._planned(row, AcademyIndex(current, await self._groups(row)), show=False)
 
     async def _lookup(self, row: MemberRow) -> AcademyIndex:
         """The academy's members this row could be: by email and by externalId."""

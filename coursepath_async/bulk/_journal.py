@@ -15,7 +15,8 @@ Layout::
     job    one row: kind, input source/size/digest, options (JSON), created, runs,
            finished (when the last run was marked finished; NULL while one is open)
     rows   one per desired member, keyed by its natural key: line, email, status
-           (pending/done/failed), member_id, member outcome, error, invitation state
+           (pending/done/failed), member_id, member outcome, error, invitation wanted
+    invitations  the ledger: one per member id, its invitation's state
     steps  one per finished step of a row after its member step ("group+:Sales",
            "course+:12", ...): done or failed (with the error); a step with no entry
            has not finished. The member step itself is done once the row has a member
@@ -26,16 +27,23 @@ Durability. The file is in WAL mode with ``synchronous=FULL``: every commit is f
 so a commit survives SIGKILL and power loss alike. Ordinary writes are batched (one
 commit per ``batch_size`` writes or ``batch_seconds``): losing an uncommitted batch only
 makes a resumed run repeat idempotent steps (the create of an existing member becomes a
-lookup). The one write that must never be lost is "about to send an invitation", so
-:meth:`Journal.mark_invite_attempting` commits before it returns and the caller sends
-afterwards. With FULL, that per-invitation commit is the only fsync on the hot path;
-NORMAL would save it but could lose the mark on power loss, and then the invitation
-would be sent twice.
+lookup, and an invitation it owed is withheld, never guessed). The one write that must
+never be lost is "about to send an invitation", so the ledger's
+:meth:`~coursepath_async.bulk._ledger.InvitationLedger.claim` commits before it returns
+and the caller sends afterwards. NORMAL would save that fsync but could lose the mark on
+power loss, and then the invitation would be sent twice.
+
+Invitations live in the ledger (``invitations``, one entry per member id, see
+``_ledger.py``), not in the rows: a row only says whether it wants one. A journal serves
+one academy (:meth:`Journal.bind_academy`): member ids mean nothing in another.
 
 Exclusivity. The connection holds SQLite's exclusive lock for its whole life, so a second
 process opening the same journal gets :class:`JournalLockedError` instead of racing the
 first one (and turning its in-flight invitations into "uncertain"). A crashed process's
-lock is released by the operating system.
+lock is released by the operating system. A lock cannot outlive the file's name, so
+before every commit the journal checks that its path still names the file it holds open:
+a journal deleted or replaced mid-run (which would let a second job start on a fresh
+file) raises :class:`JournalGoneError` and the job stops.
 
 The journal stores emails, ids, options and scrubbed error text; never API keys or tokens.
 Calls are synchronous and tiny; use one Journal from one thread (the event loop's).
@@ -43,12 +51,13 @@ Calls are synchronous and tiny; use one Journal from one thread (the event loop'
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -59,7 +68,15 @@ from typing import Final, Literal, cast, get_args
 import orjson
 from attrs import frozen
 
-from .._exceptions import CoursepathError
+from ._errors import (
+    InviteStateError,
+    JournalError,
+    JournalGoneError,
+    JournalLockedError,
+    JournalMismatchError,
+)
+from ._ledger import SCHEMA as LEDGER_SCHEMA
+from ._ledger import InvitationLedger, LedgerState
 from ._redact import scrub
 
 __all__ = [
@@ -69,6 +86,7 @@ __all__ = [
     "JobKind",
     "Journal",
     "JournalError",
+    "JournalGoneError",
     "JournalLockedError",
     "JournalMismatchError",
     "MEMBER_STEP",
@@ -80,16 +98,20 @@ __all__ = [
 JobKind = Literal["import", "sync"]
 RowStatus = Literal["pending", "done", "failed"]
 MemberOutcome = Literal["created", "updated", "unchanged"]
-InviteState = Literal["not_needed", "pending", "attempting", "sent", "uncertain", "failed"]
+#: What a row wants: an invitation or not (what was done about it is the ledger's).
+InviteIntent = Literal["not_needed", "pending"]
+#: A row's invitation as reports see it: its intent, or its member's ledger state.
+InviteState = InviteIntent | LedgerState
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 _MAX_KEY = 1024
 _IN_BATCH = 500  # keys per "IN (...)" query, well under SQLite's parameter limit
 _SECRET_OPTION = re.compile(
     r"api[_-]?key|secret|token|password|passwd|authorization|jwt|credential", re.IGNORECASE
 )
 
-_SCHEMA: Final = f"""
+_SCHEMA: Final = (
+    f"""
 CREATE TABLE job (
     id            INTEGER PRIMARY KEY CHECK (id = 1),
     schema        INTEGER NOT NULL,
@@ -101,7 +123,8 @@ CREATE TABLE job (
     created_at    TEXT NOT NULL,
     resumed_at    TEXT,
     runs          INTEGER NOT NULL,
-    finished_at   TEXT
+    finished_at   TEXT,
+    academy       TEXT
 );
 CREATE TABLE rows (
     key                 TEXT PRIMARY KEY,
@@ -111,10 +134,7 @@ CREATE TABLE rows (
     member_id           INTEGER,
     outcome             TEXT CHECK (outcome IN {get_args(MemberOutcome)}),
     error               TEXT,
-    invite              TEXT NOT NULL CHECK (invite IN {get_args(InviteState)}),
-    invite_attempts     INTEGER NOT NULL DEFAULT 0,
-    invite_attempted_at TEXT,
-    invite_error        TEXT,
+    invite              TEXT NOT NULL CHECK (invite IN {get_args(InviteIntent)}),
     updated_at          TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE steps (
@@ -125,22 +145,8 @@ CREATE TABLE steps (
     PRIMARY KEY (row_key, step)
 ) WITHOUT ROWID;
 """
-
-
-class JournalError(CoursepathError):
-    """The journal cannot be used: not a journal, corrupt, or misused."""
-
-
-class JournalLockedError(JournalError):
-    """Another process has the journal open (one job per journal at a time)."""
-
-
-class JournalMismatchError(JournalError):
-    """The journal was made for another job kind, input or options."""
-
-
-class InviteStateError(JournalError):
-    """An invitation transition that could send an email twice was refused."""
+    + LEDGER_SCHEMA
+)
 
 
 def _now() -> str:
@@ -239,26 +245,34 @@ class RowState:
 
     @property
     def complete(self) -> bool:
-        """Whether nothing is left to do for this row, invitation included."""
-        return self.status == "done" and self.invite in ("not_needed", "sent")
+        """Whether nothing is left to do for this row without a deliberate flag.
 
-    def may_send_invite(self, *, resend_uncertain: bool = False) -> bool:
-        """Whether an invitation may be sent now without risking a second email.
-
-        ``pending`` and ``failed`` (definitely not sent) may; ``uncertain`` only when the
-        caller deliberately re-sends uncertain invitations; never ``sent`` or ``attempting``.
+        A withheld invitation waits for ``release_withheld``: the row is otherwise done.
         """
-        if self.invite in ("pending", "failed"):
+        return self.status == "done" and self.invite in ("not_needed", "sent", "withheld")
+
+    @property
+    def created_here(self) -> bool | None:
+        """Whether an earlier run of this journal created the row's member.
+
+        True: its create was answered 2xx. False: no create can have run (no row yet, or
+        the member was found existing). None: the row was begun without a member, so a
+        create may have been sent and its answer lost.
+        """
+        if self.outcome == "created":
             return True
-        return self.invite == "uncertain" and resend_uncertain
+        return False if self.member_id is not None else None
 
 
 #: The step key of a row's member create or update, done once the row has an outcome.
 MEMBER_STEP: Final = "member"
 
 _ROW_COLUMNS: Final = (
-    "key, line, email, status, member_id, outcome, error, invite, invite_attempts, invite_error"
+    "key, line, rows.email, status, rows.member_id, outcome, error, invite,"
+    " invitations.state, invitations.attempts, invitations.reason"
 )
+#: Rows with their member's ledger entry, if any.
+_ROWS: Final = "rows LEFT JOIN invitations ON invitations.member_id = rows.member_id"
 _STEPS_JSON: Final = (
     "(SELECT json_group_array(json_array(step, state, error)) FROM steps WHERE row_key = rows.key)"
 )
@@ -266,7 +280,7 @@ _STEPS_JSON: Final = (
 
 def _row_state(record: tuple[object, ...]) -> RowState:
     *columns, steps_json = record
-    key, line, email, status, member_id, outcome, error, invite, attempts, invite_error = columns
+    key, line, email, status, member_id, outcome, error, intent, ledger, attempts, reason = columns
     done: set[str] = set() if outcome is None else {MEMBER_STEP}
     failed: list[tuple[str, str | None]] = []
     for step, state, step_error in orjson.loads(cast(str, steps_json)):
@@ -282,12 +296,19 @@ def _row_state(record: tuple[object, ...]) -> RowState:
         member_id=cast("int | None", member_id),
         outcome=cast("MemberOutcome | None", outcome),
         error=cast("str | None", error),
-        invite=cast(InviteState, invite),
-        invite_attempts=cast(int, attempts),
-        invite_error=cast("str | None", invite_error),
+        invite=_effective(cast(InviteIntent, intent), cast("LedgerState | None", ledger)),
+        invite_attempts=cast("int | None", attempts) or 0,
+        invite_error=cast("str | None", reason),
         steps_done=frozenset(done),
         steps_failed=tuple(sorted(failed)),
     )
+
+
+def _effective(intent: InviteIntent, ledger: LedgerState | None) -> InviteState:
+    """A row's invitation: its member's history wins; owed or failed counts if still wanted."""
+    if ledger is None or (ledger in ("pending", "failed") and intent == "not_needed"):
+        return intent
+    return ledger
 
 
 def _options_json(options: Mapping[str, object]) -> str:
@@ -308,6 +329,40 @@ def _options_json(options: Mapping[str, object]) -> str:
         return orjson.dumps(options, option=orjson.OPT_SORT_KEYS).decode()
     except TypeError as exc:
         raise ValueError(f"journal options must be JSON values: {exc}") from exc
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    """Bring a schema-1 journal (invitations kept per row) to the member-keyed ledger."""
+    conn.execute("ALTER TABLE job ADD COLUMN academy TEXT")
+    conn.execute(LEDGER_SCHEMA)
+    conn.execute(
+        "INSERT INTO invitations (member_id, email, state, attempts, attempted_at, reason,"
+        " updated_at) SELECT member_id, email, invite, invite_attempts, invite_attempted_at,"
+        " invite_error, updated_at FROM rows WHERE member_id IS NOT NULL"
+        " AND invite IN ('attempting', 'sent', 'uncertain', 'failed')"
+        " ON CONFLICT (member_id) DO NOTHING"
+    )
+    # The old CHECK allows a superset of today's two values; the rest now live in the ledger.
+    conn.execute("UPDATE rows SET invite = 'pending' WHERE invite NOT IN ('not_needed', 'pending')")
+    conn.execute("UPDATE job SET schema = ? WHERE id = 1", (SCHEMA_VERSION,))
+
+
+def _ledger(
+    conn: sqlite3.Connection,
+    execute: Callable[[str, tuple[object, ...]], int] | None = None,
+    commit: Callable[[], None] = lambda: None,
+) -> InvitationLedger:
+    """The ledger over ``conn``; by default its writes run straight on the connection."""
+
+    def run(sql: str, params: tuple[object, ...]) -> int:
+        return conn.execute(sql, params).rowcount
+
+    return InvitationLedger(conn, execute=execute or run, commit=commit, now=_now)
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int]:
+    """Which file a path names: its device and inode."""
+    return stat.st_dev, stat.st_ino
 
 
 def _check_key(key: str) -> None:
@@ -344,6 +399,9 @@ class Journal:
         self._batch_seconds = batch_seconds
         self._pending_writes = 0
         self._last_commit = time.monotonic()
+        self._identity = _identity(os.stat(path))
+        #: The invitation ledger: the one place that lets an invitation email go out.
+        self.invitations = _ledger(conn, self._execute, self.commit)
 
     @classmethod
     def open(
@@ -467,6 +525,8 @@ class Journal:
         columns = {name for _, name, *_ in conn.execute("PRAGMA table_info(job)")}
         if columns and "finished_at" not in columns:  # a journal from before finish_run
             conn.execute("ALTER TABLE job ADD COLUMN finished_at TEXT")
+        if conn.execute("SELECT schema FROM job WHERE id = 1").fetchone() == (1,):
+            _migrate_v1(conn)
         row = conn.execute(
             "SELECT schema, kind, source, source_size, source_digest, options, created_at, runs,"
             " finished_at FROM job WHERE id = 1"
@@ -500,32 +560,20 @@ class Journal:
             (fingerprint.source, fingerprint.size, fingerprint.digest, options_json, _now()),
         )
         # Whoever marked these died before recording an answer: the email may be out.
-        recovered = conn.execute(
-            "UPDATE rows SET invite = 'uncertain', updated_at = ?,"
-            " invite_error = 'the run stopped while sending; the invitation may have been sent'"
-            " WHERE invite = 'attempting'",
-            (_now(),),
-        ).rowcount
+        recovered = _ledger(conn).recover()
         if finished is not None:
             Journal._start_new_run(conn)
         return int(runs) + 1, recovered, finished is not None
 
     @staticmethod
     def _start_new_run(conn: sqlite3.Connection) -> None:
-        """Forget the finished run's progress but keep every invitation ever attempted.
+        """Forget the finished run's rows and steps; the invitation ledger stays whole.
 
-        Rows with no invitation history go; the others are pending again with no member,
-        outcome or steps, and keep their invitation state (sent, uncertain, failed, or
-        pending: wanted but never tried), so the new run cannot send any of them twice.
+        The ledger is keyed by member id, so the new run finds every member's history
+        whatever its rows' keys are now, and cannot send any invitation twice.
         """
-        now = _now()
         conn.execute("DELETE FROM steps")
-        conn.execute("DELETE FROM rows WHERE invite = 'not_needed'")
-        conn.execute(
-            "UPDATE rows SET status = 'pending', member_id = NULL, outcome = NULL,"
-            " error = NULL, updated_at = ?",
-            (now,),
-        )
+        conn.execute("DELETE FROM rows")
         conn.execute("UPDATE job SET finished_at = NULL WHERE id = 1")
 
     # -- reading -------------------------------------------------------------------------
@@ -544,33 +592,33 @@ class Journal:
     def get(self, key: str) -> RowState | None:
         """The state of one row, or None when the journal has never seen it."""
         record = self._conn.execute(
-            f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM rows WHERE key = ?", (key,)
+            f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM {_ROWS} WHERE key = ?", (key,)
         ).fetchone()
         return None if record is None else _row_state(record)
 
     def rows(self) -> Iterator[RowState]:
         """Every row the journal knows, by line (streamed, for reports)."""
         cursor = self._conn.execute(
-            f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM rows ORDER BY line, key"
+            f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM {_ROWS} ORDER BY line, key"
         )
         for record in cursor:
             yield _row_state(record)
 
     def uncertain_invites(self) -> list[RowState]:
-        """Rows whose invitation may or may not have been sent."""
+        """Rows whose member's invitation may or may not have been sent."""
         cursor = self._conn.execute(
-            f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM rows"
-            " WHERE invite = 'uncertain' ORDER BY line, key"
+            f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM {_ROWS}"
+            " WHERE invitations.state = 'uncertain' ORDER BY line, key"
         )
         return [_row_state(record) for record in cursor]
 
     def counts(self) -> dict[str, int]:
-        """Row counts by status and by invitation state, e.g. ``{"done": 9, "invite_sent": 9}``."""
+        """Rows by status, ledger entries by state: ``{"done": 9, "invite_sent": 9}``."""
         counts: dict[str, int] = {}
         for status, n in self._conn.execute("SELECT status, count(*) FROM rows GROUP BY status"):
             counts[status] = n
-        for invite, n in self._conn.execute("SELECT invite, count(*) FROM rows GROUP BY invite"):
-            counts[f"invite_{invite}"] = n
+        for state, n in self.invitations.counts().items():
+            counts[f"invite_{state}"] = n
         return counts
 
     # -- writing -------------------------------------------------------------------------
@@ -585,25 +633,37 @@ class Journal:
         self._conn.execute("UPDATE job SET finished_at = ? WHERE id = 1", (_now(),))
         self.commit()
 
-    def begin_row(self, key: str, *, line: int, email: str, invite: bool) -> RowState:
+    def bind_academy(self, academy: str) -> None:
+        """Tie the journal to one academy (its API root); another one is refused.
+
+        Member ids, finished rows and the invitation ledger mean nothing elsewhere: a
+        journal made against the sandbox must not skip rows or invitations in production.
+        """
+        (bound,) = self._conn.execute("SELECT academy FROM job WHERE id = 1").fetchone()
+        if bound is None:
+            self._write("UPDATE job SET academy = ? WHERE id = 1", (academy,), key="job")
+        elif bound != academy:
+            raise JournalMismatchError(
+                f"journal {self.path} belongs to the academy at {bound}, not {academy}"
+            )
+
+    def begin_row(
+        self, key: str, *, line: int, email: str, invite: bool, member_id: int | None = None
+    ) -> RowState:
         """Register a row before working on it (or find it from an earlier run) and return it.
 
-        ``invite`` says whether this row wants an invitation now. It turns a not-yet-tried
-        or failed invitation on or off; it never touches one that was attempted, sent or
-        is uncertain.
+        ``invite`` says whether this row wants an invitation now; what was done about
+        invitations is the ledger's, untouched here. ``member_id`` records the existing
+        member the row acts on (a lookup found it), so a resumed run knows no create ran.
         """
         _check_key(key)
-        wanted: InviteState = "pending" if invite else "not_needed"
+        wanted: InviteIntent = "pending" if invite else "not_needed"
         self._write(
-            "INSERT INTO rows (key, line, email, status, invite, updated_at)"
-            " VALUES (?, ?, ?, 'pending', ?, ?)"
+            "INSERT INTO rows (key, line, email, status, invite, member_id, updated_at)"
+            " VALUES (?, ?, ?, 'pending', ?, ?, ?)"
             " ON CONFLICT (key) DO UPDATE SET line = excluded.line, email = excluded.email,"
-            " invite = CASE"
-            "   WHEN invite IN ('not_needed', 'pending') THEN excluded.invite"
-            "   WHEN invite = 'failed' AND excluded.invite = 'not_needed' THEN 'not_needed'"
-            "   ELSE invite"  # attempted once: only the explicit re-send path may touch it
-            " END",
-            (key, line, email, wanted, _now()),
+            " invite = excluded.invite, member_id = coalesce(member_id, excluded.member_id)",
+            (key, line, email, wanted, member_id, _now()),
             key=key,
         )
         state = self.get(key)
@@ -617,7 +677,7 @@ class Journal:
         JournalError, since merging with an earlier state is :meth:`begin_row`'s job.
         """
         _check_key(key)
-        wanted: InviteState = "pending" if invite else "not_needed"
+        wanted: InviteIntent = "pending" if invite else "not_needed"
         self._write(
             "INSERT INTO rows (key, line, email, status, invite, updated_at)"
             " VALUES (?, ?, ?, 'pending', ?, ?)",
@@ -662,70 +722,22 @@ class Journal:
             raise ValueError(f"a step name must have 1 to {_MAX_KEY} characters")
         self._write_step(key, step, error)
 
-    def finish_row(self, key: str, *, error: str | None = None) -> None:
-        """Close a row's member work: done, or failed with ``error`` (retried on resume)."""
+    def finish_row(self, key: str, *, error: str | None = None, invite: bool | None = None) -> None:
+        """Close a row's member work: done, or failed with ``error`` (retried on resume).
+
+        ``invite``, when given, is the row's final wish for an invitation.
+        """
         status: RowStatus = "done" if error is None else "failed"
         self._write(
-            "UPDATE rows SET status = ?, error = ?, updated_at = ? WHERE key = ?",
-            (status, None if error is None else scrub(error), _now(), key),
-            key=key,
-        )
-
-    def mark_invite_attempting(
-        self, keys: str | Iterable[str], *, resend_uncertain: bool = False
-    ) -> None:
-        """Durably record that invitations are about to be sent; send only after this returns.
-
-        Refuses (InviteStateError, nothing written) if any row's invitation was already
-        sent, is being sent, is uncertain (unless ``resend_uncertain``), or was never
-        wanted. Accepts many keys so a batch of invitations costs one fsync.
-        """
-        wanted = [keys] if isinstance(keys, str) else list(dict.fromkeys(keys))
-        allowed = ("pending", "failed", "uncertain") if resend_uncertain else ("pending", "failed")
-        states: dict[str, str] = {}
-        for start in range(0, len(wanted), _IN_BATCH):
-            chunk = wanted[start : start + _IN_BATCH]
-            marks = ", ".join("?" * len(chunk))
-            states.update(
-                self._conn.execute(f"SELECT key, invite FROM rows WHERE key IN ({marks})", chunk)
-            )
-        refused = [
-            f"{key!r} is {states.get(key, 'unknown')}"
-            for key in wanted
-            if states.get(key) not in allowed
-        ]
-        if refused:
-            raise InviteStateError("refusing to send invitation: " + ", ".join(refused[:10]))
-        now = _now()
-        for key in wanted:
-            self._write(
-                "UPDATE rows SET invite = 'attempting', invite_attempts = invite_attempts + 1,"
-                " invite_attempted_at = ?, invite_error = NULL, updated_at = ? WHERE key = ?",
-                (now, now, key),
-                key=key,
-            )
-        self.commit()
-
-    def mark_invite_sent(self, key: str) -> None:
-        """Record that the server confirmed the invitation."""
-        self._invite_result(key, "sent", None)
-
-    def mark_invite_failed(self, key: str, error: str) -> None:
-        """Record an invitation that certainly was not sent (a 4xx); it is retried on resume."""
-        self._invite_result(key, "failed", error)
-
-    def mark_invite_uncertain(self, key: str, error: str) -> None:
-        """Record an invitation that may have been sent (timeout, reset, 5xx after sending)."""
-        self._invite_result(key, "uncertain", error)
-
-    def _invite_result(self, key: str, state: InviteState, error: str | None) -> None:
-        found = self._conn.execute("SELECT invite FROM rows WHERE key = ?", (key,)).fetchone()
-        if found is None or found[0] != "attempting":
-            current = "unknown" if found is None else found[0]
-            raise InviteStateError(f"invitation of {key!r} is {current}, not attempting")
-        self._write(
-            "UPDATE rows SET invite = ?, invite_error = ?, updated_at = ? WHERE key = ?",
-            (state, None if error is None else scrub(error), _now(), key),
+            "UPDATE rows SET status = ?, error = ?, updated_at = ?,"
+            " invite = coalesce(?, invite) WHERE key = ?",
+            (
+                status,
+                None if error is None else scrub(error),
+                _now(),
+                None if invite is None else ("pending" if invite else "not_needed"),
+                key,
+            ),
             key=key,
         )
 
@@ -746,29 +758,51 @@ class Journal:
     def _write(
         self, sql: str, params: tuple[object, ...], *, key: str, conflict: str | None = None
     ) -> None:
-        """Execute one write in the open batch; ``conflict`` explains an IntegrityError."""
+        """Execute one write of a row in the open batch; ``conflict`` explains an IntegrityError."""
         missing = f"no journal row for key {key!r}; call begin_row first"
-        if not self._conn.in_transaction:
-            self._conn.execute("BEGIN IMMEDIATE")
         try:
-            cursor = self._conn.execute(sql, params)
+            changed = self._execute(sql, params)
         except sqlite3.IntegrityError as exc:  # e.g. a step for a row that was never begun
             raise JournalError(conflict or missing) from exc
-        if cursor.rowcount == 0:
+        if changed == 0:
             raise JournalError(missing)
+
+    def _execute(self, sql: str, params: tuple[object, ...]) -> int:
+        """Execute one write in the open batch; returns how many records it changed."""
+        if not self._conn.in_transaction:
+            self._conn.execute("BEGIN IMMEDIATE")
+        changed = self._conn.execute(sql, params).rowcount
         self._pending_writes += 1
         if (
             self._pending_writes >= self._batch_size
             or time.monotonic() - self._last_commit >= self._batch_seconds
         ):
             self.commit()
+        return changed
 
     def commit(self) -> None:
-        """Make every write so far durable (an fsync)."""
+        """Make every write so far durable (an fsync), if the file is still this journal's.
+
+        Raises JournalGoneError, writing nothing, once the path was deleted or replaced:
+        a second job may be running on a fresh file there, so this one must stop.
+        """
         if self._conn.in_transaction:
+            self._check_identity()
             self._conn.execute("COMMIT")
         self._pending_writes = 0
         self._last_commit = time.monotonic()
+
+    def _check_identity(self) -> None:
+        try:
+            now = _identity(os.stat(self.path))
+        except FileNotFoundError:
+            now = None
+        if now != self._identity:
+            what = "deleted" if now is None else "replaced by another file"
+            raise JournalGoneError(
+                f"journal {self.path} was {what} while this job had it open; stopping, since "
+                "another job may now be running on that path (nothing more was written)"
+            )
 
     def close(self) -> None:
         """Commit and close; the lock is released. Closing twice is harmless."""
@@ -776,6 +810,9 @@ class Journal:
             self.commit()
         except sqlite3.ProgrammingError:
             return  # already closed
+        except JournalGoneError:
+            self._conn.close()  # the batch is not committed to a file no longer ours
+            raise
         self._conn.close()
 
     def __enter__(self) -> Journal:
@@ -787,6 +824,10 @@ class Journal:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if isinstance(exc, JournalGoneError):  # already said; closing must not say it twice
+            with contextlib.suppress(JournalGoneError):
+                self.close()
+            return
         self.close()
 
     def __repr__(self) -> str:

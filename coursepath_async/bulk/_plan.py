@@ -412,6 +412,10 @@ class AcademyIndex:
         """The indexed member with this id (a plan's ``member_id``), or None."""
         return None if member_id is None else self._by_id.get(member_id)
 
+    def group_names(self) -> list[str]:
+        """The academy's group catalogue, every spelling."""
+        return [name for names in self._spellings.values() for name in names]
+
     def group_name(self, name: str) -> str:
         """The academy's spelling of this group (the exact one if it has it), else ``name``."""
         spellings = self._spellings.get(group_key(name))

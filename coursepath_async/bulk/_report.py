@@ -28,10 +28,13 @@ __all__ = [
 ]
 
 RowOutcome = Literal["created", "updated", "unchanged", "failed", "skipped_invalid", "interrupted"]
-Invitation = Literal["sent", "uncertain", "not_requested", "failed", "skipped_already_sent"]
+Invitation = Literal[
+    "sent", "uncertain", "withheld", "not_requested", "failed", "skipped_already_sent"
+]
 
 _FAILED_OUTCOMES: Final = frozenset({"failed", "skipped_invalid", "interrupted"})
-_FAILED_INVITATIONS: Final = frozenset({"uncertain", "failed"})
+#: Invitations that need a person: "withheld" waits for a deliberate release.
+_FAILED_INVITATIONS: Final = frozenset({"uncertain", "failed", "withheld"})
 
 
 class ReportError(CoursepathError):
@@ -50,6 +53,8 @@ class RowReport:
     member_id: int | None = None
     #: Finished by an earlier run of the same journal; this run skipped it.
     resumed: bool = False
+    #: Why the invitation is what it is, when that is not plain ("withheld": why).
+    invitation_reason: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -73,6 +78,8 @@ class ReportTotals:
     resumed: int
     invitations_sent: int
     invitations_uncertain: int
+    #: Not sent because this job could not tell it created the member (release them).
+    invitations_withheld: int
     invitations_failed: int
     invitations_skipped_already_sent: int
 
@@ -100,6 +107,8 @@ class ImportReport:
             raise ReportError(f"line {row.line} is already in the report")
         if row.reason is not None:
             row = evolve(row, reason=scrub(row.reason))
+        if row.invitation_reason is not None:
+            row = evolve(row, invitation_reason=scrub(row.invitation_reason))
         self._rows[row.line] = row
 
     def add_invalid(self, error: RowError) -> None:
@@ -160,6 +169,7 @@ class ImportReport:
             resumed=sum(row.resumed for row in self._rows.values()),
             invitations_sent=invitations["sent"],
             invitations_uncertain=invitations["uncertain"],
+            invitations_withheld=invitations["withheld"],
             invitations_failed=invitations["failed"],
             invitations_skipped_already_sent=invitations["skipped_already_sent"],
         )
@@ -200,7 +210,7 @@ class ImportReport:
             + (f" · finished by an earlier run {t.resumed:,}" if t.resumed else "")
             + (f" · not reached (interrupted) {t.interrupted:,}" if t.interrupted else ""),
             f"  invitations: sent {t.invitations_sent:,} · uncertain {t.invitations_uncertain:,}"
-            f" · failed {t.invitations_failed:,}"
+            f" · withheld {t.invitations_withheld:,} · failed {t.invitations_failed:,}"
             f" · already sent before {t.invitations_skipped_already_sent:,}",
         ]
         if self.blank_lines:
@@ -220,6 +230,14 @@ class ImportReport:
             )
             lines.extend(f"    line {row.line}: {row.email}" for row in uncertain[:limit])
             lines.extend(self._more(len(uncertain), limit))
+        withheld = [row for row in rows if row.invitation == "withheld"]
+        if withheld:
+            lines.append(
+                "  invitations withheld (this run could not tell whether it created these "
+                "members; send them with --release-withheld):"
+            )
+            lines.extend(f"    line {row.line}: {row.email}" for row in withheld[:limit])
+            lines.extend(self._more(len(withheld), limit))
         problems = [
             row
             for row in rows

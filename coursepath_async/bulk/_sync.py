@@ -30,29 +30,27 @@ from .._config import Priority
 from .._models import Member
 from .._pagination import Paginator
 from ._apply import (
-    ApplyOptions,
     OnRow,
-    apply_plan,
     failed_report,
     interrupted_report,
     invalid_report,
-    keep_invite_intent,
-    plan_member_outcome,
+    planned_report,
     record,
     resumed_report,
     row_failure,
     run_reported,
     usable_group_names,
-    wants_invite,
 )
 from ._import import Rows, finish_report, source_label
-from ._journal import Journal
+from ._journal import Journal, JournalGoneError
+from ._pipeline import ApplyOptions, RowPipeline
 from ._plan import (
     AcademyIndex,
     CurrentMember,
     Plan,
     PlanOptions,
     RowPlan,
+    plan_row,
     plan_sync,
 )
 from ._report import ImportReport, RowReport
@@ -71,6 +69,8 @@ class SyncOptions:
     plan: PlanOptions = field(factory=PlanOptions)
     #: Re-send invitations an earlier run left uncertain (may email someone twice).
     resend_uncertain: bool = False
+    #: Send the invitations withheld because a run could not tell it created the member.
+    release_withheld: bool = False
     #: List and plan, but write nothing (no journal needed).
     dry_run: bool = False
     #: Rows (and listings) in flight; default: twice the client's budget.
@@ -115,6 +115,8 @@ async def sync_members(
         raise ValueError("a sync that writes needs a journal")
     _check_destructive(rows, options)
     bulk = client.with_options(priority=Priority.BULK)
+    if journal is not None and not options.dry_run:
+        journal.bind_academy(client.base_url)
     report = ImportReport(source=source_label(rows), kind="sync", dry_run=options.dry_run)
     desired = _read(rows, report, on_row)
     academy = await load_academy(bulk, desired, concurrency=options.concurrency, stop=stop)
@@ -131,7 +133,7 @@ async def sync_members(
         items = list(zip(desired, plan.rows, strict=True))
         if options.dry_run or journal is None:
             for _, row_plan in items:
-                record(report, _planned(row_plan), on_row)
+                record(report, planned_report(row_plan), on_row)
         else:
             job = _SyncJob(bulk, journal, options, academy)
             await run_reported(
@@ -296,59 +298,58 @@ def _call(job: Callable[[], Awaitable[None]]) -> Awaitable[None]:
 
 
 class _SyncJob:
-    """Per-row logic of one sync run that writes."""
+    """Per-row logic of one sync run that writes: each planned row goes to the pipeline."""
 
     def __init__(
         self, client: ClientView, journal: Journal, options: SyncOptions, academy: AcademyIndex
     ) -> None:
         self._client = client
         self._journal = journal
-        self._invite_policy = options.plan.invite
-        self._apply = ApplyOptions(resend_uncertain=options.resend_uncertain)
+        self._plan_options = options.plan
         self._academy = academy
-        self._job_started = journal.created_at
+        apply = ApplyOptions(
+            invite=options.plan.invite,
+            resend_uncertain=options.resend_uncertain,
+            release_withheld=options.release_withheld,
+        )
+        self._pipeline = RowPipeline(client, journal, apply, self._replan)
 
     async def row(self, item: tuple[MemberRow, RowPlan]) -> RowReport:
         """Apply one row's plan; any failure becomes a failed report line, never lost.
 
         An unexpected error (a bug, bad data from the academy) fails only its row, named
-        by its line, instead of cancelling the rows in flight and losing the report.
+        by its line, instead of cancelling the rows in flight and losing the report. A
+        journal deleted or replaced under the job stops the whole run instead.
         """
         row, plan = item
         try:
             return await self._row(row, plan)
+        except JournalGoneError:
+            raise
         except Exception as exc:
             return failed_report(plan, row_failure(self._journal, plan.key, row.line, exc))
 
     async def _row(self, row: MemberRow, plan: RowPlan) -> RowReport:
-        journal = self._journal
-        prior = journal.get(plan.key)
-        if prior is not None and prior.complete:
+        prior = self._journal.get(plan.key)
+        if self._pipeline.skip(prior):
+            assert prior is not None
             return resumed_report(prior, row.line)
         if plan.conflict is not None:
             return failed_report(plan, plan.conflict)
-        plan = keep_invite_intent(
-            plan,
-            row,
-            prior,
-            self._invite_policy,
-            member=self._academy.member(plan.member_id),
-            job_started=self._job_started,
-        )
-        # apply_plan commits the intent to invite before it creates the member.
-        state = journal.begin_row(
-            plan.key, line=row.line, email=row.email, invite=wants_invite(plan)
-        )
-        return await apply_plan(self._client, journal, plan, state, options=self._apply)
+        return await self._pipeline.run(row, plan, prior)
 
+    async def _replan(self, row: MemberRow, member: Member) -> RowPlan:
+        """Plan the row for a member the listing missed (created meanwhile, by anyone).
 
-def _planned(plan: RowPlan) -> RowReport:
-    """The dry-run report line of a planned row."""
-    if plan.conflict is not None:
-        return failed_report(plan, plan.conflict)
-    return RowReport(
-        line=plan.line,
-        email=plan.email,
-        outcome=plan_member_outcome(plan),
-        member_id=plan.member_id,
-    )
+        Its groups and courses are listed when a destructive option needs them.
+        """
+        groups: list[str] | None = None
+        courses: list[int] | None = None
+        if self._plan_options.remove_groups:
+            listed = await self._client.members.groups(member.id).collect()
+            groups = [g.name for g in listed if g.name is not None]
+        if self._plan_options.unenroll:
+            courses = [c.id for c in await self._client.members.courses(member.id).collect()]
+        current = CurrentMember(member=member, groups=groups, courses=courses)
+        catalogue = self._academy.group_names()
+        return plan_row(row, AcademyIndex([current], catalogue), self._plan_options)

@@ -17,13 +17,13 @@ from coursepath_async.bulk import (
     CsvRows,
     ImportReport,
     InviteStateError,
-    Journal,
     JournalMismatchError,
     MappingRows,
     PlanOptions,
     RowPlan,
 )
 from coursepath_async.bulk._import import ImportOptions, import_members, open_journal
+from coursepath_async.bulk._ledger import InvitationLedger
 from coursepath_async.bulk._plan import plan_row
 from coursepath_async.bulk._rows import MemberRow
 from coursepath_async.testing import Faults, SandboxAcademy
@@ -268,8 +268,17 @@ async def test_fault_soak_converges_without_duplicates(tmp_path: Path) -> None:
         assert len(enrolled) == valid
         assert max(academy.recorder.invitations.values()) == 1
         assert not academy.recorder.duplicate_jtis
-        sent_or_uncertain = report.totals.invitations_sent + report.totals.invitations_uncertain
-        assert sent_or_uncertain == valid
+        totals = report.totals
+        accounted = (
+            totals.invitations_sent + totals.invitations_uncertain + totals.invitations_withheld
+        )
+        assert accounted == valid
+        withheld = [row for row in report.rows if row.invitation == "withheld"]
+        assert all(
+            "could not tell whether this run created" in (r.invitation_reason or "")
+            for r in withheld
+        )
+        assert all(academy.recorder.invitations[r.member_id or 0] == 0 for r in withheld)
 
 
 # -- resume, invitations and cross-row rules (regressions) -----------------------------------
@@ -281,7 +290,7 @@ ALL_RETRIES_503 = (503,) * 7
 async def test_invite_of_a_member_created_unseen_survives_a_resume_that_fails_a_step(
     academy: SandboxAcademy, tmp_path: Path
 ) -> None:
-    """``invite="new"``: a create applied unseen still gets its invite after a later run fails."""
+    """``invite="new"``: a create applied unseen is withheld across runs until released."""
     rows = [{"email": "newbie@import.test"}]
     plan = PlanOptions(invite="new", groups=("G",))
     journal = tmp_path / "j.sqlite"
@@ -294,13 +303,21 @@ async def test_invite_of_a_member_created_unseen_survives_a_resume_that_fails_a_
     second = await _import(academy, MappingRows(rows), journal, plan)  # found by lookup
     assert [row.outcome for row in second.rows] == ["failed"]
     third = await _import(academy, MappingRows(rows), journal, plan)
-    assert (third.rows[0].invitation, academy.recorder.invitations[member.id]) == ("sent", 1)
+    assert (third.rows[0].invitation, academy.recorder.invitations[member.id]) == ("withheld", 0)
+    assert "could not tell" in (third.rows[0].invitation_reason or "")
+    released = await _import(academy, MappingRows(rows), journal, plan, release_withheld=True)
+    assert (released.rows[0].invitation, academy.recorder.invitations[member.id]) == ("sent", 1)
+    again = await _import(academy, MappingRows(rows), journal, plan, release_withheld=True)
+    assert (again.rows[0].invitation, academy.recorder.invitations[member.id]) == (
+        "skipped_already_sent",
+        1,
+    )
 
 
 async def test_existing_member_is_not_invited_on_resume_after_its_create_got_only_5xx(
     academy: SandboxAcademy, tmp_path: Path
 ) -> None:
-    """``invite="new"``: a create-first that saw only 503s, resumed, never invites an old member."""
+    """``invite="new"``: a create-first that saw only 503s, resumed, withholds (never guesses)."""
     existing = academy.state.members()[3]
     rows = [{"email": existing.email}]
     plan = PlanOptions(invite="new")
@@ -311,7 +328,7 @@ async def test_existing_member_is_not_invited_on_resume_after_its_create_got_onl
     second = await _import(academy, MappingRows(rows), journal, plan)
     (row,) = second.rows
     assert row.member_id == existing.id
-    assert (row.invitation, academy.recorder.invitations[existing.id]) == ("not_requested", 0)
+    assert (row.invitation, academy.recorder.invitations[existing.id]) == ("withheld", 0)
 
 
 @pytest.mark.parametrize("concurrency", [1, 8])
@@ -382,10 +399,10 @@ async def test_a_journal_error_fails_the_row_without_overwriting_its_done_state(
     first = await _import(academy, MappingRows(rows), journal, plan)
     assert (first.rows[0].outcome, first.rows[0].invitation) == ("created", "failed")
 
-    def refuse(self: Journal, keys: object, *, resend_uncertain: bool = False) -> None:
+    def refuse(self: InvitationLedger, member_id: int, **options: object) -> None:
         raise InviteStateError("refusing to send invitation: scripted")
 
-    monkeypatch.setattr(Journal, "mark_invite_attempting", refuse)
+    monkeypatch.setattr(InvitationLedger, "claim", refuse)
     second = await _import(academy, MappingRows(rows), journal, plan)
     assert second.rows[0].outcome == "failed"
     assert "scripted" in (second.rows[0].reason or "")
@@ -456,7 +473,7 @@ async def test_invite_that_timed_out_unsent_is_failed_and_sent_on_resume(
 async def test_create_finding_an_older_member_after_a_5xx_is_not_counted_as_ours(
     academy: SandboxAcademy, tmp_path: Path
 ) -> None:
-    """A create answered "exists" after a 5xx finds an older member: not ours, so not invited."""
+    """A create answered "exists" after a 5xx: ownership unknown, so updated and withheld."""
     rows = [{"email": "late@import.test", "externalId": "HR-9"}]
     plan = PlanOptions(invite="new")
     journal_path = tmp_path / "j.sqlite"
@@ -478,10 +495,10 @@ async def test_create_finding_an_older_member_after_a_5xx_is_not_counted_as_ours
             )
     member = academy.state.member_by_email("late@import.test")
     assert member is not None
-    assert first.rows[0].outcome == "failed"
-    assert "already existed" in (first.rows[0].reason or "")
+    assert (first.rows[0].outcome, first.rows[0].invitation) == ("updated", "withheld")
     second = await _import(academy, MappingRows(rows), journal_path, plan)
-    assert (second.rows[0].outcome, second.rows[0].invitation) == ("updated", "not_requested")
+    assert (second.rows[0].outcome, second.rows[0].invitation) == ("updated", "withheld")
+    assert second.rows[0].resumed
     assert academy.state.member(member.id).external_id == "HR-9"
     assert academy.recorder.invitations[member.id] == 0
 

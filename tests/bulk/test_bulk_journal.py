@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import signal
 import sqlite3
 import stat
-import subprocess
-import sys
-import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -15,7 +11,6 @@ import pytest
 
 from coursepath_async.bulk import (
     InputFingerprint,
-    InviteStateError,
     Journal,
     JournalError,
     JournalLockedError,
@@ -134,97 +129,6 @@ def test_failed_row_is_retried_on_resume(path: Path) -> None:
         assert (state.status, state.complete, state.error) == ("failed", False, "500 server error")
 
 
-def test_crash_between_attempting_and_sent_is_uncertain(path: Path) -> None:
-    """An invitation marked attempting but never confirmed resumes as uncertain, not re-sent."""
-    journal = open_journal(path, batch_size=10_000, batch_seconds=3600)
-    journal.begin_row("k", line=2, email="a@x.org", invite=True)
-    journal.record_member("k", member_id=7, outcome="created")
-    journal.mark_invite_attempting("k")
-    crash(journal)  # the email may have left; the answer never got recorded
-
-    with open_journal(path) as resumed:
-        assert resumed.recovered_uncertain == 1
-        state = resumed.get("k")
-        assert state is not None
-        assert state.invite == "uncertain"
-        assert state.member_id == 7  # committed together with the attempt mark
-        assert not state.may_send_invite()
-        with pytest.raises(InviteStateError, match="uncertain"):
-            resumed.mark_invite_attempting("k")
-        assert [row.key for row in resumed.uncertain_invites()] == ["k"]
-
-
-def test_resend_uncertain_is_explicit(path: Path) -> None:
-    """Only resend_uncertain=True lets an uncertain invitation be attempted again (counted)."""
-    with open_journal(path) as journal:
-        journal.begin_row("k", line=2, email="a@x.org", invite=True)
-        journal.mark_invite_attempting("k")
-        journal.mark_invite_uncertain("k", "timeout after sending")
-    with open_journal(path) as journal:
-        state = journal.get("k")
-        assert state is not None
-        assert state.may_send_invite(resend_uncertain=True)
-        journal.mark_invite_attempting("k", resend_uncertain=True)
-        journal.mark_invite_sent("k")
-        state = journal.get("k")
-        assert state is not None
-        assert (state.invite, state.invite_attempts) == ("sent", 2)
-
-
-def test_sent_invitation_is_never_attempted_again(path: Path) -> None:
-    """After "sent", no flag allows another attempt; results need a prior attempt."""
-    with open_journal(path) as journal:
-        journal.begin_row("k", line=2, email="a@x.org", invite=True)
-        with pytest.raises(InviteStateError, match="not attempting"):
-            journal.mark_invite_sent("k")
-        journal.mark_invite_attempting("k")
-        with pytest.raises(InviteStateError, match="attempting"):
-            journal.mark_invite_attempting("k", resend_uncertain=True)
-        journal.mark_invite_sent("k")
-        with pytest.raises(InviteStateError, match="sent"):
-            journal.mark_invite_attempting("k", resend_uncertain=True)
-        journal.begin_row("k", line=2, email="a@x.org", invite=True)  # a later run sees it again
-        state = journal.get("k")
-        assert state is not None
-        assert (state.invite, state.invite_attempts) == ("sent", 1)
-
-
-def test_definite_failure_may_be_retried(path: Path) -> None:
-    """An invitation that certainly failed (a 4xx) may be attempted again."""
-    with open_journal(path) as journal:
-        journal.begin_row("k", line=2, email="a@x.org", invite=True)
-        journal.mark_invite_attempting("k")
-        journal.mark_invite_failed("k", "422 member inactive")
-        state = journal.get("k")
-        assert state is not None
-        assert state.may_send_invite()
-        journal.mark_invite_attempting("k")
-
-
-def test_unwanted_invitation_cannot_be_attempted(path: Path) -> None:
-    """A row begun without an invitation refuses an attempt; begun again with one, it allows it."""
-    with open_journal(path) as journal:
-        journal.begin_row("k", line=2, email="a@x.org", invite=False)
-        with pytest.raises(InviteStateError, match="not_needed"):
-            journal.mark_invite_attempting("k")
-        journal.begin_row("k", line=2, email="a@x.org", invite=True)
-        journal.mark_invite_attempting("k")
-
-
-def test_batch_attempt_is_all_or_nothing(path: Path) -> None:
-    """If one invitation in a batch is not allowed, none of the batch is marked."""
-    with open_journal(path) as journal:
-        for key in ("a", "b", "c"):
-            journal.begin_row(key, line=ord(key), email=f"{key}@x.org", invite=True)
-        journal.mark_invite_attempting("b")
-        journal.mark_invite_sent("b")
-        with pytest.raises(InviteStateError, match="'b' is sent"):
-            journal.mark_invite_attempting(["a", "b", "c"])
-        assert [state.invite for state in journal.rows()] == ["pending", "sent", "pending"]
-        journal.mark_invite_attempting(["a", "c"])
-        assert journal.counts()["invite_attempting"] == 2
-
-
 def test_uncommitted_batch_is_lost_on_crash_but_commits_survive(path: Path) -> None:
     """Ordinary writes are batched (a crash loses them, to be redone); commit() makes them stick."""
     journal = open_journal(path, batch_size=10_000, batch_seconds=3600)
@@ -246,29 +150,6 @@ def test_batches_commit_by_size(path: Path) -> None:
     crash(journal)
     with open_journal(path) as resumed:
         assert [row.key for row in resumed.rows()] == ["a", "b"]
-
-
-def test_sigkill_mid_invitation_resumes_as_uncertain(path: Path) -> None:
-    """A real SIGKILL right after the attempt mark resumes with the invitation uncertain."""
-    script = textwrap.dedent(
-        f"""
-        import os, signal
-        from coursepath_async.bulk import InputFingerprint, Journal
-        fp = InputFingerprint(source={INPUT.source!r}, size={INPUT.size!r}, digest={INPUT.digest!r})
-        j = Journal.open({str(path)!r}, kind="import", fingerprint=fp, options={OPTIONS!r},
-                         batch_size=10_000, batch_seconds=3600)
-        j.begin_row("k", line=2, email="a@x.org", invite=True)
-        j.mark_invite_attempting("k")
-        os.kill(os.getpid(), signal.SIGKILL)
-        """
-    )
-    result = subprocess.run([sys.executable, "-c", script], check=False, timeout=60)
-    assert result.returncode == -signal.SIGKILL
-    with open_journal(path) as journal:  # the dead process's lock is gone
-        state = journal.get("k")
-        assert state is not None
-        assert state.invite == "uncertain"
-        assert journal.recovered_uncertain == 1
 
 
 def test_different_input_is_refused_unless_allowed(path: Path, tmp_path: Path) -> None:

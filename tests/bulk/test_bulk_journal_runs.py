@@ -18,40 +18,34 @@ def open_sync(path: Path, fingerprint: InputFingerprint = INPUT) -> Journal:
 def _first_run(path: Path) -> None:
     """One row per invitation outcome, each done with a member step and a group step."""
     with open_sync(path) as journal:
-        for n, key in enumerate(("sent", "uncertain", "failed", "plain", "wanted")):
+        for n, key in enumerate(("sent", "uncertain", "failed", "plain", "owed")):
             journal.begin_row(key, line=n + 2, email=f"{key}@x.test", invite=key != "plain")
             journal.record_member(key, member_id=n + 1, outcome="created")
             journal.record_step(key, "group+:Night")
             journal.finish_row(key)
-        journal.mark_invite_attempting(["sent", "uncertain", "failed"])
-        journal.mark_invite_sent("sent")
-        journal.mark_invite_uncertain("uncertain", "timeout")
-        journal.mark_invite_failed("failed", "400")
+        ledger = journal.invitations
+        for member_id, state in ((1, "sent"), (2, "uncertain"), (3, "failed")):
+            ledger.claim(member_id, email=f"{state}@x.test")
+            ledger.settle(member_id, state, None if state == "sent" else state)  # type: ignore[arg-type]
+        ledger.owe(5, email="owed@x.test")
         journal.finish_run()
 
 
 def test_a_finished_run_starts_a_new_run_keeping_invitations(tmp_path: Path) -> None:
-    """After finish_run the next open forgets row progress but keeps every invitation state."""
+    """After finish_run the next open forgets every row but keeps the ledger by member id."""
     path = tmp_path / "j.sqlite"
     _first_run(path)
     with open_sync(path, TONIGHT) as journal:  # tonight's file differs: no mismatch error
         assert (journal.resumed, journal.new_run, journal.runs) == (False, True, 2)
-        states = {row.key: row for row in journal.rows()}
-        assert set(states) == {"sent", "uncertain", "failed", "wanted"}  # "plain" had nothing
-        for row in states.values():
-            assert (row.status, row.member_id, row.outcome) == ("pending", None, None)
-            assert not row.steps_done
-            assert not row.complete
-        assert {key: row.invite for key, row in states.items()} == {
-            "sent": "sent",
-            "uncertain": "uncertain",
-            "failed": "failed",
-            "wanted": "pending",
-        }
-        again = journal.begin_row("sent", line=2, email="sent@x.test", invite=True)
+        assert list(journal.rows()) == []
+        states = {e.member_id: e.state for e in journal.invitations.entries()}
+        assert states == {1: "sent", 2: "uncertain", 3: "failed", 5: "pending"}
+        # Tonight's rows carry other keys (an externalId filled in): history still applies.
+        again = journal.begin_row("ext:1", line=2, email="sent@x.test", invite=True, member_id=1)
         assert again.invite == "sent"
-        assert not again.may_send_invite()
-        assert not journal.get("uncertain").may_send_invite()  # type: ignore[union-attr]
+        unsure = journal.begin_row("ext:2", line=3, email="u@x.test", invite=True, member_id=2)
+        assert unsure.invite == "uncertain"
+        assert not unsure.complete
 
 
 def test_an_unfinished_run_still_resumes(tmp_path: Path) -> None:

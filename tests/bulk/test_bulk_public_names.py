@@ -26,6 +26,7 @@ EXPECTED = [
     "JobKind",
     "Journal",
     "JournalError",
+    "JournalGoneError",
     "JournalLockedError",
     "JournalMismatchError",
     "MappingRows",
@@ -73,5 +74,10 @@ def test_errors_belong_to_the_sdk_hierarchy() -> None:
     for error in (bulk.BulkInputError, bulk.JournalError, bulk.ReportError):
         assert issubclass(error, CoursepathError)
     assert issubclass(bulk.BulkInputError, ValueError)
-    for error in (bulk.JournalLockedError, bulk.JournalMismatchError, bulk.InviteStateError):
+    for error in (
+        bulk.JournalLockedError,
+        bulk.JournalMismatchError,
+        bulk.JournalGoneError,
+        bulk.InviteStateError,
+    ):
         assert issubclass(error, bulk.JournalError)

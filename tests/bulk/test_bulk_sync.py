@@ -27,8 +27,8 @@ from coursepath_async.bulk import (
     UnenrollCourse,
     sync_members,
 )
-from coursepath_async.bulk._apply import apply_plan
 from coursepath_async.bulk._import import open_journal
+from coursepath_async.bulk._pipeline import RowPipeline
 from coursepath_async.testing import Faults, SandboxAcademy
 from coursepath_async.testing._faults import normalize_path
 
@@ -469,13 +469,14 @@ async def test_an_unexpected_row_error_fails_only_its_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A non-API exception in one row is a failed line naming the error; the rest finish."""
+    run = RowPipeline.run
 
-    async def flaky(*args: Any, **kwargs: Any) -> RowReport:
-        if args[2].line == 2:
+    async def flaky(self: RowPipeline, *args: Any, **kwargs: Any) -> RowReport:
+        if args[0].line == 2:
             raise RuntimeError("boom")
-        return await apply_plan(*args, **kwargs)
+        return await run(self, *args, **kwargs)
 
-    monkeypatch.setattr("coursepath_async.bulk._sync.apply_plan", flaky)
+    monkeypatch.setattr(RowPipeline, "run", flaky)
     async with serving() as (academy, client):
         rows = [{"email": m.email, "groups": "Team Z"} for m in academy.state.members()[3:6]]
         result = await sync(client, rows, tmp_path / "j.sqlite", concurrency=1)

@@ -1,0 +1,193 @@
+"""The invitation ledger: every invitation a journal's runs owed, withheld or attempted, by member.
+
+The one place that decides whether an invitation email may go out. It is keyed by the
+academy's member id, never by a row's key, so a file whose key column changes (an
+``externalId`` filled in, tonight's new export) still finds the member's history, and no
+run of the journal sends a member a second email, whatever its options say.
+
+States and transitions (each write goes through :meth:`InvitationLedger._set`)::
+
+    (none) ──owe──► pending ──claim──► attempting ──settle──► sent
+    (none) ──withhold──► withheld ─claim(release)─┘      ├──► failed ──claim──► attempting
+                                                         └──► uncertain ─claim(resend)─┘
+
+``pending``: this job created the member and means to invite it, but has not tried yet
+(the row's other steps failed): a later run sends it. ``withheld``: this job could not
+tell whether it created the member (a create with an unknown outcome, then "exists"),
+so an invitation meant for new people waits for a deliberate release. ``attempting`` is
+committed (fsynced) before the request; a run that dies leaves it, and the next open
+turns it into ``uncertain``: never re-sent without ``resend_uncertain``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from typing import Final, Literal, cast, get_args
+
+from attrs import frozen
+
+from ._errors import InviteStateError
+from ._redact import scrub
+
+__all__ = ["InvitationLedger", "LedgerEntry", "LedgerState"]
+
+LedgerState = Literal["pending", "withheld", "attempting", "sent", "uncertain", "failed"]
+
+SCHEMA: Final = f"""
+CREATE TABLE invitations (
+    member_id    INTEGER PRIMARY KEY,
+    email        TEXT NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN {get_args(LedgerState)}),
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    attempted_at TEXT,
+    reason       TEXT,
+    updated_at   TEXT NOT NULL
+) WITHOUT ROWID
+"""
+
+#: What a claim may start from: never ``attempting`` or ``sent``.
+_CLAIMABLE: Final = ("pending", "failed")
+
+WITHHELD_REASON: Final = (
+    "could not tell whether this run created the member (its create had an unknown "
+    "outcome, then the email already existed); not invited: release with --release-withheld"
+)
+CUT_OFF_REASON: Final = "the run stopped while sending; the invitation may have been sent"
+
+
+@frozen(kw_only=True)
+class LedgerEntry:
+    """What the ledger knows about one member's invitation."""
+
+    member_id: int
+    email: str
+    state: LedgerState
+    attempts: int
+    reason: str | None
+
+
+_COLUMNS: Final = "member_id, email, state, attempts, reason"
+
+
+def _entry(record: tuple[object, ...]) -> LedgerEntry:
+    member_id, email, state, attempts, reason = record
+    return LedgerEntry(
+        member_id=cast(int, member_id),
+        email=cast(str, email),
+        state=cast(LedgerState, state),
+        attempts=cast(int, attempts),
+        reason=cast("str | None", reason),
+    )
+
+
+class InvitationLedger:
+    """The journal's invitation ledger; writes join the journal's batch, claims commit it."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        execute: Callable[[str, tuple[object, ...]], int],
+        commit: Callable[[], None],
+        now: Callable[[], str],
+    ) -> None:
+        self._conn = conn
+        self._execute = execute
+        self._commit = commit
+        self._now = now
+
+    def get(self, member_id: int) -> LedgerEntry | None:
+        """The member's entry, or None when no run owed, withheld or attempted one."""
+        record = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM invitations WHERE member_id = ?", (member_id,)
+        ).fetchone()
+        return None if record is None else _entry(record)
+
+    def entries(self, *states: LedgerState) -> Iterator[LedgerEntry]:
+        """Every entry (in one of ``states`` when given), by member id."""
+        where = f" WHERE state IN ({', '.join('?' * len(states))})" if states else ""
+        cursor = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM invitations{where} ORDER BY member_id", states
+        )
+        for record in cursor:
+            yield _entry(record)
+
+    def counts(self) -> dict[LedgerState, int]:
+        """Entries by state."""
+        cursor = self._conn.execute("SELECT state, count(*) FROM invitations GROUP BY state")
+        return {cast(LedgerState, state): n for state, n in cursor}
+
+    def owe(self, member_id: int, *, email: str) -> None:
+        """Record that this job created the member and means to invite it (no-op if known)."""
+        self._insert(member_id, email, "pending", None)
+
+    def withhold(self, member_id: int, *, email: str, reason: str = WITHHELD_REASON) -> None:
+        """Hold back an invitation this job may not owe; a member with history is left alone."""
+        self._insert(member_id, email, "withheld", reason)
+
+    def claim(
+        self,
+        member_id: int,
+        *,
+        email: str,
+        resend_uncertain: bool = False,
+        release_withheld: bool = False,
+    ) -> None:
+        """Durably mark the invitation "attempting"; send only after this returns.
+
+        Allowed from no entry, ``pending`` or ``failed``; from ``uncertain`` only with
+        ``resend_uncertain``, from ``withheld`` only with ``release_withheld``; never from
+        ``attempting`` or ``sent`` (InviteStateError, nothing written).
+        """
+        allowed = [*_CLAIMABLE]
+        if resend_uncertain:
+            allowed.append("uncertain")
+        if release_withheld:
+            allowed.append("withheld")
+        now = self._now()
+        marks = ", ".join("?" * len(allowed))
+        changed = self._execute(
+            "INSERT INTO invitations (member_id, email, state, attempts, attempted_at,"
+            " updated_at) VALUES (?, ?, 'attempting', 1, ?, ?)"
+            " ON CONFLICT (member_id) DO UPDATE SET state = 'attempting',"
+            " attempts = attempts + 1, attempted_at = excluded.attempted_at, reason = NULL,"
+            f" updated_at = excluded.updated_at WHERE state IN ({marks})",
+            (member_id, email, now, now, *allowed),
+        )
+        if not changed:
+            entry = self.get(member_id)
+            current = "unknown" if entry is None else entry.state
+            raise InviteStateError(
+                f"refusing to send the invitation of member {member_id}: it is {current}"
+            )
+        self._commit()
+
+    def settle(
+        self, member_id: int, state: Literal["sent", "failed", "uncertain"], reason: str | None
+    ) -> None:
+        """Record the answer to a claimed invitation (batched: losing it reads as uncertain)."""
+        changed = self._execute(
+            "UPDATE invitations SET state = ?, reason = ?, updated_at = ?"
+            " WHERE member_id = ? AND state = 'attempting'",
+            (state, None if reason is None else scrub(reason), self._now(), member_id),
+        )
+        if not changed:
+            entry = self.get(member_id)
+            current = "unknown" if entry is None else entry.state
+            raise InviteStateError(f"invitation of member {member_id} is {current}, not attempting")
+
+    def recover(self) -> int:
+        """After a run died mid-send: every "attempting" becomes "uncertain"; returns how many."""
+        return self._execute(
+            "UPDATE invitations SET state = 'uncertain', reason = ?, updated_at = ?"
+            " WHERE state = 'attempting'",
+            (CUT_OFF_REASON, self._now()),
+        )
+
+    def _insert(self, member_id: int, email: str, state: LedgerState, reason: str | None) -> None:
+        self._execute(
+            "INSERT INTO invitations (member_id, email, state, reason, updated_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (member_id) DO NOTHING",
+            (member_id, email, state, reason, self._now()),
+        )

@@ -1,0 +1,352 @@
+"""The one row pipeline of import and sync: resume → begin → apply → invitation → report.
+
+A row's plan runs step by step, each journaled as it finishes. Steps an earlier run
+finished are skipped (a member update, planned only when a fresh lookup shows a
+difference, always runs); a failed member step ends the row; other failures are
+collected and the row reported failed (a re-run retries just those steps).
+
+A create that finds the member already there (a concurrent job, a person, or this job's
+own earlier attempt) falls back to the job's ``replan`` for that member, inside the same
+row, so an import's "create first" and a sync's stale listing take one path.
+
+Ownership is known, never guessed: a member counts as created by this job only when one
+of its creates was answered 2xx. The invitation goes last, only when every other step
+succeeded; :func:`decide_invitation` says whether it may go, and the journal's ledger
+(by member id) makes it at most once: durably "attempting" before the request, then
+"sent", "failed" or "uncertain".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal, cast
+
+from attrs import evolve, frozen
+
+from .._client import ClientView
+from .._exceptions import APIConnectionError, APIStatusError, CoursepathError, UncertainOutcomeError
+from .._models import Member
+from .._resources._base import MemberFields, new_member_body
+from .._resources._members import create_member_at
+from ._journal import Journal, JournalError, MemberOutcome, RowState
+from ._ledger import WITHHELD_REASON, LedgerEntry
+from ._plan import (
+    AddToGroup,
+    CreateMember,
+    EnrollCourse,
+    EnrollProgram,
+    InvitePolicy,
+    RemoveFromGroup,
+    RowPlan,
+    SendInvite,
+    Step,
+    UnenrollCourse,
+    UpdateMember,
+)
+from ._report import Invitation, RowReport
+from ._rows import MemberRow
+
+__all__ = ["ApplyOptions", "InviteDecision", "RowPipeline", "create_member", "decide_invitation"]
+
+#: Plans the row again for a member a create found existing (claims it, or a conflict).
+Replan = Callable[[MemberRow, Member], Awaitable[RowPlan]]
+
+EXISTING_MEMBER = "existing member: --invite invites the members this run creates; use --invite all"
+
+
+@frozen(kw_only=True)
+class ApplyOptions:
+    """How invitations are decided, on top of each row's own invite column."""
+
+    invite: InvitePolicy = "none"
+    #: Re-send invitations an earlier run left uncertain (may email someone twice).
+    resend_uncertain: bool = False
+    #: Send invitations withheld because this job could not tell it created the member.
+    release_withheld: bool = False
+
+
+@frozen
+class InviteDecision:
+    """Whether to send now, else what the report says and why."""
+
+    send: bool
+    invitation: Invitation = "not_requested"
+    reason: str | None = None
+
+
+def decide_invitation(
+    *,
+    row_wants: bool | None,
+    created: bool | None,
+    entry: LedgerEntry | None,
+    options: ApplyOptions,
+) -> InviteDecision:
+    """Whether a row's member gets an invitation now: pure, from what is known for sure.
+
+    ``row_wants`` is the row's own invite column (None: blank); ``created`` whether this
+    job created the member (None: it cannot tell); ``entry`` the member's ledger history.
+    An invitation meant for new people is withheld, never guessed, when ``created`` is
+    None; history wins over every option: sent is never sent again, uncertain only with
+    ``resend_uncertain``, withheld only with ``release_withheld``.
+    """
+    if row_wants is False:
+        return InviteDecision(False, reason="the row's invite column says no")
+    if entry is not None:
+        if entry.state == "sent":
+            return InviteDecision(False, "skipped_already_sent", "sent by an earlier run")
+        if entry.state in ("attempting", "uncertain"):
+            if options.resend_uncertain:
+                return InviteDecision(True)
+            return InviteDecision(False, "uncertain", entry.reason)
+        if entry.state == "withheld":
+            if options.release_withheld:
+                return InviteDecision(True)
+            return InviteDecision(False, "withheld", entry.reason)
+        # pending (owed by an earlier run that created the member) or failed (not sent)
+        if row_wants or options.invite != "none":
+            return InviteDecision(True)
+    if row_wants or options.invite == "all":
+        return InviteDecision(True)
+    if options.invite == "new":
+        if created is None:
+            return InviteDecision(False, "withheld", WITHHELD_REASON)
+        if created:
+            return InviteDecision(True)
+        return InviteDecision(False, reason=EXISTING_MEMBER)
+    return InviteDecision(False)
+
+
+def _ownership(prior: bool | None, now: bool | None) -> bool | None:
+    """Who created the member, from an earlier run's knowledge and this run's create."""
+    if prior is True or now is True:
+        return True
+    if prior is None or now is None:
+        return None
+    return False
+
+
+async def create_member(
+    client: ClientView, email: str, fields: Mapping[str, object]
+) -> tuple[Member, bool | None]:
+    """Create a member, or find it; returns it and whether this call created it (None: unknown).
+
+    True only for a 2xx answer. An "exists" answer (400, 409 or 422) is looked up: False
+    when no earlier attempt of this call may have been applied, None when one may have.
+    """
+    body = new_member_body(email, fields)
+    return await create_member_at(client.members, "/members", body, resolve_existing=True)
+
+
+class _Existed(Exception):
+    """A planned create found the member already there: re-plan the row for it."""
+
+    def __init__(self, member: Member, created: bool | None) -> None:
+        super().__init__(member.id)
+        self.member = member
+        self.created = created
+
+
+class RowPipeline:
+    """Applies rows' plans for one job: the only path from a plan to the academy."""
+
+    def __init__(
+        self, client: ClientView, journal: Journal, options: ApplyOptions, replan: Replan
+    ) -> None:
+        self._client = client
+        self._journal = journal
+        self._options = options
+        self._replan = replan
+
+    def skip(self, prior: RowState | None) -> bool:
+        """Whether an earlier run finished this row (a release reopens withheld ones)."""
+        if prior is None or not prior.complete:
+            return False
+        return not (self._options.release_withheld and prior.invite == "withheld")
+
+    async def run(self, row: MemberRow, plan: RowPlan, prior: RowState | None) -> RowReport:
+        """Apply ``plan`` for ``row`` (``prior``: its journal state) and report the outcome."""
+        journal = self._journal
+        earlier = False if prior is None else prior.created_here
+        if earlier is None and plan.member_id is not None:
+            self._withhold_if_owed(row, plan.member_id)
+        state = journal.begin_row(
+            plan.key,
+            line=row.line,
+            email=row.email,
+            invite=_wants_invite(plan),
+            member_id=plan.member_id,
+        )
+        try:
+            return await self._apply(row, plan, state, earlier)
+        except _Existed as existed:
+            created = _ownership(earlier, existed.created)
+            if created is None:
+                self._withhold_if_owed(row, existed.member.id)
+            replanned = await self._replan(row, existed.member)
+            if replanned.conflict is not None:
+                journal.finish_row(plan.key, error=replanned.conflict)
+                return _failed(replanned, replanned.conflict)
+            # Recorded after any withholding, in the same batch or a later one: a resumed
+            # run reading "found existing" then also finds the withheld invitation.
+            journal.record_member_id(plan.key, existed.member.id)
+            state = journal.begin_row(
+                plan.key, line=row.line, email=row.email, invite=_wants_invite(replanned)
+            )
+            return await self._apply(row, replanned, state, created)
+
+    def _withhold_if_owed(self, row: MemberRow, member_id: int) -> None:
+        """Durably withhold the invitation a row meant for a member it may have created.
+
+        Written as soon as ownership is known to be unknown, before the row records the
+        member's id (which a resumed run would read as "found existing, not ours").
+        """
+        ledger = self._journal.invitations
+        entry = ledger.get(member_id)
+        decision = decide_invitation(
+            row_wants=row.invite, created=None, entry=entry, options=self._options
+        )
+        if entry is None and decision.invitation == "withheld":
+            ledger.withhold(member_id, email=row.email, reason=decision.reason or WITHHELD_REASON)
+
+    async def _apply(
+        self, row: MemberRow, plan: RowPlan, state: RowState, created: bool | None
+    ) -> RowReport:
+        journal = self._journal
+        key = plan.key
+        member_id = plan.member_id if state.member_id is None else state.member_id
+        outcome: MemberOutcome = state.outcome or _plan_outcome(plan)
+        errors: list[str] = []
+        for step in plan.steps:
+            # An update is planned only when a fresh lookup shows a difference, and is
+            # idempotent: never skipped. A create done by an earlier run must not repeat.
+            if isinstance(step, SendInvite) or (
+                not isinstance(step, UpdateMember) and state.step_done(step.key)
+            ):
+                continue
+            try:
+                if isinstance(step, CreateMember):
+                    member_id = await self._create(key, row, step)
+                    created = True
+                elif isinstance(step, UpdateMember):
+                    member_id = await _update(self._client, step)
+                    journal.record_member(key, member_id=member_id, outcome="updated")
+                elif member_id is None:  # pragma: no cover - plans put the member step first
+                    raise RuntimeError("no member id for a step after the member step")
+                else:
+                    await _step(self._client, step, member_id)
+                    journal.record_step(key, step.key)
+            except (JournalError, _Existed):
+                raise  # not the step's failure: handled by the caller, journal untouched
+            except CoursepathError as exc:
+                reason = f"{step.describe()}: {exc}"
+                if isinstance(step, CreateMember | UpdateMember):
+                    journal.finish_row(key, error=reason)
+                    return _failed(plan, reason)
+                journal.record_step(key, step.key, error=reason)
+                errors.append(reason)
+        if member_id is None:  # pragma: no cover - every plan names or creates its member
+            raise RuntimeError("a row's plan ended without a member")
+        report = RowReport(
+            line=plan.line,
+            email=plan.email,
+            outcome="failed" if errors else outcome,
+            reason=errors[0] if errors else None,
+            member_id=member_id,
+        )
+        if errors:  # the invitation waits for the re-run that completes the row
+            journal.finish_row(key, error=errors[0])
+            return report
+        if created is None:
+            self._withhold_if_owed(row, member_id)
+        decision = decide_invitation(
+            row_wants=row.invite,
+            created=created,
+            entry=journal.invitations.get(member_id),
+            options=self._options,
+        )
+        journal.finish_row(key, invite=decision.send)
+        if decision.send:
+            decision = await self._send(member_id, row.email)
+        return _with_invitation(report, decision)
+
+    async def _create(self, key: str, row: MemberRow, step: CreateMember) -> int:
+        """Create the member; one found existing raises _Existed for the caller to re-plan."""
+        member, created = await create_member(self._client, step.email, dict(step.fields))
+        if not created:
+            raise _Existed(member, created)
+        journal = self._journal
+        journal.record_member(key, member_id=member.id, outcome="created")
+        if row.invite is not False and (row.invite or self._options.invite != "none"):
+            # Owed from now on, durably: a crash or a failed step must not strand a new hire.
+            journal.invitations.owe(member.id, email=row.email)
+            journal.commit()
+        return member.id
+
+    async def _send(self, member_id: int, email: str) -> InviteDecision:
+        """Send once: durable "attempting" claim first, then the request, then the answer."""
+        ledger = self._journal.invitations
+        ledger.claim(
+            member_id,
+            email=email,
+            resend_uncertain=self._options.resend_uncertain,
+            release_withheld=self._options.release_withheld,
+        )
+        try:
+            await self._client.members.invite(member_id)
+        except UncertainOutcomeError as exc:
+            ledger.settle(member_id, "uncertain", str(exc))
+            return InviteDecision(False, "uncertain", str(exc))
+        except APIConnectionError as exc:  # a timeout too: ``sent`` says whether it went out
+            state: Literal["uncertain", "failed"] = "uncertain" if exc.sent else "failed"
+            ledger.settle(member_id, state, str(exc))
+            return InviteDecision(False, state, str(exc))
+        except APIStatusError as exc:
+            ledger.settle(member_id, "failed", str(exc))
+            return InviteDecision(False, "failed", str(exc))
+        ledger.settle(member_id, "sent", None)
+        return InviteDecision(False, "sent")
+
+
+def _with_invitation(report: RowReport, decision: InviteDecision) -> RowReport:
+    return evolve(report, invitation=decision.invitation, invitation_reason=decision.reason)
+
+
+def _wants_invite(plan: RowPlan) -> bool:
+    return any(isinstance(step, SendInvite) for step in plan.steps)
+
+
+def _plan_outcome(plan: RowPlan) -> MemberOutcome:
+    """What the plan does to the member (a conflict never reaches the pipeline)."""
+    outcome = plan.outcome
+    if outcome == "conflict":  # pragma: no cover - callers report conflicts themselves
+        raise ValueError(f"line {plan.line}: cannot apply a conflicting plan")
+    return outcome
+
+
+def _failed(plan: RowPlan, reason: str) -> RowReport:
+    return RowReport(
+        line=plan.line, email=plan.email, outcome="failed", reason=reason, member_id=plan.member_id
+    )
+
+
+async def _update(client: ClientView, step: UpdateMember) -> int:
+    changes = step.fields()
+    email = changes.pop("email", None)
+    fields = cast(MemberFields, changes)
+    return (await client.members.update(step.member_id, email=email, **fields)).id
+
+
+async def _step(client: ClientView, step: Step, member_id: int) -> None:
+    match step:
+        case AddToGroup(group=name):
+            await client.members.add_to_group(member_id, name)
+        case RemoveFromGroup(group=name):
+            await client.members.remove_from_group(member_id, name)
+        case EnrollCourse(course_id=course_id):
+            await client.courses.enroll(course_id, member_id)
+        case UnenrollCourse(course_id=course_id):
+            await client.courses.unenroll(course_id, member_id)
+        case EnrollProgram(program_id=program_id):
+            await client.programs.enroll(program_id, member_id)
+        case _:  # pragma: no cover - the member and invite steps are handled by the caller
+            raise TypeError(f"unexpected step {step!r}")
