@@ -1,7 +1,8 @@
 """The invitation ledger: every invitation a journal's runs owed, withheld or attempted, by member.
 
-The one place that decides whether an invitation email may go out. It is keyed by the
-academy's member id, never by a row's key, so a file whose key column changes (an
+The one place that decides whether an invitation email may go out
+(:func:`decide_invitation`, pure) and sends it (:meth:`InvitationLedger.send_once`).
+It is keyed by the academy's member id, never by a row's key, so a file whose key column changes (an
 ``externalId`` filled in, tonight's new export) still finds the member's history, and no
 run of the journal sends a member a second email, whatever its options say.
 
@@ -22,15 +23,27 @@ turns it into ``uncertain``: never re-sent without ``resend_uncertain``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Final, Literal, cast, get_args
 
 from attrs import frozen
 
+from .._exceptions import APIConnectionError, APIStatusError, UncertainOutcomeError
 from ._errors import InviteStateError
 from ._redact import scrub
+from ._report import Invitation
 
-__all__ = ["InvitationLedger", "LedgerEntry", "LedgerState"]
+#: Which members a job invites besides rows that say so: none, those it creates, all.
+InvitePolicy = Literal["none", "new", "all"]
+
+__all__ = [
+    "ApplyOptions",
+    "InvitationLedger",
+    "InviteDecision",
+    "LedgerEntry",
+    "LedgerState",
+    "decide_invitation",
+]
 
 LedgerState = Literal["pending", "withheld", "attempting", "sent", "uncertain", "failed"]
 
@@ -54,6 +67,9 @@ WITHHELD_REASON: Final = (
     "outcome, then the email already existed); not invited: release with --release-withheld"
 )
 CUT_OFF_REASON: Final = "the run stopped while sending; the invitation may have been sent"
+EXISTING_MEMBER: Final = (
+    "existing member: --invite invites the members this run creates; use --invite all"
+)
 
 
 @frozen(kw_only=True)
@@ -79,6 +95,68 @@ def _entry(record: tuple[object, ...]) -> LedgerEntry:
         attempts=cast(int, attempts),
         reason=cast("str | None", reason),
     )
+
+
+@frozen(kw_only=True)
+class ApplyOptions:
+    """How invitations are decided, on top of each row's own invite column."""
+
+    invite: InvitePolicy = "none"
+    #: Re-send invitations an earlier run left uncertain (may email someone twice).
+    resend_uncertain: bool = False
+    #: Send invitations withheld because this job could not tell it created the member.
+    release_withheld: bool = False
+
+
+@frozen
+class InviteDecision:
+    """Whether to send now, else what the report says and why."""
+
+    send: bool
+    invitation: Invitation = "not_requested"
+    reason: str | None = None
+
+
+def decide_invitation(
+    *,
+    row_wants: bool | None,
+    created: bool | None,
+    entry: LedgerEntry | None,
+    options: ApplyOptions,
+) -> InviteDecision:
+    """Whether a row's member gets an invitation now: pure, from what is known for sure.
+
+    ``row_wants`` is the row's own invite column (None: blank); ``created`` whether this
+    job created the member (None: it cannot tell); ``entry`` the member's ledger history.
+    An invitation meant for new people is withheld, never guessed, when ``created`` is
+    None; history wins over every option: sent is never sent again, uncertain only with
+    ``resend_uncertain``, withheld only with ``release_withheld``.
+    """
+    if row_wants is False:
+        return InviteDecision(False, reason="the row's invite column says no")
+    if entry is not None:
+        if entry.state == "sent":
+            return InviteDecision(False, "skipped_already_sent", "sent by an earlier run")
+        if entry.state in ("attempting", "uncertain"):
+            if options.resend_uncertain:
+                return InviteDecision(True)
+            return InviteDecision(False, "uncertain", entry.reason)
+        if entry.state == "withheld":
+            if options.release_withheld:
+                return InviteDecision(True)
+            return InviteDecision(False, "withheld", entry.reason)
+        # pending (owed by an earlier run that created the member) or failed (not sent)
+        if row_wants or options.invite != "none":
+            return InviteDecision(True)
+    if row_wants or options.invite == "all":
+        return InviteDecision(True)
+    if options.invite == "new":
+        if created is None:
+            return InviteDecision(False, "withheld", WITHHELD_REASON)
+        if created:
+            return InviteDecision(True)
+        return InviteDecision(False, reason=EXISTING_MEMBER)
+    return InviteDecision(False)
 
 
 class InvitationLedger:
@@ -176,6 +254,41 @@ class InvitationLedger:
             entry = self.get(member_id)
             current = "unknown" if entry is None else entry.state
             raise InviteStateError(f"invitation of member {member_id} is {current}, not attempting")
+
+    async def send_once(
+        self,
+        member_id: int,
+        *,
+        email: str,
+        request: Callable[[], Awaitable[object]],
+        options: ApplyOptions,
+    ) -> InviteDecision:
+        """Claim, send, settle: the one way an invitation goes out; returns what happened.
+
+        A failure that may have reached the server (a timeout after sending, a 5xx the
+        client reports as uncertain) is "uncertain" and never retried here.
+        """
+        self.claim(
+            member_id,
+            email=email,
+            resend_uncertain=options.resend_uncertain,
+            release_withheld=options.release_withheld,
+        )
+        try:
+            await request()
+        except UncertainOutcomeError as exc:
+            return self._answered(member_id, "uncertain", str(exc))
+        except APIConnectionError as exc:  # a timeout too: ``sent`` says whether it went out
+            return self._answered(member_id, "uncertain" if exc.sent else "failed", str(exc))
+        except APIStatusError as exc:
+            return self._answered(member_id, "failed", str(exc))
+        return self._answered(member_id, "sent", None)
+
+    def _answered(
+        self, member_id: int, state: Literal["sent", "failed", "uncertain"], reason: str | None
+    ) -> InviteDecision:
+        self.settle(member_id, state, reason)
+        return InviteDecision(False, state, reason)
 
     def recover(self) -> int:
         """After a run died mid-send: every "attempting" becomes "uncertain"; returns how many."""

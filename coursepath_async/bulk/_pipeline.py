@@ -11,31 +11,29 @@ row, so an import's "create first" and a sync's stale listing take one path.
 
 Ownership is known, never guessed: a member counts as created by this job only when one
 of its creates was answered 2xx. The invitation goes last, only when every other step
-succeeded; :func:`decide_invitation` says whether it may go, and the journal's ledger
-(by member id) makes it at most once: durably "attempting" before the request, then
-"sent", "failed" or "uncertain".
+succeeded; the journal's ledger decides whether it may go and sends it at most once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Literal, cast
+from functools import partial
+from typing import cast
 
-from attrs import evolve, frozen
+from attrs import evolve
 
 from .._client import ClientView
-from .._exceptions import APIConnectionError, APIStatusError, CoursepathError, UncertainOutcomeError
+from .._exceptions import CoursepathError
 from .._models import Member
 from .._resources._base import MemberFields, new_member_body
 from .._resources._members import create_member_at
 from ._journal import Journal, JournalError, MemberOutcome, RowState
-from ._ledger import WITHHELD_REASON, LedgerEntry
+from ._ledger import WITHHELD_REASON, ApplyOptions, InviteDecision, decide_invitation
 from ._plan import (
     AddToGroup,
     CreateMember,
     EnrollCourse,
     EnrollProgram,
-    InvitePolicy,
     RemoveFromGroup,
     RowPlan,
     SendInvite,
@@ -43,77 +41,13 @@ from ._plan import (
     UnenrollCourse,
     UpdateMember,
 )
-from ._report import Invitation, RowReport
+from ._report import RowReport
 from ._rows import MemberRow
 
 __all__ = ["ApplyOptions", "InviteDecision", "RowPipeline", "create_member", "decide_invitation"]
 
 #: Plans the row again for a member a create found existing (claims it, or a conflict).
 Replan = Callable[[MemberRow, Member], Awaitable[RowPlan]]
-
-EXISTING_MEMBER = "existing member: --invite invites the members this run creates; use --invite all"
-
-
-@frozen(kw_only=True)
-class ApplyOptions:
-    """How invitations are decided, on top of each row's own invite column."""
-
-    invite: InvitePolicy = "none"
-    #: Re-send invitations an earlier run left uncertain (may email someone twice).
-    resend_uncertain: bool = False
-    #: Send invitations withheld because this job could not tell it created the member.
-    release_withheld: bool = False
-
-
-@frozen
-class InviteDecision:
-    """Whether to send now, else what the report says and why."""
-
-    send: bool
-    invitation: Invitation = "not_requested"
-    reason: str | None = None
-
-
-def decide_invitation(
-    *,
-    row_wants: bool | None,
-    created: bool | None,
-    entry: LedgerEntry | None,
-    options: ApplyOptions,
-) -> InviteDecision:
-    """Whether a row's member gets an invitation now: pure, from what is known for sure.
-
-    ``row_wants`` is the row's own invite column (None: blank); ``created`` whether this
-    job created the member (None: it cannot tell); ``entry`` the member's ledger history.
-    An invitation meant for new people is withheld, never guessed, when ``created`` is
-    None; history wins over every option: sent is never sent again, uncertain only with
-    ``resend_uncertain``, withheld only with ``release_withheld``.
-    """
-    if row_wants is False:
-        return InviteDecision(False, reason="the row's invite column says no")
-    if entry is not None:
-        if entry.state == "sent":
-            return InviteDecision(False, "skipped_already_sent", "sent by an earlier run")
-        if entry.state in ("attempting", "uncertain"):
-            if options.resend_uncertain:
-                return InviteDecision(True)
-            return InviteDecision(False, "uncertain", entry.reason)
-        if entry.state == "withheld":
-            if options.release_withheld:
-                return InviteDecision(True)
-            return InviteDecision(False, "withheld", entry.reason)
-        # pending (owed by an earlier run that created the member) or failed (not sent)
-        if row_wants or options.invite != "none":
-            return InviteDecision(True)
-    if row_wants or options.invite == "all":
-        return InviteDecision(True)
-    if options.invite == "new":
-        if created is None:
-            return InviteDecision(False, "withheld", WITHHELD_REASON)
-        if created:
-            return InviteDecision(True)
-        return InviteDecision(False, reason=EXISTING_MEMBER)
-    return InviteDecision(False)
 
 
 def _ownership(prior: bool | None, now: bool | None) -> bool | None:
@@ -176,6 +110,10 @@ class RowPipeline:
             invite=_wants_invite(plan),
             member_id=plan.member_id,
         )
+        if self._may_invite(row) and any(isinstance(s, CreateMember) for s in plan.steps):
+            # Durable before the create is sent: a resumed run must know a create of
+            # ours may have made the member, or it would take it for an existing one.
+            journal.commit()
         try:
             return await self._apply(row, plan, state, earlier)
         except _Existed as existed:
@@ -266,7 +204,12 @@ class RowPipeline:
         )
         journal.finish_row(key, invite=decision.send)
         if decision.send:
-            decision = await self._send(member_id, row.email)
+            decision = await journal.invitations.send_once(
+                member_id,
+                email=row.email,
+                request=partial(self._client.members.invite, member_id),
+                options=self._options,
+            )
         return _with_invitation(report, decision)
 
     async def _create(self, key: str, row: MemberRow, step: CreateMember) -> int:
@@ -276,35 +219,15 @@ class RowPipeline:
             raise _Existed(member, created)
         journal = self._journal
         journal.record_member(key, member_id=member.id, outcome="created")
-        if row.invite is not False and (row.invite or self._options.invite != "none"):
-            # Owed from now on, durably: a crash or a failed step must not strand a new hire.
+        if self._may_invite(row):
+            # Owed from now on: a failed step must not strand a new hire. Durable with the
+            # next commit; a crash before it leaves the invitation withheld, not lost.
             journal.invitations.owe(member.id, email=row.email)
-            journal.commit()
         return member.id
 
-    async def _send(self, member_id: int, email: str) -> InviteDecision:
-        """Send once: durable "attempting" claim first, then the request, then the answer."""
-        ledger = self._journal.invitations
-        ledger.claim(
-            member_id,
-            email=email,
-            resend_uncertain=self._options.resend_uncertain,
-            release_withheld=self._options.release_withheld,
-        )
-        try:
-            await self._client.members.invite(member_id)
-        except UncertainOutcomeError as exc:
-            ledger.settle(member_id, "uncertain", str(exc))
-            return InviteDecision(False, "uncertain", str(exc))
-        except APIConnectionError as exc:  # a timeout too: ``sent`` says whether it went out
-            state: Literal["uncertain", "failed"] = "uncertain" if exc.sent else "failed"
-            ledger.settle(member_id, state, str(exc))
-            return InviteDecision(False, state, str(exc))
-        except APIStatusError as exc:
-            ledger.settle(member_id, "failed", str(exc))
-            return InviteDecision(False, "failed", str(exc))
-        ledger.settle(member_id, "sent", None)
-        return InviteDecision(False, "sent")
+    def _may_invite(self, row: MemberRow) -> bool:
+        """Whether the row's member could get an invitation from this job at all."""
+        return row.invite is True or (row.invite is None and self._options.invite != "none")
 
 
 def _with_invitation(report: RowReport, decision: InviteDecision) -> RowReport:

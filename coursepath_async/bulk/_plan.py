@@ -30,6 +30,7 @@ from attrs import evolve, field, frozen, validators
 from .._models import Member
 from .._validation import validate_group_name, validate_id
 from ._journal import MEMBER_STEP
+from ._ledger import InvitePolicy
 from ._rows import MemberRow
 
 __all__ = [
@@ -54,7 +55,6 @@ __all__ = [
     "plan_sync",
 ]
 
-InvitePolicy = Literal["none", "new", "all"]
 RowPlanOutcome = Literal["created", "updated", "unchanged", "conflict"]
 
 

@@ -19,8 +19,7 @@ from coursepath_async.bulk import (
     JournalLockedError,
     JournalMismatchError,
 )
-from coursepath_async.bulk._ledger import LedgerEntry, LedgerState
-from coursepath_async.bulk._pipeline import ApplyOptions, decide_invitation
+from coursepath_async.bulk._ledger import ApplyOptions, LedgerEntry, LedgerState, decide_invitation
 
 INPUT = InputFingerprint(source="people.csv", size=10, digest="sha256:abc")
 OPTIONS = {"invite": "new"}
@@ -235,3 +234,43 @@ def test_a_withheld_decision_says_why_and_how_to_release() -> None:
     decision = decide_invitation(row_wants=None, created=None, entry=None, options=NEW)
     assert "could not tell whether this run created the member" in (decision.reason or "")
     assert "--release-withheld" in (decision.reason or "")
+
+
+def test_a_schema_1_journal_is_migrated_to_the_ledger(path: Path) -> None:
+    """Per-row invitation states of an old journal become ledger entries by member id."""
+    import sqlite3
+
+    with open_journal(path):
+        pass
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        DROP TABLE invitations;
+        ALTER TABLE job DROP COLUMN academy;
+        UPDATE job SET schema = 1;
+        DROP TABLE steps; DROP TABLE rows;
+        CREATE TABLE rows (key TEXT PRIMARY KEY, line INTEGER NOT NULL, email TEXT NOT NULL,
+            status TEXT NOT NULL, member_id INTEGER, outcome TEXT, error TEXT,
+            invite TEXT NOT NULL, invite_attempts INTEGER NOT NULL DEFAULT 0,
+            invite_attempted_at TEXT, invite_error TEXT, updated_at TEXT NOT NULL);
+        CREATE TABLE steps (row_key TEXT NOT NULL, step TEXT NOT NULL, state TEXT NOT NULL,
+            error TEXT, PRIMARY KEY (row_key, step));
+        INSERT INTO rows VALUES ('a', 2, 'a@x.org', 'done', 1, 'created', NULL, 'sent', 1,
+            NULL, NULL, 'now');
+        INSERT INTO rows VALUES ('b', 3, 'b@x.org', 'done', 2, 'created', NULL, 'attempting',
+            1, NULL, NULL, 'now');
+        INSERT INTO rows VALUES ('c', 4, 'c@x.org', 'pending', NULL, NULL, NULL, 'pending', 0,
+            NULL, NULL, 'now');
+        """
+    )
+    conn.commit()
+    conn.close()
+    with open_journal(path) as journal:
+        assert journal.recovered_uncertain == 1
+        states = {e.member_id: e.state for e in journal.invitations.entries()}
+        assert states == {1: "sent", 2: "uncertain"}
+        assert {row.key: row.invite for row in journal.rows()} == {
+            "a": "sent",
+            "b": "uncertain",
+            "c": "pending",
+        }

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from _support import make_client
 
-from coursepath_async import CoursepathClient, RetryPolicy
+from coursepath_async import BadRequestError, CoursepathClient, RetryPolicy
 from coursepath_async.bulk import (
     ImportOptions,
     ImportReport,
@@ -255,3 +255,37 @@ async def test_a_journal_deleted_mid_run_stops_that_run_and_a_second_job_invites
         assert seen < len(rows)  # it stopped instead of running to the end
         _assert_at_most_once(academy, second, alone=False)
         assert sum(academy.recorder.invitations.values()) > 0
+
+
+async def test_a_server_answering_400_for_a_taken_email_imports_existing_people(
+    tmp_path: Path,
+) -> None:
+    """A 400 on a create is "maybe exists": found by email, the row updates instead of failing."""
+    async with SandboxAcademy(members=3, seed=5, api_key=API_KEY) as academy:
+        existing = academy.state.members()[1]
+        academy.script("POST", "/members", 400)  # this server's way of saying "email in use"
+        rows = [{"email": existing.email, "name": "Renamed Person"}]
+        report = await _import(academy, rows, tmp_path / "j", NEW)
+        (row,) = report.rows
+        assert (row.outcome, row.member_id, row.invitation) == (
+            "updated",
+            existing.id,
+            "not_requested",
+        )
+        assert academy.state.member(existing.id).name == "Renamed Person"
+        assert academy.recorder.invitations[existing.id] == 0
+
+
+async def test_members_create_resolves_a_400_after_an_applied_attempt() -> None:
+    """Created, then 502, then 400 "already in use" on the retry: create returns the member."""
+    async with SandboxAcademy(members=3, seed=5, api_key=API_KEY) as academy:
+        academy.script("POST", "/members", "applied_then_502", 400)
+        async with _client(academy) as client:
+            member = await client.members.create("twice@jobs.test", name="Twice")
+        assert academy.state.member_by_email("twice@jobs.test") is not None
+        assert member.email == "twice@jobs.test"
+        unknown = "nobody@jobs.test"
+        academy.script("POST", "/members", 503, 400)  # 400 and not found: the 400 stands
+        async with _client(academy) as client:
+            with pytest.raises(BadRequestError):
+                await client.members.create(unknown)
