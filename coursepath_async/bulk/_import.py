@@ -32,7 +32,8 @@ from ._apply import (
     usable_group_names,
 )
 from ._journal import InputFingerprint, JobKind, Journal, JournalGoneError
-from ._pipeline import ApplyOptions, RowPipeline
+from ._ledger import ApplyOptions
+from ._pipeline import RowPipeline
 from ._plan import (
     AcademyIndex,
     CurrentMember,

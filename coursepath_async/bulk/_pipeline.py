@@ -44,7 +44,7 @@ from ._plan import (
 from ._report import RowReport
 from ._rows import MemberRow
 
-__all__ = ["ApplyOptions", "InviteDecision", "RowPipeline", "create_member", "decide_invitation"]
+__all__ = ["RowPipeline", "create_member"]
 
 #: Plans the row again for a member a create found existing (claims it, or a conflict).
 Replan = Callable[[MemberRow, Member], Awaitable[RowPlan]]

@@ -37,6 +37,21 @@ _FAILED_OUTCOMES: Final = frozenset({"failed", "skipped_invalid", "interrupted"}
 _FAILED_INVITATIONS: Final = frozenset({"uncertain", "failed", "withheld"})
 
 
+#: Invitations a person must look at, listed by the summary under these headings.
+_LISTED_INVITATIONS: Final = (
+    (
+        "uncertain",
+        "  invitations that may or may not have been sent (not re-sent; "
+        "re-send them deliberately if needed):",
+    ),
+    (
+        "withheld",
+        "  invitations withheld (this run could not tell whether it created these "
+        "members; send them with --release-withheld):",
+    ),
+)
+
+
 class ReportError(CoursepathError):
     """The report is inconsistent: a row is missing or recorded twice."""
 
@@ -222,22 +237,12 @@ class ImportReport:
                 f"  WARNING: {self.accounted_for:,} rows accounted for, but the input had {total}"
             )
         rows = self.rows
-        uncertain = [row for row in rows if row.invitation == "uncertain"]
-        if uncertain:
-            lines.append(
-                "  invitations that may or may not have been sent (not re-sent; "
-                "re-send them deliberately if needed):"
-            )
-            lines.extend(f"    line {row.line}: {row.email}" for row in uncertain[:limit])
-            lines.extend(self._more(len(uncertain), limit))
-        withheld = [row for row in rows if row.invitation == "withheld"]
-        if withheld:
-            lines.append(
-                "  invitations withheld (this run could not tell whether it created these "
-                "members; send them with --release-withheld):"
-            )
-            lines.extend(f"    line {row.line}: {row.email}" for row in withheld[:limit])
-            lines.extend(self._more(len(withheld), limit))
+        for invitation, heading in _LISTED_INVITATIONS:
+            listed = [row for row in rows if row.invitation == invitation]
+            if listed:
+                lines.append(heading)
+                lines.extend(f"    line {row.line}: {row.email}" for row in listed[:limit])
+                lines.extend(self._more(len(listed), limit))
         problems = [
             row
             for row in rows

@@ -43,7 +43,8 @@ from ._apply import (
 )
 from ._import import Rows, finish_report, source_label
 from ._journal import Journal, JournalGoneError
-from ._pipeline import ApplyOptions, RowPipeline
+from ._ledger import ApplyOptions
+from ._pipeline import RowPipeline
 from ._plan import (
     AcademyIndex,
     CurrentMember,
