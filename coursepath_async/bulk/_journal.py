@@ -60,7 +60,7 @@ import orjson
 from attrs import frozen
 
 from .._exceptions import CoursepathError
-from ._redact import scrub
+from .._redact import scrub
 
 __all__ = [
     "InputFingerprint",
