@@ -205,6 +205,8 @@ class SandboxApp:
         headers = fault.retry_after_headers
         if fault.kind == "echo":
             authorization = request.headers.get("Authorization")
+            if authorization:
+                self.recorder.echoed(authorization.partition(" ")[2])
             reply = echo_reply(
                 code, fault.echo_format, authorization=authorization, api_key=self.api_key
             )

@@ -406,3 +406,4 @@ async def test_echo_reflects_the_credentials_and_applies_nothing(
     assert API_KEY in body
     assert base64.b64encode(API_KEY.encode()).decode() in body
     assert academy.recorder.fault_counts == {"echo:503": 1}
+    assert academy.recorder.echoed_tokens == [token]
