@@ -117,6 +117,18 @@ def spy_on_send(monkeypatch: pytest.MonkeyPatch) -> list[BaseException]:
     return raised
 
 
+def fast_client(academy: SandboxAcademy, *, max_attempts: int) -> CoursepathClient:
+    """A client acting as the academy's admin, 8 calls at a time, retrying almost at once."""
+    return CoursepathClient(
+        academy.url,
+        api_key=academy.api_key,
+        user=academy.admin_email,
+        allow_http=True,
+        retry=RetryPolicy(max_attempts=max_attempts, base_delay=0.001, max_delay=0.01),
+        max_concurrency=8,
+    )
+
+
 FAULTS = Faults(
     seed=23,
     latency=0.001,
@@ -151,16 +163,8 @@ async def test_in_process_import_leaks_no_secret(
         academy.script("POST", "/members", 403, 400)  # two creates refused outright
         plan = PlanOptions(groups=("Secret Keepers",), invite="new")
         journal_path = tmp_path / "people.journal.sqlite"
-        retry = RetryPolicy(max_attempts=6, base_delay=0.001, max_delay=0.01)
         reports: list[RowReport] = []
-        async with CoursepathClient(
-            academy.url,
-            api_key=academy.api_key,
-            user=academy.admin_email,
-            allow_http=True,
-            retry=retry,
-            max_concurrency=8,
-        ) as client:
+        async with fast_client(academy, max_attempts=6) as client:
             with (
                 CsvRows(people.path) as rows,
                 open_journal(str(journal_path), rows, kind="import", options=plan) as journal,
@@ -371,15 +375,7 @@ async def test_import_against_an_echoing_academy_leaks_no_secret(
         script_echoes(academy)
         plan = PlanOptions(groups=("Echo Chamber",), invite="new")
         journal_path = tmp_path / "people.journal.sqlite"
-        retry = RetryPolicy(max_attempts=4, base_delay=0.001, max_delay=0.01)
-        async with CoursepathClient(
-            academy.url,
-            api_key=academy.api_key,
-            user=academy.admin_email,
-            allow_http=True,
-            retry=retry,
-            max_concurrency=8,
-        ) as client:
+        async with fast_client(academy, max_attempts=4) as client:
             with (
                 CsvRows(people.path) as rows,
                 open_journal(str(journal_path), rows, kind="import", options=plan) as journal,
