@@ -44,21 +44,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except (ConfigurationError, ValueError) as exc:
         # Bad setup or input: said clearly, before anything was sent.
-        return _report("error", exc, EXIT_USAGE)
+        return _stopped("error", exc, EXIT_USAGE)
     except OSError as exc:  # an output file that exists or cannot be written
-        return _report("error", exc, EXIT_USAGE)
+        return _stopped("error", exc, EXIT_USAGE)
     except CoursepathError as exc:
         from .bulk import JournalError
 
         if isinstance(exc, JournalError):  # wrong or busy journal: refused before any call
-            return _report("error", exc, EXIT_USAGE)
-        return _report("failed", exc, EXIT_ROWS_FAILED)
+            return _stopped("error", exc, EXIT_USAGE)
+        return _stopped("failed", exc, EXIT_ROWS_FAILED)
     except KeyboardInterrupt:
         print("coursepath-async: aborted", file=sys.stderr)
         return EXIT_ROWS_FAILED
 
 
-def _report(what: str, exc: BaseException, code: int) -> int:
+def _stopped(what: str, exc: BaseException, code: int) -> int:
     """Print why the command stopped and return its exit code.
 
     The SDK's errors are redacted already; this is the last line before a terminal or a
