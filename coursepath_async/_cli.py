@@ -22,6 +22,7 @@ from ._config import ENV_API_KEY
 from ._event_loop import choose_loop
 from ._event_loop import run as run_on_chosen_loop
 from ._exceptions import ConfigurationError, CoursepathError
+from ._redact import REDACT
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE = 0, 1, 2
 ENV_ALLOW_HTTP = "COURSEPATH_ALLOW_HTTP"
@@ -43,23 +44,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except (ConfigurationError, ValueError) as exc:
         # Bad setup or input: said clearly, before anything was sent.
-        print(f"coursepath-async: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _stopped("error", exc, EXIT_USAGE)
     except OSError as exc:  # an output file that exists or cannot be written
-        print(f"coursepath-async: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _stopped("error", exc, EXIT_USAGE)
     except CoursepathError as exc:
         from .bulk import JournalError, JournalGoneError
 
         if isinstance(exc, JournalError) and not isinstance(exc, JournalGoneError):
             # Wrong or busy journal: refused before any call.
-            print(f"coursepath-async: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        print(f"coursepath-async: failed: {exc}", file=sys.stderr)
-        return EXIT_ROWS_FAILED
+            return _stopped("error", exc, EXIT_USAGE)
+        return _stopped("failed", exc, EXIT_ROWS_FAILED)
     except KeyboardInterrupt:
         print("coursepath-async: aborted", file=sys.stderr)
         return EXIT_ROWS_FAILED
+
+
+def _stopped(what: str, exc: BaseException, code: int) -> int:
+    """Print why the command stopped and return its exit code.
+
+    The SDK's errors are redacted already; this is the last line before a terminal or a
+    CI log, so anything token-shaped is blanked once more.
+    """
+    print(f"coursepath-async: {what}: {REDACT(str(exc))}", file=sys.stderr)
+    return code
 
 
 def _parser() -> argparse.ArgumentParser:

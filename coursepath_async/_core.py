@@ -24,6 +24,7 @@ from ._exceptions import (
     UncertainOutcomeError,
 )
 from ._models import structure
+from ._redact import REDACT, Redactor
 from ._retry import RetryPolicy, is_retryable_status, parse_retry_after
 from ._sansio import ApiRequest, RawResponse, RequestKind, encode_body, status_error
 from ._scheduler import Scheduler
@@ -61,6 +62,8 @@ class Core:
         self.page_window = page_window
         self.retry = retry
         self.signer = TokenSigner(api_key)
+        #: Blanks tokens and this client's API key in what servers answer.
+        self.redact = Redactor([api_key])
         self.scheduler = Scheduler(
             config.max_concurrency, interactive_reserve=config.interactive_reserve
         )
@@ -174,6 +177,7 @@ class Core:
                         response,
                         retry_after=retry_after,
                         after_unknown_outcome=maybe_applied_before,
+                        redact=self.redact,
                     )
                     # A 429 is a refusal before any work; a 5xx may come after the work.
                     maybe_applied = response.status >= 500
@@ -239,17 +243,28 @@ def _uncertain(request: ApiRequest, url: str, failure: Exception) -> UncertainOu
     )
 
 
-def decode_model(request: ApiRequest, url: str, data: Any, body: bytes, cls: type[T]) -> T:
-    """Build ``cls`` from decoded JSON, turning any shape error into a typed error."""
+def decode_model(
+    request: ApiRequest,
+    url: str,
+    data: Any,
+    body: bytes,
+    cls: type[T],
+    *,
+    redact: Redactor = REDACT,
+) -> T:
+    """Build ``cls`` from decoded JSON, turning any shape error into a typed, redacted one."""
     try:
         return structure(data, cls)
     except Exception as exc:  # cattrs raises several types; all mean "bad shape"
-        raise APIResponseValidationError(
-            f"answer is not a valid {cls.__name__}: {_describe(exc)}",
-            method=request.method,
-            url=url,
-            body=body,
-        ) from None
+        problem = _describe(exc)
+    # Raised out here: cattrs' errors quote the answer's values, and would stay as
+    # __context__ (``from None`` only hides it from tracebacks).
+    raise APIResponseValidationError(
+        f"answer is not a valid {cls.__name__}: {redact(problem)}",
+        method=request.method,
+        url=url,
+        body=redact.body(body),
+    )
 
 
 def _describe(exc: Exception) -> str:

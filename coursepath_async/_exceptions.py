@@ -18,7 +18,12 @@ Hierarchy::
         ├── RateLimitError            429
         └── ServerError               >= 500
 
-Messages carry the method and path, never a token or the API key.
+Messages carry the method and path, never a token or the API key. A server or proxy
+may echo the request back, so whatever an answer says (its body, a header, the message
+built from them) is redacted by the client before it gets here: JWT-shaped text,
+``Bearer``/``Authorization`` values and the client's API key become ``[redacted]``, and
+a text in which an encoded credential remains is withheld whole. ``body`` holds the
+answer's bytes redacted so; the raw bytes are not kept anywhere.
 """
 
 from __future__ import annotations
@@ -48,7 +53,10 @@ class UncertainOutcomeError(CoursepathError):
 
 
 class APIResponseValidationError(CoursepathError):
-    """A successful answer whose body could not be decoded into the expected shape."""
+    """A successful answer whose body could not be decoded into the expected shape.
+
+    ``body`` is the answer's bytes with credentials redacted (see the module docstring).
+    """
 
     def __init__(self, message: str, *, method: str, url: str, body: bytes) -> None:
         super().__init__(f"{message} ({method} {url})")
@@ -73,7 +81,11 @@ class APITimeoutError(APIConnectionError):
 
 
 class APIStatusError(CoursepathError):
-    """The server answered with an error status; ``body`` holds its raw bytes."""
+    """The server answered with an error status.
+
+    ``body`` holds the answer's bytes and ``request_id`` its ``X-Request-Id``, both with
+    credentials redacted (see the module docstring): safe to log, print or report.
+    """
 
     def __init__(
         self,

@@ -1,6 +1,8 @@
 """The pure layer: describe a request, encode its body, decode and judge the answer.
 
 Nothing here does I/O, so every rule is tested synchronously on recorded samples.
+What an answer says goes into an error only through a :class:`Redactor`: the client's
+own, which knows its API key, or by default the one that blanks tokens alone.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ._exceptions import (
     body_excerpt,
     status_error_class,
 )
+from ._redact import REDACT, Redactor
 
 # Keys under which a list endpoint might wrap its array instead of answering a bare one.
 _LIST_KEYS = ("data", "items", "results", "members", "courses", "groups", "records")
@@ -105,22 +108,29 @@ def encode_body(body: Mapping[str, Any], body_format: BodyFormat) -> tuple[bytes
     return orjson.dumps(body), "application/json"
 
 
-def decode_json(request: ApiRequest, url: str, response: RawResponse) -> Any:
+def decode_json(
+    request: ApiRequest, url: str, response: RawResponse, *, redact: Redactor = REDACT
+) -> Any:
     """Parse a successful answer's JSON body; an empty body is ``None``."""
     if not response.body.strip():
         return None
     try:
         return orjson.loads(response.body)
     except orjson.JSONDecodeError:
-        raise APIResponseValidationError(
-            f"expected JSON, got {body_excerpt(response.body)!r}",
-            method=request.method,
-            url=url,
-            body=response.body,
-        ) from None
+        pass
+    # Raised out here: the decode error quotes the body, and would stay as __context__.
+    body = redact.body(response.body)
+    raise APIResponseValidationError(
+        f"expected JSON, got {redact(body_excerpt(body))!r}",
+        method=request.method,
+        url=url,
+        body=body,
+    )
 
 
-def unwrap_list(request: ApiRequest, url: str, data: Any, body: bytes) -> list[Any]:
+def unwrap_list(
+    request: ApiRequest, url: str, data: Any, body: bytes, *, redact: Redactor = REDACT
+) -> list[Any]:
     """A list endpoint's records: a bare array, or an array wrapped in an object."""
     if isinstance(data, list):
         return data
@@ -134,12 +144,17 @@ def unwrap_list(request: ApiRequest, url: str, data: Any, body: bytes) -> list[A
         f"expected a JSON array of records, got {type(data).__name__}",
         method=request.method,
         url=url,
-        body=body,
+        body=redact.body(body),
     )
 
 
-def error_message(body: bytes) -> str:
-    """The human part of an error body: JSON ``message``/``error``, else a text excerpt."""
+def error_message(body: bytes, redact: Redactor = REDACT) -> str:
+    """The human part of an error body (JSON ``message``/``error``, else an excerpt), redacted."""
+    return redact(_error_text(body))
+
+
+def _error_text(body: bytes) -> str:
+    """The human part of an error body, as the server wrote it."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -161,16 +176,19 @@ def status_error(
     *,
     retry_after: float | None,
     after_unknown_outcome: bool,
+    redact: Redactor = REDACT,
 ) -> APIStatusError:
-    """The typed exception for an error status."""
+    """The typed exception for an error status; what the server said is redacted."""
     cls = status_error_class(response.status)
+    body = redact.body(response.body)
+    request_id = response.headers.get("x-request-id")
     return cls(
-        error_message(response.body),
+        error_message(body, redact),
         status_code=response.status,
         method=request.method,
         url=url,
-        body=response.body,
-        request_id=response.headers.get("x-request-id"),
+        body=body,
+        request_id=None if request_id is None else redact(request_id),
         retry_after=retry_after,
         after_unknown_outcome=after_unknown_outcome,
     )

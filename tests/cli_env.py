@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 
 from coursepath_async.testing import SandboxAcademy
 
@@ -19,3 +21,20 @@ def cli_env(academy: SandboxAcademy | None, **extra: str) -> dict[str, str]:
         )
     env.update(extra)
     return env
+
+
+async def run_cli(academy: SandboxAcademy | None, *args: str) -> tuple[int, str, str]:
+    """Run ``python -m coursepath_async *args`` against ``academy``: exit code, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "coursepath_async",
+        *args,
+        env=cli_env(academy),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode("utf-8", "replace")

@@ -261,6 +261,17 @@ def test_inexact_number_for_a_string_field_is_a_validation_error() -> None:
         decode_model(request, "https://x/api/v1/members/7", orjson.loads(raw), raw, Member)
 
 
+def test_a_shape_error_quoting_the_answer_is_redacted_and_unchained() -> None:
+    """A value the model refuses may be an echoed token: blanked, and no cattrs error kept."""
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJlbWFpbCI6ImFAeC5jbyJ9.c2lnbmF0dXJl"
+    raw = orjson.dumps({"id": f"Bearer {token}", "email": "a@x.co"})
+    request = ApiRequest(method="GET", path="/members/7")
+    with pytest.raises(APIResponseValidationError) as info:
+        decode_model(request, "https://x/api/v1/members/7", orjson.loads(raw), raw, Member)
+    assert "eyJ" not in str(info.value) + info.value.body.decode()
+    assert info.value.__context__ is None
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [(12345678901234567890, "12345678901234567890"), (2.0**53, "9007199254740992"), (-3, "-3")],

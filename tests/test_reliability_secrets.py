@@ -12,10 +12,17 @@ saw, for ``eyJ`` (how every JWT starts) and for ``Bearer``:
 * the CLI: ``python -m coursepath_async --log-level debug import ...`` with its stderr on
   a pseudo-terminal (so the tqdm bar is drawn), scanned are stdout, stderr, the report
   file and the journal's raw bytes.
+
+Then the same through an academy whose error answers echo the request's credentials
+(``ScriptedFault.echo``: the ``Authorization`` header as sent, URL-encoded, JSON-escaped
+and wrapped, the API key, in JSON, text and HTML bodies, a header and the reason
+phrase): an import in process at DEBUG, and the CLI's import and a failing export at
+every log level; each output is also searched for any piece of an echoed token.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import fcntl
 import io
@@ -28,7 +35,7 @@ import termios
 from pathlib import Path
 
 import pytest
-from cli_env import cli_env
+from cli_env import cli_env, run_cli
 
 from coursepath_async import (
     APIStatusError,
@@ -37,13 +44,23 @@ from coursepath_async import (
     Priority,
     RetryPolicy,
     UncertainOutcomeError,
+    _cli,
 )
+from coursepath_async._auth import TokenSigner
 from coursepath_async._core import CallContext, Core
 from coursepath_async._progress import Progress
 from coursepath_async._sansio import ApiRequest, RawResponse
 from coursepath_async.bulk import CsvRows, ImportReport, PlanOptions, RowReport
+from coursepath_async.bulk._apply import row_failure
 from coursepath_async.bulk._import import ImportOptions, import_members, open_journal
-from coursepath_async.testing import Faults, Recorder, SandboxAcademy, printed_forms
+from coursepath_async.testing import (
+    Faults,
+    Recorder,
+    SandboxAcademy,
+    ScriptedFault,
+    leaked_credentials,
+    printed_forms,
+)
 from coursepath_async.testing._people import write_people_csv
 
 API_KEY = "reliability-secrets-api-key-0123456789-abcdefghij"
@@ -82,6 +99,36 @@ class FakeTerminal(io.StringIO):
         return True
 
 
+def spy_on_send(monkeypatch: pytest.MonkeyPatch) -> list[BaseException]:
+    """Keep every exception raised through the client's send path, in the returned list."""
+    raised: list[BaseException] = []
+    real_send = Core.send
+
+    async def spying_send(
+        self: Core, request: ApiRequest, ctx: CallContext
+    ) -> tuple[str, RawResponse]:
+        try:
+            return await real_send(self, request, ctx)
+        except BaseException as exc:
+            raised.append(exc)
+            raise
+
+    monkeypatch.setattr(Core, "send", spying_send)
+    return raised
+
+
+def fast_client(academy: SandboxAcademy, *, max_attempts: int) -> CoursepathClient:
+    """A client acting as the academy's admin, 8 calls at a time, retrying almost at once."""
+    return CoursepathClient(
+        academy.url,
+        api_key=academy.api_key,
+        user=academy.admin_email,
+        allow_http=True,
+        retry=RetryPolicy(max_attempts=max_attempts, base_delay=0.001, max_delay=0.01),
+        max_concurrency=8,
+    )
+
+
 FAULTS = Faults(
     seed=23,
     latency=0.001,
@@ -98,19 +145,7 @@ async def test_in_process_import_leaks_no_secret(
 ) -> None:
     """A faulty import at DEBUG leaves no key or token in logs, reprs, errors, report, journal."""
     caplog.set_level(logging.DEBUG)  # the root logger: the SDK's, aiohttp's, asyncio's...
-    raised: list[BaseException] = []
-    real_send = Core.send
-
-    async def spying_send(
-        self: Core, request: ApiRequest, ctx: CallContext
-    ) -> tuple[str, RawResponse]:
-        try:
-            return await real_send(self, request, ctx)
-        except BaseException as exc:
-            raised.append(exc)
-            raise
-
-    monkeypatch.setattr(Core, "send", spying_send)
+    raised = spy_on_send(monkeypatch)
     terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
 
@@ -128,16 +163,8 @@ async def test_in_process_import_leaks_no_secret(
         academy.script("POST", "/members", 403, 400)  # two creates refused outright
         plan = PlanOptions(groups=("Secret Keepers",), invite="new")
         journal_path = tmp_path / "people.journal.sqlite"
-        retry = RetryPolicy(max_attempts=6, base_delay=0.001, max_delay=0.01)
         reports: list[RowReport] = []
-        async with CoursepathClient(
-            academy.url,
-            api_key=academy.api_key,
-            user=academy.admin_email,
-            allow_http=True,
-            retry=retry,
-            max_concurrency=8,
-        ) as client:
+        async with fast_client(academy, max_attempts=6) as client:
             with (
                 CsvRows(people.path) as rows,
                 open_journal(str(journal_path), rows, kind="import", options=plan) as journal,
@@ -312,3 +339,136 @@ async def test_a_malformed_answer_leaves_no_token_in_the_error_chain() -> None:
     assert "Bearer" not in printed
     assert key not in printed
     assert info.value.__context__ is None
+
+
+# -- an academy whose error answers echo the request's credentials ------------------------
+
+#: A tenth of the answers are 5xx pages (JSON, text or HTML) echoing token and key.
+ECHO_FAULTS = Faults(seed=31, latency=0.001, error_rate=0.10, echo_request=True)
+
+
+def script_echoes(academy: SandboxAcademy) -> None:
+    """Echoing answers that fail rows for good: refused creates, invitations, a group add."""
+    echo = ScriptedFault.echo
+    academy.script("POST", "/members", echo(400), echo(422, body="text"))
+    academy.script("POST", "/members/{memberId}/invite", echo(503, body="html"), echo(500))
+    academy.script("POST", "/members/{memberId}/groups", echo(403, body="text"))
+
+
+def echo_leaks(academy: SandboxAcademy, text: str) -> list[str]:
+    """Every credential of the run in ``text``: key, jtis, ``eyJ``, Bearer, echoed token pieces."""
+    found = leaks(secrets_seen(academy), text)
+    recorder = academy.recorder
+    return found + leaked_credentials(text, api_key=API_KEY, tokens=recorder.echoed_tokens)
+
+
+async def test_import_against_an_echoing_academy_leaks_no_secret(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Errors echoing token and key leave neither in logs, errors, report or journal (DEBUG)."""
+    caplog.set_level(logging.DEBUG)  # the root logger
+    raised = spy_on_send(monkeypatch)
+    async with SandboxAcademy(
+        members=20, courses=2, groups=2, seed=8, api_key=API_KEY, faults=ECHO_FAULTS
+    ) as academy:
+        people = write_people_csv(tmp_path / "people.csv", rows=120, seed=14, course_ids=(1, 2))
+        script_echoes(academy)
+        plan = PlanOptions(groups=("Echo Chamber",), invite="new")
+        journal_path = tmp_path / "people.journal.sqlite"
+        async with fast_client(academy, max_attempts=4) as client:
+            with (
+                CsvRows(people.path) as rows,
+                open_journal(str(journal_path), rows, kind="import", options=plan) as journal,
+            ):
+                options = ImportOptions(plan=plan)
+                report = await import_members(client, rows, journal=journal, options=options)
+
+    # Not vacuous: echoes were answered, retried (INFO), and failed rows and invitations.
+    assert report.consistent
+    assert report.totals.failed >= 3
+    assert report.totals.invitations_uncertain >= 2
+    assert len(academy.recorder.echoed_tokens) > 20
+    messages = [r.getMessage() for r in caplog.records if r.name == "coursepath_async"]
+    assert any(m.startswith("retrying") for m in messages)
+    assert any(isinstance(e, UncertainOutcomeError) for e in raised)
+
+    texts = [
+        caplog.text,
+        *(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records),
+        report.to_json().decode(),
+        report.summary(limit=10_000),
+        repr(report.rows),
+    ]
+    for error in raised:
+        texts.extend(printed_forms(error))
+    found = echo_leaks(academy, "\n".join(texts))
+    found += echo_leaks(academy, journal_bytes(journal_path).decode("latin-1"))
+    assert found == [], f"{len(found)} secret hits: {found[:5]}"
+
+
+@pytest.mark.parametrize("level", [None, "info", "debug"])
+async def test_cli_against_an_echoing_academy_leaks_no_secret(
+    tmp_path: Path, level: str | None
+) -> None:
+    """The CLI's import and failing export print and write no echoed credential, any level."""
+    async with SandboxAcademy(
+        members=12, courses=2, groups=1, seed=10, api_key=API_KEY, faults=ECHO_FAULTS
+    ) as academy:
+        people = write_people_csv(tmp_path / "people.csv", rows=60, seed=5, course_ids=(1,))
+        script_echoes(academy)
+        flags = [] if level is None else ["--log-level", level]
+        imported = await run_cli(
+            academy, *flags, "import", str(people.path), "--invite", "--group", "Echo Chamber"
+        )
+        academy.script("GET", "/members", ScriptedFault.echo(400, body="text"))
+        out_file = tmp_path / "members.csv"
+        exported = await run_cli(academy, *flags, "export", "members", "--out", str(out_file))
+
+        code, stdout, stderr = imported
+        assert code == 1  # refused creates, a refused group add, uncertain invitations
+        assert ("retrying" in stderr) == (level is not None)
+        assert exported[0] == 1
+        assert "coursepath-async: failed: 400" in exported[2]  # the line that used to leak
+        report_bytes = (tmp_path / "people.csv.report.json").read_bytes()
+        assert b'"failed": 0' not in report_bytes
+        journal = journal_bytes(tmp_path / "people.csv.journal.sqlite")
+        assert len(academy.recorder.echoed_tokens) > 5
+        texts = [stdout, stderr, exported[1], exported[2], report_bytes.decode()]
+        found = echo_leaks(academy, "\n".join(texts))
+        found += echo_leaks(academy, journal.decode("latin-1"))
+    assert found == [], f"{len(found)} secret hits: {found[:5]}"
+
+
+def test_an_unexpected_row_error_logs_its_traceback_without_the_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug's error quoting an answer is logged with its traceback, credentials blanked."""
+    caplog.set_level(logging.DEBUG)
+    token = TokenSigner(API_KEY).sign("ann@example.test")
+    try:
+        raise KeyError(f"odd answer: {{'Authorization': 'Bearer {token}'}}")
+    except KeyError as exc:
+        reason = row_failure(None, "ann@example.test", 7, exc)
+    assert "line 7: unexpected error" in caplog.text
+    assert "Traceback" in caplog.text
+    assert "KeyError" in reason
+    found = leaked_credentials(caplog.text + reason, api_key=API_KEY, tokens=[token])
+    assert found == [], found
+
+
+def test_the_cli_blanks_a_token_in_any_error_it_prints(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's ``failed:`` line is redacted again, even for an error the SDK did not build."""
+    token = TokenSigner(API_KEY).sign("ann@example.test")
+
+    def handler(args: argparse.Namespace) -> int:
+        raise CoursepathError(f"upstream said: Bearer {token}")
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--log-level", default="warning")
+    parser.set_defaults(handler=handler)
+    monkeypatch.setattr(_cli, "_parser", lambda: parser)
+    assert _cli.main([]) == _cli.EXIT_ROWS_FAILED
+    err = capsys.readouterr().err
+    assert err == "coursepath-async: failed: upstream said: [redacted]\n"

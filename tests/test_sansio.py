@@ -23,6 +23,7 @@ from coursepath_async import (
     ServerError,
     UnprocessableEntityError,
 )
+from coursepath_async._redact import Redactor
 from coursepath_async._sansio import (
     ApiRequest,
     RawResponse,
@@ -313,3 +314,65 @@ def test_status_error_html_body_is_summarised() -> None:
     assert isinstance(err, ServerError)
     assert "HTML page" in str(err)
     assert len(str(err)) < 200
+
+
+# --- redaction --------------------------------------------------------------
+
+KEY = "sansio-tests-api-key-0123456789-abcdefghij"
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJlbWFpbCI6ImFAeC5jbyJ9.c2lnbmF0dXJlLW9mLWl0"
+ECHO = orjson.dumps({"error": "bad", "message": f"Authorization: Bearer {TOKEN}", "key": KEY})
+
+
+def _no_credential(*texts: str) -> None:
+    for text in texts:
+        assert KEY not in text
+        assert "eyJ" not in text
+        assert "Bearer" not in text
+
+
+def test_status_error_redacts_message_body_and_request_id_with_the_key() -> None:
+    """An echoed token and key leave no trace in the message, ``.body`` or ``request_id``."""
+    err = status_error(
+        GET,
+        URL,
+        _response(400, ECHO, {"X-Request-Id": f"Bearer {TOKEN}"}),
+        retry_after=None,
+        after_unknown_outcome=False,
+        redact=Redactor([KEY]),
+    )
+    _no_credential(str(err), repr(err), err.body.decode(), repr(err.request_id))
+    assert str(err) == f"400 bad: Authorization: [redacted] (GET {URL})"
+    assert orjson.loads(err.body) == {
+        "error": "bad",
+        "message": "Authorization: [redacted]",
+        "key": "[redacted]",
+    }
+
+
+def test_status_error_without_a_key_still_blanks_tokens() -> None:
+    """The default redactor knows no key, but tokens and Bearer values never pass."""
+    err = status_error(
+        GET, URL, _response(503, ECHO), retry_after=None, after_unknown_outcome=False
+    )
+    assert "eyJ" not in str(err) + err.body.decode()
+    assert "Bearer" not in str(err) + err.body.decode()
+
+
+def test_error_message_redacts_what_json_decoding_unescapes() -> None:
+    """A token hidden behind JSON escapes is caught once the message is decoded."""
+    body = b'{"message": "\\u0065yJhbGciOiJIUzI1NiJ9 was refused"}'
+    assert "eyJ" not in error_message(body)
+
+
+def test_validation_errors_are_redacted_and_keep_no_decoding_error() -> None:
+    """A 2xx echo that is not JSON, or not a list, gives a clean error with no chained cause."""
+    body = f"proxy says: Bearer {TOKEN} / {KEY}".encode()
+    redact = Redactor([KEY])
+    with pytest.raises(APIResponseValidationError) as not_json:
+        decode_json(GET, URL, _response(200, body), redact=redact)
+    with pytest.raises(APIResponseValidationError) as not_list:
+        unwrap_list(GET, URL, {"echo": "x"}, body, redact=redact)
+    for err in (not_json.value, not_list.value):
+        _no_credential(str(err), err.body.decode())
+        assert err.__context__ is None
+        assert err.__cause__ is None

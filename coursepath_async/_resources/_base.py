@@ -106,8 +106,9 @@ class Resource:
     ) -> M:
         request = ApiRequest(method=method, path=path, body=body, kind=kind)
         url, response = await self._core.send(request, self._ctx)
-        data = decode_json(request, url, response)
-        return decode_model(request, url, data, response.body, cls)
+        redact = self._core.redact
+        data = decode_json(request, url, response, redact=redact)
+        return decode_model(request, url, data, response.body, cls, redact=redact)
 
     async def _first_page(
         self, path: str, cls: type[T], *, cap: int, params: Mapping[str, str]
@@ -130,6 +131,7 @@ class Resource:
         size = cap if page_size is None else validate_id(page_size, field="page_size")
         win = self._core.page_window if window is None else validate_id(window, field="window")
         fixed: tuple[tuple[str, str], ...] = tuple((params or {}).items())
+        redact = self._core.redact
 
         async def fetch(offset: int, limit: int) -> list[T]:
             request = ApiRequest(
@@ -139,10 +141,10 @@ class Resource:
             )
             url, response = await self._core.send(request, self._ctx)
             body = response.body
-            data = decode_json(request, url, response)
+            data = decode_json(request, url, response, redact=redact)
             return [
-                decode_model(request, url, r, body, cls)
-                for r in unwrap_list(request, url, data, body)
+                decode_model(request, url, r, body, cls, redact=redact)
+                for r in unwrap_list(request, url, data, body, redact=redact)
             ]
 
         url = self._core.url_for(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import aclosing
 from typing import TypeVar
@@ -16,6 +17,7 @@ from typing import TypeVar
 from .._client import ClientView
 from .._exceptions import CoursepathError
 from .._models import Group
+from .._redact import REDACT
 from ._journal import Journal, JournalError, RowState
 from ._plan import RowPlan, changes_member
 from ._report import ImportReport, Invitation, RowReport
@@ -46,13 +48,15 @@ def row_failure(journal: Journal | None, key: str, line: int, exc: Exception) ->
 
     An unexpected error (a bug, odd data from the academy) is logged with its traceback
     and fails only its row, named by its line, instead of cancelling the rows in flight
-    and losing the report.
+    and losing the report. Its text may quote what the academy answered, so the
+    traceback is logged as redacted text rather than as ``exc_info``.
     """
     if isinstance(exc, CoursepathError):
         reason = str(exc)
     else:
-        log.exception("line %d: unexpected error", line)
-        reason = f"unexpected error: {type(exc).__name__}: {exc}"
+        trace = "".join(traceback.format_exception(exc)).rstrip()
+        log.error("line %d: unexpected error\n%s", line, REDACT(trace))
+        reason = REDACT(f"unexpected error: {type(exc).__name__}: {exc}")
     journal_failure(journal, key, exc, reason=reason)
     return reason
 

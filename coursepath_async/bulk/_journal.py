@@ -68,6 +68,7 @@ from typing import Final, Literal, cast, get_args
 import orjson
 from attrs import frozen
 
+from .._redact import scrub
 from ._errors import (
     InviteStateError,
     JournalError,
@@ -77,7 +78,6 @@ from ._errors import (
 )
 from ._ledger import SCHEMA as LEDGER_SCHEMA
 from ._ledger import InvitationLedger, LedgerState
-from ._redact import scrub
 
 __all__ = [
     "InputFingerprint",

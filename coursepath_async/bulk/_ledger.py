@@ -29,8 +29,8 @@ from typing import Final, Literal, cast, get_args
 from attrs import frozen
 
 from .._exceptions import APIConnectionError, APIStatusError, UncertainOutcomeError
+from .._redact import scrub
 from ._errors import InviteStateError
-from ._redact import scrub
 from ._report import Invitation
 
 #: Which members a job invites besides rows that say so: none, those it creates, all.

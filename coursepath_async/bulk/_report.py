@@ -15,7 +15,7 @@ import orjson
 from attrs import asdict, evolve, frozen
 
 from .._exceptions import CoursepathError
-from ._redact import scrub
+from .._redact import scrub
 from ._rows import RowError
 
 __all__ = [

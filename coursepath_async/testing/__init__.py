@@ -19,7 +19,8 @@ scripted ones per route with ``academy.script("GET", "/members/me", 503, 503)`` 
 handled, writes included.
 
 ``printed_forms(exc)`` yields every form an exception (and its chain) can be printed
-in, for tests proving that no API key or token leaks.
+in, and ``leaked_credentials(text, api_key=..., tokens=...)`` names what of a key or
+token shows in a text, for tests proving that no API key or token leaks.
 
 pytest users get the ``coursepath_sandbox`` and ``coursepath_client`` fixtures with
 ``pytest_plugins = ["coursepath_async.testing.pytest_plugin"]``.
@@ -28,7 +29,7 @@ pytest users get the ``coursepath_sandbox`` and ``coursepath_client`` fixtures w
 from ._auth import REJECTION_REASONS
 from ._faults import Faults, ScriptedFault
 from ._fixture import FixtureError
-from ._printed import printed_forms
+from ._printed import leaked_credentials, printed_forms
 from ._recorder import Invitation, Recorder, RequestRecord, WebhookDelivery
 from ._records import (
     CourseEvent,
@@ -64,5 +65,6 @@ __all__ = [
     "ScriptedFault",
     "UnknownRecordError",
     "WebhookDelivery",
+    "leaked_credentials",
     "printed_forms",
 ]

@@ -35,7 +35,7 @@ from ._handlers import Call, Endpoint, Endpoints
 from ._recorder import Recorder, RequestRecord
 from ._routing import Match, Router
 from ._state import AcademyState
-from ._wire import ApiError, Reply, error_reply, parse_body, proxy_error_reply
+from ._wire import ApiError, Reply, echo_reply, error_reply, parse_body, proxy_error_reply
 
 _WRITES: Final = frozenset({"POST", "DELETE", "PUT", "PATCH"})
 
@@ -65,8 +65,11 @@ class SandboxApp:
         router: Router[Endpoint],
         injector: FaultInjector,
         script: FaultScript,
+        api_key: str,
     ) -> None:
         self.state = state
+        #: Only for ``echo`` faults, which play a debug page that shows it.
+        self.api_key = api_key
         self.recorder = recorder
         self.verifier = verifier
         self.endpoints = endpoints
@@ -200,7 +203,14 @@ class SandboxApp:
             return web.Response(status=503)
         code = fault.http_status or 503
         headers = fault.retry_after_headers
-        if code >= 500:
+        if fault.kind == "echo":
+            authorization = request.headers.get("Authorization")
+            if authorization:
+                self.recorder.echoed(authorization.partition(" ")[2])
+            reply = echo_reply(
+                code, fault.echo_format, authorization=authorization, api_key=self.api_key
+            )
+        elif code >= 500:
             reply = proxy_error_reply(code, headers)
         else:
             try:
@@ -273,8 +283,8 @@ def _headers(reply: Reply, request_id: str) -> dict[str, str]:
 def _response(reply: Reply, request_id: str) -> web.Response:
     headers = _headers(reply, request_id)
     if not reply.body:
-        return web.Response(status=reply.status, headers=headers)
-    return web.Response(status=reply.status, body=reply.body, headers=headers)
+        return web.Response(status=reply.status, headers=headers, reason=reply.reason)
+    return web.Response(status=reply.status, body=reply.body, headers=headers, reason=reply.reason)
 
 
 def _stream_response(reply: Reply, request_id: str) -> web.StreamResponse:

@@ -14,7 +14,9 @@ Where each fault strikes, relative to the app (auth, permissions, the handler):
 
 * before the app, as a proxy would, so nothing is applied and the token is neither
   verified nor consumed: ``status`` (5xx HTML page or 4xx JSON), ``rate_limit`` (429),
-  ``hang`` (never answers until the client gives up or the academy closes);
+  ``hang`` (never answers until the client gives up or the academy closes), ``echo``
+  (any status, its body, a header and the reason phrase echoing the request's
+  credentials, as a misconfigured proxy or a debug error page would);
 * around the app: ``delay`` sleeps, then handles the request normally;
 * after the app, so a write IS applied and its ``jti`` consumed: ``applied_then``
   (the response is replaced by a 5xx HTML page), ``reset`` (headers and part of the
@@ -33,11 +35,14 @@ from typing import Final, Literal
 from attrs import field, frozen, validators
 
 FaultKind = Literal[
-    "ok", "status", "rate_limit", "hang", "delay", "applied_then", "reset", "slow_body"
+    "ok", "status", "rate_limit", "hang", "delay", "applied_then", "reset", "slow_body", "echo"
 ]
+#: How an ``echo`` fault lays out its body.
+EchoFormat = Literal["json", "text", "html"]
+ECHO_FORMATS: Final[tuple[EchoFormat, ...]] = ("json", "text", "html")
 
 #: Faults that answer before the request reaches the app (nothing applied).
-PRE_APP_KINDS: Final = frozenset({"status", "rate_limit", "hang"})
+PRE_APP_KINDS: Final = frozenset({"status", "rate_limit", "hang", "echo"})
 #: Faults that let the app handle (and apply) the request, then spoil the answer.
 POST_APP_KINDS: Final = frozenset({"applied_then", "reset", "slow_body"})
 
@@ -84,6 +89,9 @@ class Faults:
     slow_body_delay: float = field(default=0.01, validator=_seconds)
     #: Requests never answered (until the client gives up or the academy closes).
     hang_rate: float = field(default=0.0, validator=_rate)
+    #: The ``error_rate`` answers echo the request's credentials (see
+    #: :meth:`ScriptedFault.echo`) in a JSON, text or HTML body: for secret-hygiene tests.
+    echo_request: bool = False
 
     @property
     def quiet(self) -> bool:
@@ -113,6 +121,7 @@ class ScriptedFault:
     retry_after: float | None = None
     seconds: float = 0.0
     chunks: int = 8
+    echo_format: EchoFormat = "json"
 
     @classmethod
     def ok(cls) -> ScriptedFault:
@@ -125,6 +134,22 @@ class ScriptedFault:
         if not 400 <= code <= 599:
             raise ValueError("a scripted status must be a 4xx or 5xx code")
         return cls(kind="status", http_status=code, retry_after=retry_after)
+
+    @classmethod
+    def echo(cls, code: int = 503, *, body: EchoFormat = "json") -> ScriptedFault:
+        """Answer ``code`` echoing the request's credentials; nothing applied.
+
+        As a misconfigured proxy or a debug error page would: the ``Authorization``
+        header (as sent, URL-encoded, JSON-escaped, dots escaped, wrapped across lines)
+        and the academy's API key (as is, URL-encoded, base64) fill a ``body`` laid out
+        as ``json``, ``text`` or ``html``; ``X-Request-Id`` and the reason phrase echo
+        the header too. For tests proving that no credential leaks out of a client.
+        """
+        if not 200 <= code <= 599:
+            raise ValueError("an echo needs a status code from 200 to 599")
+        if body not in ECHO_FORMATS:
+            raise ValueError(f"an echo body is one of {', '.join(ECHO_FORMATS)}")
+        return cls(kind="echo", http_status=code, echo_format=body)
 
     @classmethod
     def rate_limit(cls, retry_after: float = 1.0) -> ScriptedFault:
@@ -161,7 +186,7 @@ class ScriptedFault:
     @property
     def label(self) -> str:
         """A short name for logs and counters: ``status:503``, ``reset``, ``applied_then:502``."""
-        if self.kind in ("status", "applied_then"):
+        if self.kind in ("status", "applied_then", "echo"):
             return f"{self.kind}:{self.http_status}"
         return self.kind
 
@@ -182,8 +207,8 @@ ScriptEntry = ScriptedFault | int | str
 def as_scripted_fault(entry: ScriptEntry) -> ScriptedFault:
     """Accept the shorthands of :meth:`FaultScript.add`: an int status or a name.
 
-    Names: ``"ok"``, ``"hang"``, ``"reset"``, ``"slow_body"``, ``"rate_limit"``, and
-    ``"applied_then_<5xx>"``; an int is :meth:`ScriptedFault.status`.
+    Names: ``"ok"``, ``"hang"``, ``"reset"``, ``"slow_body"``, ``"rate_limit"``,
+    ``"applied_then_<5xx>"`` and ``"echo_<code>"``; an int is :meth:`ScriptedFault.status`.
     """
     if isinstance(entry, ScriptedFault):
         return entry
@@ -200,9 +225,10 @@ def as_scripted_fault(entry: ScriptEntry) -> ScriptedFault:
     }
     if entry in simple:
         return simple[entry]()
-    prefix = "applied_then_"
-    if entry.startswith(prefix) and entry[len(prefix) :].isdigit():
-        return ScriptedFault.applied_then(int(entry[len(prefix) :]))
+    makers = (("applied_then_", ScriptedFault.applied_then), ("echo_", ScriptedFault.echo))
+    for prefix, make in makers:
+        if entry.startswith(prefix) and entry[len(prefix) :].isdigit():
+            return make(int(entry[len(prefix) :]))
     raise ValueError(f"unknown scripted fault {entry!r}")
 
 
@@ -252,8 +278,7 @@ class FaultInjector:
         elif u_hang < faults.hang_rate:
             fault = ScriptedFault.hang()
         elif u_error < faults.error_rate:
-            statuses = faults.error_statuses
-            fault = ScriptedFault.status(statuses[int(u_pick * len(statuses))])
+            fault = _error_fault(faults, u_pick)
         elif write and u_applied < faults.applied_then_fail_rate:
             fault = ScriptedFault.applied_then(faults.applied_then_fail_status)
         elif u_reset < faults.reset_rate:
@@ -263,6 +288,20 @@ class FaultInjector:
                 chunks=faults.slow_body_chunks, delay=faults.slow_body_delay
             )
         return Decision(latency, fault)
+
+
+def _error_fault(faults: Faults, u_pick: float) -> ScriptedFault:
+    """The ``error_rate`` fault for draw ``u_pick``: a status, or an echo of the request.
+
+    The echo's layout comes from the same draw, so the status sequence of a seed is the
+    same with or without ``echo_request``.
+    """
+    statuses = faults.error_statuses
+    code = statuses[int(u_pick * len(statuses))]
+    if not faults.echo_request:
+        return ScriptedFault.status(code)
+    layout = int(u_pick * len(statuses) * len(ECHO_FORMATS)) % len(ECHO_FORMATS)
+    return ScriptedFault.echo(code, body=ECHO_FORMATS[layout])
 
 
 def normalize_path(path: str) -> str:

@@ -94,6 +94,8 @@ class Recorder:
         self.invitations: Counter[int] = Counter()
         self.invitation_log: list[Invitation] = []
         self.webhook_deliveries: list[WebhookDelivery] = []
+        #: The tokens ``echo`` faults reflected back, for tests that search outputs for them.
+        self.echoed_tokens: list[str] = []
         self._waiters: list[tuple[Callable[[Recorder], bool], asyncio.Future[None]]] = []
 
     def __repr__(self) -> str:
@@ -116,6 +118,7 @@ class Recorder:
         self.invitations = Counter()
         self.invitation_log = []
         self.webhook_deliveries = []
+        self.echoed_tokens = []
 
     def count(self, method: str, template: str) -> int:
         """Requests to one route, e.g. ``count("GET", "/members/{id}")``.
@@ -180,6 +183,10 @@ class Recorder:
             self.duplicate_jtis[jti] += 1
         else:
             self.jtis.add(jti)
+
+    def echoed(self, token: str) -> None:
+        """Note a token an ``echo`` fault put in its answer."""
+        self.echoed_tokens.append(token)
 
     def token_rejected(self, reason: str) -> None:
         """Note a token rejected for ``reason``."""

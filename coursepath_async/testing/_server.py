@@ -123,6 +123,7 @@ class SandboxAcademy:
             router=Router((method, template, endpoint) for method, template, endpoint in ROUTES),
             injector=FaultInjector(self._faults),
             script=self._script,
+            api_key=self._api_key,
         )
         self._runner: web.ServerRunner | None = None
         self._port: int | None = None

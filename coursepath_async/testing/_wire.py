@@ -7,11 +7,13 @@ parsing rules are in one place: JSON object bodies and urlencoded forms (with
 
 from __future__ import annotations
 
+import base64
+import html
 import re
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Final
-from urllib.parse import parse_qsl
+from typing import Final, Literal
+from urllib.parse import parse_qsl, quote, quote_plus
 
 import orjson
 from attrs import field, frozen
@@ -34,6 +36,8 @@ class Reply:
     body: bytes = b""
     content_type: str | None = JSON_TYPE
     headers: Mapping[str, str] = field(factory=dict)
+    #: The status line's reason phrase; None for the standard one.
+    reason: str | None = None
 
 
 class ApiError(Exception):
@@ -79,6 +83,52 @@ def proxy_error_reply(status: int, headers: Mapping[str, str] | None = None) -> 
         phrase = "Error"
     body = f"<html><body><h1>{status} {phrase}</h1></body></html>".encode()
     return Reply(status, body, HTML_TYPE, dict(headers or {}))
+
+
+TEXT_TYPE: Final = "text/plain"
+#: Where a wrapped token is cut, as a proxy's log formatter might.
+_WRAP = 40
+
+
+def echo_reply(
+    status: int,
+    layout: Literal["json", "text", "html"],
+    *,
+    authorization: str | None,
+    api_key: str,
+) -> Reply:
+    """An answer that echoes the request's credentials, in every encoding a server might use.
+
+    The ``Authorization`` header goes into the body (as sent, URL- and form-encoded,
+    JSON-escaped, with escaped dots, wrapped across lines), into ``X-Request-Id`` and
+    into the reason phrase; the academy's API key into the body (as is, URL-encoded,
+    base64).
+    """
+    header = authorization or ""
+    token = header.partition(" ")[2]
+    echoed = {
+        "authorization": header,
+        "token": token,
+        "url_encoded": quote(header, safe=""),
+        "form_encoded": quote_plus(header),
+        "json_escaped": orjson.dumps({"Authorization": header}).decode(),
+        "dots_escaped": token.replace(".", "%2E"),
+        "wrapped": "\n".join(token[i : i + _WRAP] for i in range(0, len(token), _WRAP)),
+        "api_key": api_key,
+        "api_key_url_encoded": quote(api_key, safe=""),
+        "api_key_base64": base64.b64encode(api_key.encode()).decode(),
+    }
+    message = f"upstream refused Authorization: {header} (api key {api_key})"
+    text = "\n".join([message, *(f"{name}: {value}" for name, value in echoed.items())])
+    headers = {"X-Request-Id": header, "X-Echo-Authorization": header}
+    reason = f"Refused {header}".strip()
+    if layout == "json":
+        body = orjson.dumps({"error": "echo", "message": message, "request": echoed})
+        return Reply(status, body, JSON_TYPE, headers, reason)
+    if layout == "text":
+        return Reply(status, text.encode(), TEXT_TYPE, headers, reason)
+    page = f"<html><body><h1>{status}</h1><pre>{html.escape(text)}</pre></body></html>"
+    return Reply(status, page.encode(), HTML_TYPE, headers, reason)
 
 
 def parse_body(content_type: str, raw: bytes) -> dict[str, object]:

@@ -9,15 +9,19 @@ import pytest
 from _support import make_client, serving
 
 from coursepath_async import (
+    APIResponseValidationError,
+    APIStatusError,
     APITimeoutError,
     AuthenticationError,
+    BadRequestError,
     CoursepathError,
     NotFoundError,
     PermissionDeniedError,
     RetryPolicy,
+    ServerError,
     UncertainOutcomeError,
 )
-from coursepath_async.testing import Faults, printed_forms
+from coursepath_async.testing import Faults, ScriptedFault, leaked_credentials, printed_forms
 
 WRONG_KEY = "not-the-academy-key-but-also-secret-0123456789abcdef"
 
@@ -100,3 +104,65 @@ async def test_no_secret_in_logs_reprs_or_errors(caplog: pytest.LogCaptureFixtur
         messages = [r.getMessage() for r in caplog.records if r.name == "coursepath_async"]
         assert any(" -> 200 (attempt 1," in m for m in messages)
         assert any(m.startswith("retrying") for m in messages)
+
+
+@pytest.mark.parametrize("level", [logging.DEBUG, logging.INFO, logging.WARNING])
+async def test_a_server_echoing_credentials_leaks_none(
+    caplog: pytest.LogCaptureFixture, level: int
+) -> None:
+    """Echoed tokens and key (JSON, text, HTML; body, header, reason) reach no error or log."""
+    caplog.set_level(level)  # the root logger: the SDK's, aiohttp's, asyncio's...
+    retry = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0)
+    echo = ScriptedFault.echo
+    async with serving(members=8, client={"retry": retry}) as (academy, client):
+        member = academy.state.members()[2].id
+        # Retried 5xx answers until the attempts run out; a 5xx then a final 400; an
+        # invitation answered 503 (uncertain); 2xx answers that are not what was asked.
+        academy.script(
+            "GET", f"/members/{member}", echo(503), echo(500, body="text"), echo(502, body="html")
+        )
+        academy.script("GET", "/members/me", echo(503, body="text"), echo(400))
+        academy.script("POST", "/members/{memberId}/invite", echo(503, body="html"))
+        academy.script("GET", "/groups", echo(200, body="text"))
+        academy.script("GET", "/courses/{courseId}", echo(200))
+        outcomes = await asyncio.gather(
+            client.members.get(member),
+            client.members.me(),
+            client.members.invite(member),
+            client.groups.list().collect(),
+            client.courses.get(1),
+            return_exceptions=True,
+        )
+        texts = [repr(client), repr(outcomes)]
+
+    kinds = [type(outcome) for outcome in outcomes]
+    assert kinds == [
+        ServerError,
+        BadRequestError,
+        UncertainOutcomeError,
+        APIResponseValidationError,
+        APIResponseValidationError,
+    ]
+    errors = [o for o in outcomes if isinstance(o, CoursepathError)]
+    for error in errors:
+        texts.extend(printed_forms(error))
+        texts.append(repr(getattr(error, "request_id", None)))
+    assert isinstance(errors[2].__cause__, ServerError)
+    texts += [
+        caplog.text,
+        *(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records),
+    ]
+    recorder = academy.recorder
+    assert len(recorder.echoed_tokens) == 8
+    found = leaked_credentials(
+        "\n".join(texts), api_key=academy.api_key, tokens=recorder.echoed_tokens
+    )
+    assert found == [], f"{len(found)} leaks: {found[:5]}"
+
+    # Not vacuous: the errors still say what happened, and the retries were logged.
+    status_errors = [e for e in errors if isinstance(e, APIStatusError)]
+    assert [e.status_code for e in status_errors] == [502, 400]
+    assert "[redacted]" in str(errors[1])
+    assert b"[redacted]" in status_errors[0].body
+    retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retrying")]
+    assert len(retries) == (3 if level <= logging.INFO else 0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from coursepath_async import APIStatusError
-from coursepath_async.testing import printed_forms
+from coursepath_async.testing import leaked_credentials, printed_forms
 
 
 def test_the_whole_chain_and_the_body_are_covered() -> None:
@@ -29,3 +29,16 @@ def test_a_cycle_ends() -> None:
     first, second = ValueError("a"), ValueError("b")
     first.__context__, second.__context__ = second, first
     assert len(list(printed_forms(first))) == 8
+
+
+def test_leaked_credentials_finds_the_key_markers_and_token_pieces() -> None:
+    """The key, ``eyJ``, ``Bearer`` and a wrapped part of a token are named; clean text is not."""
+    key = "printed-tests-api-key-0123456789"
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJlbWFpbCI6ImFAeC5vcmcifQ.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
+    assert leaked_credentials("all quiet", api_key=key, tokens=[token]) == []
+    assert leaked_credentials(f"k={key}", api_key=key) == ["api key"]
+    assert leaked_credentials("BEARER x eyJ", api_key=key) == ["'eyJ'", "'Bearer'"]
+    wrapped = token[40:70]  # the middle of the token, no "eyJ" in it
+    found = leaked_credentials(f"... {wrapped} ...", api_key=key, tokens=[token])
+    assert found
+    assert all(name.startswith("token piece") for name in found)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+from typing import Literal
 
 import aiohttp
 import pytest
-from sandbox_raw import RawApi, running, until_in_flight
+from sandbox_raw import API_KEY, RawApi, running, until_in_flight
 
 from coursepath_async.testing import Faults, SandboxAcademy, ScriptedFault
 from coursepath_async.testing._faults import FaultInjector, as_scripted_fault
@@ -345,3 +347,63 @@ async def test_fault_counts_are_recorded(monkeypatch: pytest.MonkeyPatch) -> Non
         await _statuses(api, 4)
     assert academy.recorder.fault_counts == {"status:503": 2, "applied_then:502": 1}
     assert isinstance(academy, SandboxAcademy)
+
+
+# -- echo faults -------------------------------------------------------------------------
+
+
+def test_echo_request_keeps_the_seeded_statuses_and_varies_the_layout() -> None:
+    """``echo_request`` turns each ``error_rate`` answer into an echo of the same status."""
+    plain = Faults(seed=13, error_rate=0.5)
+    echoing = Faults(seed=13, error_rate=0.5, echo_request=True)
+    injector = FaultInjector(echoing)
+    decisions = [injector.decide(write=False).fault for _ in range(200)]
+    labels = [None if f is None else f.label.replace("echo", "status") for f in decisions]
+    assert labels == _labels(plain, 200)
+    echoes = [f for f in decisions if f is not None]
+    assert {f.kind for f in echoes} == {"echo"}
+    assert {f.echo_format for f in echoes} == {"json", "text", "html"}
+
+
+def test_echo_shorthand_and_validation() -> None:
+    """``"echo_<code>"`` is :meth:`ScriptedFault.echo`; odd codes and layouts are refused."""
+    assert as_scripted_fault("echo_400") == ScriptedFault.echo(400)
+    assert ScriptedFault.echo(200, body="text").label == "echo:200"
+    with pytest.raises(ValueError, match="200 to 599"):
+        ScriptedFault.echo(100)
+    with pytest.raises(ValueError, match="json, text, html"):
+        ScriptedFault.echo(503, body="xml")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("layout", "content_type"),
+    [("json", "application/json"), ("text", "text/plain"), ("html", "text/html")],
+)
+async def test_echo_reflects_the_credentials_and_applies_nothing(
+    layout: Literal["json", "text", "html"], content_type: str
+) -> None:
+    """An echo puts the token and the key in the body, a header and the reason; no write."""
+    async with running() as (academy, api):
+        count = academy.state.member_count
+        academy.script("POST", "/members", ScriptedFault.echo(503, body=layout))
+        token = api.token()
+        url = academy.url + "/api/v1/members"
+        async with api.session.post(
+            url, json={"email": "never@x.com"}, headers={"Authorization": f"Bearer {token}"}
+        ) as response:
+            body = (await response.read()).decode()
+            status, reason, headers = response.status, response.reason, response.headers
+        assert academy.state.member_count == count
+        assert (await api.get("/members/me", token=token)).status == 200  # jti unused
+    assert status == 503
+    assert headers["Content-Type"].startswith(content_type)
+    assert headers["X-Request-Id"] == f"Bearer {token}"
+    assert reason == f"Refused Bearer {token}"
+    assert token in body
+    assert "Bearer%20" + token in body
+    assert "Bearer+" + token in body
+    assert token.replace(".", "%2E") in body
+    assert API_KEY in body
+    assert base64.b64encode(API_KEY.encode()).decode() in body
+    assert academy.recorder.fault_counts == {"echo:503": 1}
+    assert academy.recorder.echoed_tokens == [token]

@@ -74,6 +74,7 @@ def test_public_names_are_pinned_and_sorted() -> None:
         "ScriptedFault",
         "UnknownRecordError",
         "WebhookDelivery",
+        "leaked_credentials",
         "printed_forms",
     }
     assert all(hasattr(coursepath_async.testing, name) for name in names)
