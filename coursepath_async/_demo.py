@@ -148,6 +148,7 @@ def _verdict(academy: SandboxAcademy, people: PeopleFile, report: ImportReport) 
         print(f"  [{'ok' if ok else 'FAIL'}] {text}")
     print(
         "\nuncertain invitations are never re-sent automatically: re-run with "
-        "--resend-uncertain to send them deliberately."
+        "--resend-uncertain to send them deliberately; withheld ones (this run could not "
+        "tell it created the member) wait for --release-withheld."
     )
     return 0 if all(ok for _, ok in checks) else 1
