@@ -1,0 +1,176 @@
+"""The page walk of one listing, without I/O: which page to ask for next, what a page means.
+
+Coursepath caps page sizes silently at 100, 250 or 500 records depending on the
+endpoint, and documents which only loosely, so the requested ``limit`` is never trusted.
+The first page is asked for alone. A first page shorter than asked ends the listing,
+unless its length is itself one of the documented caps: then the endpoint's real cap is
+smaller than assumed, and the walk goes on from where that page stopped, again one page
+at a time (costing one extra request only for a listing of exactly 100 or 250 records).
+Once a full page confirms the size, requests may run ahead (the caller decides how many)
+at offsets one page apart, and must be fed back in the order they were issued; a page
+shorter than that size, or an empty one, ends the listing. A record seen again (offset
+drift from inserts mid-listing) is handed out once. A server that ignores ``offset``
+(full pages of nothing new, again and again) is an error, not an endless loop.
+
+:class:`PageCursor` holds that state; :class:`~._pagination.Paginator` only schedules
+the requests it asks for, which is what lets every rule be tested on recorded pages.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Hashable
+from typing import Final, Generic, TypeVar
+
+from attrs import frozen
+
+from ._exceptions import APIResponseValidationError
+
+T = TypeVar("T")
+
+#: The page caps Coursepath documents ("at most 100, 250 or 500 objects per call").
+DOCUMENTED_CAPS = frozenset({100, 250, 500})
+
+#: Full pages in a row with no new record: offset drift needs thousands of inserts
+#: mid-listing for that, a server or proxy ignoring ``offset`` does it every time.
+STUCK_PAGES: Final = 4
+
+
+@frozen
+class PageRequest:
+    """One page to fetch: ``offset`` and ``limit`` as sent to the server."""
+
+    offset: int
+    limit: int
+
+
+@frozen
+class Step(Generic[T]):
+    """What one fed page gave: the records to hand out now, and whether the listing is over."""
+
+    records: list[T]
+    done: bool
+
+
+class PageCursor(Generic[T]):
+    """The state of one listing's walk: offsets, the effective cap, seen ids, stale pages.
+
+    ``next_request()`` says what to fetch (``None``: wait for an answer, or the end);
+    ``feed(page)`` takes the answer to the oldest request still unanswered.
+    """
+
+    __slots__ = (
+        "_cap",
+        "_confirmed",
+        "_done",
+        "_key",
+        "_limit",
+        "_next_offset",
+        "_outstanding",
+        "_seen",
+        "_stale",
+        "_url",
+    )
+
+    def __init__(
+        self, *, page_size: int, key: Callable[[T], Hashable] | None, url: str = ""
+    ) -> None:
+        self._limit = page_size  # what every request asks for
+        self._cap = page_size  # the effective page size, lowered if the server proves less
+        self._confirmed = False  # a full page of `cap` records has been seen
+        self._next_offset = 0
+        self._outstanding: deque[PageRequest] = deque()
+        self._stale = 0  # full pages in a row that brought nothing new
+        self._key = key
+        self._seen = _SeenKeys()
+        self._done = False
+        self._url = url  # for error messages only
+
+    @property
+    def done(self) -> bool:
+        """Whether the listing is over (ended, or refused): nothing more to request."""
+        return self._done
+
+    def next_request(self) -> PageRequest | None:
+        """The next page to fetch, or ``None`` while only the unconfirmed page may be out."""
+        if self._done or (self._outstanding and not self._confirmed):
+            return None
+        request = PageRequest(self._next_offset, self._limit)
+        self._next_offset += self._cap
+        self._outstanding.append(request)
+        return request
+
+    def feed(self, page: list[T]) -> Step[T]:
+        """Take the answer to the oldest outstanding request; say what to hand out."""
+        if self._done or not self._outstanding:
+            raise RuntimeError("feed() needs an outstanding request of a listing not yet over")
+        request = self._outstanding.popleft()
+        records = self._new_records(page)
+        if len(page) >= self._cap:
+            self._full_page(records)
+            return Step(records, done=False)
+        if self._confirmed or len(page) not in DOCUMENTED_CAPS:  # the end (or empty)
+            self._finish()
+            return Step(records, done=True)
+        # Exactly a documented cap, below the one assumed: a smaller silent cap (or a
+        # listing of exactly that size). Go on from where it stopped; it went alone.
+        self._cap = len(page)
+        self._next_offset = request.offset + self._cap
+        return Step(records, done=False)
+
+    def _full_page(self, records: list[T]) -> None:
+        self._confirmed = True
+        self._stale = 0 if records or self._key is None else self._stale + 1
+        if self._stale >= STUCK_PAGES:
+            self._refuse(
+                f"{self._stale} full pages in a row brought no new record: the server "
+                "seems to ignore offset"
+            )
+
+    def _new_records(self, page: list[T]) -> list[T]:
+        """The page's records not handed out before (all of them without a key)."""
+        if self._key is None:
+            return page
+        key, seen = self._key, self._seen
+        return [record for record in page if seen.add(key(record))]
+
+    def _finish(self) -> None:
+        self._done = True
+        self._outstanding.clear()  # requests beyond the end: the caller drops them
+
+    def _refuse(self, message: str) -> None:
+        self._finish()
+        raise APIResponseValidationError(message, method="GET", url=self._url, body=b"")
+
+
+class _SeenKeys:
+    """Keys already yielded: non-negative ints in bitmap chunks, anything else in a set.
+
+    A chunk covers 4,096 consecutive ids in 512 bytes and exists only once one of its
+    ids is seen, so memory follows the ids seen, not the largest one.
+    """
+
+    __slots__ = ("_chunks", "_other")
+
+    # Ids below this live in the chunks (at most about 20 MiB); anything larger in the set.
+    _BITMAP_LIMIT = 1 << 27
+
+    def __init__(self) -> None:
+        self._chunks: dict[int, bytearray] = {}
+        self._other: set[Hashable] = set()
+
+    def add(self, key: Hashable) -> bool:
+        """Record ``key``; True when it had not been seen before."""
+        if type(key) is int and 0 <= key < self._BITMAP_LIMIT:
+            chunk = self._chunks.get(key >> 12)
+            if chunk is None:
+                chunk = self._chunks[key >> 12] = bytearray(512)
+            index, bit = (key >> 3) & 511, 1 << (key & 7)
+            if chunk[index] & bit:
+                return False
+            chunk[index] |= bit
+            return True
+        if key in self._other:
+            return False
+        self._other.add(key)
+        return True
