@@ -121,11 +121,21 @@ def decode_json(request: ApiRequest, url: str, response: RawResponse) -> Any:
 
 
 def unwrap_list(request: ApiRequest, url: str, data: Any, body: bytes) -> list[Any]:
-    """A list endpoint's records: a bare array, or an array wrapped in an object."""
+    """A list endpoint's records: a bare array, or an array wrapped in an object.
+
+    Only an array says how many records a page holds: a 204, an empty body or ``null``
+    is refused, never taken for an empty page that would end a listing silently.
+    """
     if isinstance(data, list):
         return data
     if data is None:
-        return []
+        raise APIResponseValidationError(
+            "expected a JSON array of records, got no records at all (a 204, an empty "
+            "body or null); an empty page is []",
+            method=request.method,
+            url=url,
+            body=body,
+        )
     if isinstance(data, dict):
         for key in _LIST_KEYS:
             if isinstance(data.get(key), list):

@@ -1,0 +1,97 @@
+"""Hostile or broken listing pages over loopback HTTP: refused, never passed off as data.
+
+A tiny aiohttp server (127.0.0.1, port 0) answers ``GET /members`` page by page with what
+the sandbox never does: a 204, an empty body or ``null`` mid-listing, more records than
+asked for, a body far bigger than its page can be, pages of fresh ids that never end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import orjson
+import pytest
+from aiohttp import web
+from answer_server import Answer, AnswerServer
+
+from coursepath_async import APIResponseValidationError, CoursepathClient, RetryPolicy
+
+API_KEY = "reliability-pages-api-key-0123456789-abcdefghijkl"
+USER = "admin@pages.test"
+#: Any listing against the scripted server finishes well within this, or it hung.
+CALL_LIMIT = 10.0
+
+#: offset, limit -> the answer for that page (``None``: the regular page).
+Spoiler = Callable[[int, int], web.StreamResponse | None]
+
+
+def member(member_id: int) -> dict[str, object]:
+    """A valid member record."""
+    return {"id": member_id, "email": f"m{member_id}@pages.test"}
+
+
+def listing(total: int, *, spoil: Spoiler = lambda offset, limit: None) -> Answer:
+    """Pages of a listing of ``total`` members (capped at 500), unless ``spoil`` answers."""
+
+    async def answer(request: web.BaseRequest) -> web.StreamResponse:
+        offset, limit = int(request.query["offset"]), int(request.query["limit"])
+        spoiled = spoil(offset, limit)
+        if spoiled is not None:
+            return spoiled
+        ids = range(offset + 1, min(offset + min(limit, 500), total) + 1)
+        return json_answer([member(i) for i in ids])
+
+    return answer
+
+
+def json_answer(data: object, *, status: int = 200) -> web.Response:
+    """``data`` as a JSON body."""
+    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[AnswerServer]:
+    async with AnswerServer() as running:
+        yield running
+
+
+@pytest.fixture
+async def client(server: AnswerServer) -> AsyncIterator[CoursepathClient]:
+    retry = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0)
+    async with CoursepathClient(
+        server.url, api_key=API_KEY, user=USER, allow_http=True, retry=retry, timeout=CALL_LIMIT
+    ) as sdk:
+        yield sdk
+
+
+async def member_ids(client: CoursepathClient, *, window: int | None = None) -> list[int]:
+    """Every member id of ``GET /members``, bounded so a hang fails the test."""
+    async with asyncio.timeout(CALL_LIMIT * 2):
+        return [m.id async for m in client.members.list(window=window)]
+
+
+async def test_a_regular_listing_is_read_whole(
+    server: AnswerServer, client: CoursepathClient
+) -> None:
+    """The scripted server's unspoilt listing of 1,200 members comes out whole."""
+    server.answer = listing(1_200)
+    assert await member_ids(client) == list(range(1, 1_201))
+
+
+@pytest.mark.parametrize(
+    "spoiled",
+    [
+        pytest.param(lambda: web.Response(status=204), id="204"),
+        pytest.param(lambda: web.Response(status=200, body=b""), id="empty body"),
+        pytest.param(lambda: json_answer(None), id="null"),
+    ],
+)
+async def test_a_page_without_records_mid_listing_is_refused(
+    server: AnswerServer, client: CoursepathClient, spoiled: Callable[[], web.Response]
+) -> None:
+    """A 204, an empty body or null for the second page is an error, not the end at 500."""
+    server.answer = listing(1_200, spoil=lambda offset, _: spoiled() if offset == 500 else None)
+    with pytest.raises(APIResponseValidationError, match="got no records at all") as info:
+        await member_ids(client)
+    assert info.value.url == f"{server.url}/api/v1/members?offset=500&limit=500"
