@@ -148,7 +148,7 @@ class Core:
                 started = time.monotonic()
                 try:
                     response = await self.transport.request(
-                        request.method, url, headers=headers, data=data
+                        request.method, url, headers=headers, data=data, max_body=request.max_body
                     )
                 except APIConnectionError as exc:
                     failure: APIConnectionError | APIStatusError = exc

@@ -35,6 +35,12 @@ DOCUMENTED_CAPS = frozenset({100, 250, 500})
 #: mid-listing for that, a server or proxy ignoring ``offset`` does it every time.
 STUCK_PAGES: Final = 4
 
+#: The body a page may take per record asked for: a member is about 500 bytes, so this
+#: leaves room for any real record while a page of ``limit`` stays a bounded size.
+RECORD_BYTES: Final = 64 * 1024
+#: The smallest body cap of a page, for small limits (``limit=1`` still gets 1 MiB).
+PAGE_BODY_FLOOR: Final = 1024 * 1024
+
 
 @frozen
 class PageRequest:
@@ -42,6 +48,23 @@ class PageRequest:
 
     offset: int
     limit: int
+
+
+def page_body_limit(limit: int) -> int:
+    """The largest body a page of ``limit`` records may have, so window x page is bounded."""
+    return max(PAGE_BODY_FLOOR, limit * RECORD_BYTES)
+
+
+def check_page_length(count: int, request: PageRequest, *, url: str) -> None:
+    """Refuse a page carrying more records than its request asked for, before decoding it."""
+    if count > request.limit:
+        raise APIResponseValidationError(
+            f"a page of {count:,} records answered a request for at most {request.limit:,} "
+            f"(offset {request.offset:,}): refused",
+            method="GET",
+            url=url,
+            body=b"",
+        )
 
 
 @frozen
@@ -105,6 +128,14 @@ class PageCursor(Generic[T]):
         if self._done or not self._outstanding:
             raise RuntimeError("feed() needs an outstanding request of a listing not yet over")
         request = self._outstanding.popleft()
+        try:
+            return self._judge(request, page)
+        except APIResponseValidationError:
+            self._finish()  # a refused listing is over: nothing more to request
+            raise
+
+    def _judge(self, request: PageRequest, page: list[T]) -> Step[T]:
+        check_page_length(len(page), request, url=self._url)
         records = self._new_records(page)
         if len(page) >= self._cap:
             self._full_page(records)
@@ -122,7 +153,7 @@ class PageCursor(Generic[T]):
         self._confirmed = True
         self._stale = 0 if records or self._key is None else self._stale + 1
         if self._stale >= STUCK_PAGES:
-            self._refuse(
+            raise self._error(
                 f"{self._stale} full pages in a row brought no new record: the server "
                 "seems to ignore offset"
             )
@@ -138,9 +169,8 @@ class PageCursor(Generic[T]):
         self._done = True
         self._outstanding.clear()  # requests beyond the end: the caller drops them
 
-    def _refuse(self, message: str) -> None:
-        self._finish()
-        raise APIResponseValidationError(message, method="GET", url=self._url, body=b"")
+    def _error(self, message: str) -> APIResponseValidationError:
+        return APIResponseValidationError(message, method="GET", url=self._url, body=b"")
 
 
 class _SeenKeys:

@@ -47,6 +47,8 @@ class ApiRequest:
     params: tuple[tuple[str, str], ...] = ()
     body: Mapping[str, Any] | None = None
     kind: RequestKind = RequestKind.READ
+    #: The largest answer body accepted, in bytes; None: the transport's own cap.
+    max_body: int | None = None
 
     def target(self) -> str:
         """The path plus query string, relative to the API root."""

@@ -7,7 +7,15 @@ from collections.abc import Callable, Hashable, Mapping
 import pytest
 
 from coursepath_async import APIResponseValidationError
-from coursepath_async._cursor import STUCK_PAGES, PageCursor, PageRequest, Step
+from coursepath_async._cursor import (
+    PAGE_BODY_FLOOR,
+    RECORD_BYTES,
+    STUCK_PAGES,
+    PageCursor,
+    PageRequest,
+    Step,
+    page_body_limit,
+)
 
 URL = "https://acme.example.com/api/v1/members"
 
@@ -165,3 +173,20 @@ def test_a_server_ignoring_offset_is_refused_after_stuck_pages() -> None:
     assert (info.value.method, info.value.url) == ("GET", URL)
     assert cur.done
     assert cur.next_request() is None
+
+
+def test_a_page_of_more_records_than_asked_for_is_refused() -> None:
+    """A page longer than its request's limit raises, naming the sizes, and ends the walk."""
+    cur = cursor(10)
+    cur.next_request()
+    with pytest.raises(APIResponseValidationError, match=r"of 11 records .* at most 10") as info:
+        cur.feed(list(range(11)))
+    assert info.value.url == URL
+    assert cur.done
+
+
+def test_a_page_body_may_hold_a_generous_size_per_record_asked_for() -> None:
+    """The body cap of a page grows with its limit, with a floor for tiny pages."""
+    assert page_body_limit(1) == PAGE_BODY_FLOOR
+    assert page_body_limit(500) == 500 * RECORD_BYTES
+    assert page_body_limit(500) < 64 * 1024 * 1024  # well under the transport's cap

@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator, Callable
 import orjson
 import pytest
 from aiohttp import web
-from answer_server import Answer, AnswerServer
+from answer_server import Answer, AnswerServer, chunked, plain
 
-from coursepath_async import APIResponseValidationError, CoursepathClient, RetryPolicy
+from coursepath_async import APIResponseValidationError, CoursepathClient, Member, RetryPolicy
+from coursepath_async._cursor import page_body_limit
 
 API_KEY = "reliability-pages-api-key-0123456789-abcdefghijkl"
 USER = "admin@pages.test"
@@ -95,3 +96,50 @@ async def test_a_page_without_records_mid_listing_is_refused(
     with pytest.raises(APIResponseValidationError, match="got no records at all") as info:
         await member_ids(client)
     assert info.value.url == f"{server.url}/api/v1/members?offset=500&limit=500"
+
+
+async def test_a_page_of_far_more_records_than_asked_for_is_refused(
+    server: AnswerServer, client: CoursepathClient
+) -> None:
+    """2,000 records for a page of 500 are refused before decoding, naming URL and sizes."""
+    server.answer = listing(
+        10_000, spoil=lambda offset, _: json_answer([member(offset + i) for i in range(2_000)])
+    )
+    with pytest.raises(
+        APIResponseValidationError, match=r"of 2,000 records .* at most 500"
+    ) as info:
+        await member_ids(client)
+    assert info.value.url == f"{server.url}/api/v1/members?offset=0&limit=500"
+    assert server.targets == ["GET /api/v1/members?offset=0&limit=500"]  # not retried
+
+
+def padded_page(size: int) -> bytes:
+    """A valid one-member page of exactly ``size`` bytes (padded with spaces)."""
+    head = b"[" + orjson.dumps(member(1))
+    return head + b" " * (size - len(head) - 1) + b"]"
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+async def test_a_page_body_bigger_than_its_records_can_be_is_refused(
+    server: AnswerServer, client: CoursepathClient, framing: str
+) -> None:
+    """A page of limit=1 may take 1 MiB: one byte more is refused, naming the URL and cap."""
+    body = padded_page(page_body_limit(1) + 1)
+    server.answer = plain(body) if framing == "content-length" else chunked(body)
+    with pytest.raises(APIResponseValidationError, match=r"larger than 1,048,576 bytes") as info:
+        await first_page(client)
+    assert info.value.url == f"{server.url}/api/v1/members?offset=0&limit=1"
+
+
+async def test_a_page_body_at_its_cap_is_read(
+    server: AnswerServer, client: CoursepathClient
+) -> None:
+    """A page body of exactly the size its limit allows is accepted."""
+    server.answer = plain(padded_page(page_body_limit(1)))
+    assert [m.id for m in await first_page(client)] == [1]
+
+
+async def first_page(client: CoursepathClient) -> list[Member]:
+    """The first page of ``GET /members`` asked with ``page_size=1``, bounded."""
+    async with asyncio.timeout(CALL_LIMIT * 2):
+        return await client.members.list(page_size=1).first_page()

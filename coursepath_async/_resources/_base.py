@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, TypedDict, TypeVar
 
 from .._core import CallContext, Core, decode_model
+from .._cursor import PageRequest, check_page_length, page_body_limit
 from .._exceptions import NotFoundError
 from .._models import Course, Group, Member
 from .._pagination import Paginator
@@ -136,14 +137,15 @@ class Resource:
                 method="GET",
                 path=path,
                 params=(*fixed, ("offset", str(offset)), ("limit", str(limit))),
+                max_body=page_body_limit(limit),
             )
             url, response = await self._core.send(request, self._ctx)
             body = response.body
-            data = decode_json(request, url, response)
-            return [
-                decode_model(request, url, r, body, cls)
-                for r in unwrap_list(request, url, data, body)
-            ]
+            records = unwrap_list(request, url, decode_json(request, url, response), body)
+            # Counted before decoding: a page of far more records than asked for would
+            # cost far more to turn into models than the page it claims to be.
+            check_page_length(len(records), PageRequest(offset, limit), url=url)
+            return [decode_model(request, url, r, body, cls) for r in records]
 
         url = self._core.url_for(path)
         return Paginator(fetch, page_size=size, cap=cap, window=win, key=_record_id, url=url)
