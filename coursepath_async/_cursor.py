@@ -35,6 +35,10 @@ DOCUMENTED_CAPS = frozenset({100, 250, 500})
 #: mid-listing for that, a server or proxy ignoring ``offset`` does it every time.
 STUCK_PAGES: Final = 4
 
+#: The default ceiling of one listing: far beyond any academy, yet a server answering
+#: full pages of fresh ids forever is stopped instead of being listed for days.
+MAX_RECORDS: Final = 10_000_000
+
 #: The body a page may take per record asked for: a member is about 500 bytes, so this
 #: leaves room for any real record while a page of ``limit`` stays a bounded size.
 RECORD_BYTES: Final = 64 * 1024
@@ -68,6 +72,14 @@ def check_page_length(count: int, request: PageRequest, *, url: str) -> None:
 
 
 @frozen
+class Page(Generic[T]):
+    """One answered page: its records, and the listing's total when the server gave one."""
+
+    records: list[T]
+    total: int | None = None
+
+
+@frozen
 class Step(Generic[T]):
     """What one fed page gave: the records to hand out now, and whether the listing is over."""
 
@@ -79,7 +91,10 @@ class PageCursor(Generic[T]):
     """The state of one listing's walk: offsets, the effective cap, seen ids, stale pages.
 
     ``next_request()`` says what to fetch (``None``: wait for an answer, or the end);
-    ``feed(page)`` takes the answer to the oldest request still unanswered.
+    ``feed(page)`` takes the answer to the oldest request still unanswered. A listing
+    that runs past ``max_records`` records, or past twice the largest ``total`` a page
+    announced (plus two pages of slack for inserts mid-listing), is refused: pages full
+    of fresh ids forever are a broken server, not an academy.
     """
 
     __slots__ = (
@@ -88,15 +103,22 @@ class PageCursor(Generic[T]):
         "_done",
         "_key",
         "_limit",
+        "_max_records",
         "_next_offset",
         "_outstanding",
         "_seen",
         "_stale",
+        "_total",
         "_url",
     )
 
     def __init__(
-        self, *, page_size: int, key: Callable[[T], Hashable] | None, url: str = ""
+        self,
+        *,
+        page_size: int,
+        key: Callable[[T], Hashable] | None,
+        max_records: int = MAX_RECORDS,
+        url: str = "",
     ) -> None:
         self._limit = page_size  # what every request asks for
         self._cap = page_size  # the effective page size, lowered if the server proves less
@@ -107,6 +129,8 @@ class PageCursor(Generic[T]):
         self._key = key
         self._seen = _SeenKeys()
         self._done = False
+        self._max_records = max_records
+        self._total: int | None = None  # the largest total a page announced
         self._url = url  # for error messages only
 
     @property
@@ -123,31 +147,50 @@ class PageCursor(Generic[T]):
         self._outstanding.append(request)
         return request
 
-    def feed(self, page: list[T]) -> Step[T]:
+    def feed(self, page: list[T] | Page[T]) -> Step[T]:
         """Take the answer to the oldest outstanding request; say what to hand out."""
         if self._done or not self._outstanding:
             raise RuntimeError("feed() needs an outstanding request of a listing not yet over")
         request = self._outstanding.popleft()
+        if not isinstance(page, Page):
+            page = Page(page)
         try:
             return self._judge(request, page)
         except APIResponseValidationError:
             self._finish()  # a refused listing is over: nothing more to request
             raise
 
-    def _judge(self, request: PageRequest, page: list[T]) -> Step[T]:
-        check_page_length(len(page), request, url=self._url)
-        records = self._new_records(page)
-        if len(page) >= self._cap:
+    def _judge(self, request: PageRequest, page: Page[T]) -> Step[T]:
+        size = len(page.records)
+        check_page_length(size, request, url=self._url)
+        self._check_bounds(request.offset + size, page.total)
+        records = self._new_records(page.records)
+        if size >= self._cap:
             self._full_page(records)
             return Step(records, done=False)
-        if self._confirmed or len(page) not in DOCUMENTED_CAPS:  # the end (or empty)
+        if self._confirmed or size not in DOCUMENTED_CAPS:  # the end (or empty)
             self._finish()
             return Step(records, done=True)
         # Exactly a documented cap, below the one assumed: a smaller silent cap (or a
         # listing of exactly that size). Go on from where it stopped; it went alone.
-        self._cap = len(page)
-        self._next_offset = request.offset + self._cap
+        self._cap = size
+        self._next_offset = request.offset + size
         return Step(records, done=False)
+
+    def _check_bounds(self, reached: int, total: int | None) -> None:
+        """Refuse a listing that reached past ``max_records`` or far past its total."""
+        if total is not None:
+            self._total = total if self._total is None else max(self._total, total)
+        if reached > self._max_records:
+            raise self._error(
+                f"the listing went on past {self._max_records:,} records (max_records) "
+                "without ending; raise max_listing_records if the academy really is that big"
+            )
+        if self._total is not None and reached > 2 * self._total + 2 * self._cap:
+            raise self._error(
+                f"the listing went on past {reached:,} records although the server "
+                f"announced a total of {self._total:,}: it does not end"
+            )
 
     def _full_page(self, records: list[T]) -> None:
         self._confirmed = True
@@ -174,20 +217,26 @@ class PageCursor(Generic[T]):
 
 
 class _SeenKeys:
-    """Keys already yielded: non-negative ints in bitmap chunks, anything else in a set.
+    """Keys already yielded, in bounded memory: small ids in bitmaps, the rest most recent.
 
-    A chunk covers 4,096 consecutive ids in 512 bytes and exists only once one of its
-    ids is seen, so memory follows the ids seen, not the largest one.
+    Non-negative int ids below ``_BITMAP_LIMIT`` go into bitmap chunks: a chunk covers
+    4,096 consecutive ids in 512 bytes and exists only once one of its ids is seen, so
+    memory follows the ids seen, not the largest one (at most about 20 MiB). Any other
+    key is remembered among the last ``_RECENT_LIMIT`` such keys only: a record repeated
+    by offset drift comes back within a few pages, and only as many inserts mid-listing
+    as that limit could push one further, while a server inventing fresh keys forever
+    must not grow this set forever.
     """
 
-    __slots__ = ("_chunks", "_other")
+    __slots__ = ("_chunks", "_order", "_other")
 
-    # Ids below this live in the chunks (at most about 20 MiB); anything larger in the set.
     _BITMAP_LIMIT = 1 << 27
+    _RECENT_LIMIT = 1 << 18
 
     def __init__(self) -> None:
         self._chunks: dict[int, bytearray] = {}
         self._other: set[Hashable] = set()
+        self._order: deque[Hashable] = deque()  # the keys of `_other`, oldest first
 
     def add(self, key: Hashable) -> bool:
         """Record ``key``; True when it had not been seen before."""
@@ -203,4 +252,7 @@ class _SeenKeys:
         if key in self._other:
             return False
         self._other.add(key)
+        self._order.append(key)
+        if len(self._order) > self._RECENT_LIMIT:
+            self._other.discard(self._order.popleft())
         return True

@@ -13,19 +13,25 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Hashable
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
-from ._cursor import PageCursor, PageRequest
+from ._cursor import MAX_RECORDS, Page, PageCursor, PageRequest
+from ._validation import validate_count
 
 T = TypeVar("T")
 
-FetchPage = Callable[[int, int], Awaitable[list[T]]]
+#: ``fetch(offset, limit)``: a page's records, or a :class:`Page` with the server's total.
+FetchPage = Callable[[int, int], Awaitable[list[T] | Page[T]]]
+
+#: The most pages one listing may have in flight: beyond this a window only crowds out
+#: other calls and holds more memory (a window of a million made a million tasks).
+MAX_WINDOW: Final = 64
 
 
 class Paginator(Generic[T]):
     """An async-iterable listing: ``async for x in p``, ``p.pages()``, ``await p.collect()``."""
 
-    __slots__ = ("_cap", "_fetch", "_key", "_page_size", "_url", "_window")
+    __slots__ = ("_cap", "_fetch", "_key", "_max_records", "_page_size", "_url", "_window")
 
     def __init__(
         self,
@@ -36,13 +42,15 @@ class Paginator(Generic[T]):
         window: int,
         key: Callable[[T], Hashable] | None,
         url: str = "",
+        max_records: int = MAX_RECORDS,
     ) -> None:
         self._fetch = fetch
         self._url = url  # for error messages only
         self._page_size = min(page_size, cap)
         self._cap = cap
-        self._window = window
+        self._window = validate_count(window, field="window", maximum=MAX_WINDOW)
         self._key = key
+        self._max_records = validate_count(max_records, field="max_records")
 
     @property
     def page_size(self) -> int:
@@ -52,7 +60,7 @@ class Paginator(Generic[T]):
     async def pages(self) -> AsyncGenerator[list[T], None]:
         """Yield each page's (deduplicated) records in listing order."""
         cursor = self._cursor()
-        pending: deque[asyncio.Future[list[T]]] = deque()
+        pending: deque[asyncio.Future[list[T] | Page[T]]] = deque()
         try:
             while not cursor.done:
                 # Refilled here, after the previous page was yielded and the consumer
@@ -67,9 +75,13 @@ class Paginator(Generic[T]):
             await _cancel(pending)
 
     def _cursor(self) -> PageCursor[T]:
-        return PageCursor(page_size=self._page_size, key=self._key, url=self._url)
+        return PageCursor(
+            page_size=self._page_size, key=self._key, max_records=self._max_records, url=self._url
+        )
 
-    def _refill(self, cursor: PageCursor[T], pending: deque[asyncio.Future[list[T]]]) -> None:
+    def _refill(
+        self, cursor: PageCursor[T], pending: deque[asyncio.Future[list[T] | Page[T]]]
+    ) -> None:
         """Start the requests the cursor allows, up to the window."""
         while len(pending) < self._window:
             request = cursor.next_request()
@@ -77,7 +89,7 @@ class Paginator(Generic[T]):
                 return
             pending.append(asyncio.ensure_future(self._get(request)))
 
-    def _get(self, request: PageRequest) -> Awaitable[list[T]]:
+    def _get(self, request: PageRequest) -> Awaitable[list[T] | Page[T]]:
         return self._fetch(request.offset, request.limit)
 
     async def __aiter__(self) -> AsyncGenerator[T, None]:

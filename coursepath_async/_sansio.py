@@ -150,6 +150,18 @@ def unwrap_list(request: ApiRequest, url: str, data: Any, body: bytes) -> list[A
     )
 
 
+def list_total(data: Any) -> int | None:
+    """The listing's total a wrapped answer announces (``{"data": [...], "total": N}``).
+
+    Only a non-negative JSON integer counts; anything else is no total at all, since a
+    total only bounds how far a listing may go and is never handed out as data.
+    """
+    total = data.get("total") if isinstance(data, dict) else None
+    if type(total) is int and total >= 0:
+        return total
+    return None
+
+
 def error_message(body: bytes) -> str:
     """The human part of an error body: JSON ``message``/``error``, else a text excerpt."""
     try:

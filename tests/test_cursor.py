@@ -11,9 +11,11 @@ from coursepath_async._cursor import (
     PAGE_BODY_FLOOR,
     RECORD_BYTES,
     STUCK_PAGES,
+    Page,
     PageCursor,
     PageRequest,
     Step,
+    _SeenKeys,
     page_body_limit,
 )
 
@@ -30,10 +32,13 @@ def ident(record: int) -> Hashable:
 
 
 def cursor(
-    page_size: int = 500, *, key: Callable[[int], Hashable] | None = ident
+    page_size: int = 500,
+    *,
+    key: Callable[[int], Hashable] | None = ident,
+    max_records: int = 10_000_000,
 ) -> PageCursor[int]:
     """A cursor over int records, keyed by themselves unless told otherwise."""
-    return PageCursor(page_size=page_size, key=key, url=URL)
+    return PageCursor(page_size=page_size, key=key, max_records=max_records, url=URL)
 
 
 def walk(
@@ -190,3 +195,57 @@ def test_a_page_body_may_hold_a_generous_size_per_record_asked_for() -> None:
     assert page_body_limit(1) == PAGE_BODY_FLOOR
     assert page_body_limit(500) == 500 * RECORD_BYTES
     assert page_body_limit(500) < 64 * 1024 * 1024  # well under the transport's cap
+
+
+def fresh_pages(cur: PageCursor[int], *, total: int | None = None) -> int:
+    """Feed ``cur`` full pages of ids never seen, as an endless server would; count them."""
+    fed = 0
+    while (request := cur.next_request()) is not None:
+        ids = list(range(request.offset, request.offset + request.limit))
+        cur.feed(Page(ids, total))
+        fed += 1
+    return fed
+
+
+def test_fresh_pages_forever_are_refused_past_twice_the_announced_total() -> None:
+    """With a total of 1,200 announced, full pages of new ids stop past 2 x 1,200 + 2 pages."""
+    cur = cursor(500)
+    with pytest.raises(APIResponseValidationError, match="announced a total of 1,200") as info:
+        fresh_pages(cur, total=1_200)
+    assert "went on past 3,500 records" in str(info.value)
+    assert cur.done
+
+
+def test_the_largest_total_announced_sets_the_bound() -> None:
+    """A total announced later and smaller (2 x 10 + 2 pages < 300) does not shrink the bound."""
+    cur = cursor(100)
+    for offset, total in [(0, 100), (100, 1_000), (200, 10)]:
+        cur.next_request()
+        step = cur.feed(Page(list(range(offset, offset + 100)), total))
+        assert not step.done
+    cur.next_request()
+    assert cur.feed(Page([300], 10)) == Step([300], done=True)
+
+
+def test_fresh_pages_forever_are_refused_past_max_records() -> None:
+    """Without a total, the listing stops once it passes ``max_records`` records."""
+    cur = cursor(500, max_records=2_000)
+    with pytest.raises(APIResponseValidationError, match=r"past 2,000 records \(max_records\)"):
+        fresh_pages(cur)
+
+
+def test_a_listing_of_exactly_max_records_ends_normally() -> None:
+    """``max_records`` records, then the empty page, is a complete listing, not an error."""
+    records, _ = walk({0: range(500), 500: range(500, 1_000)}, cursor(500, max_records=1_000))
+    assert records == list(range(1_000))
+
+
+def test_seen_keys_outside_the_bitmaps_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys the bitmaps cannot hold are kept for the most recent ones only: bounded memory."""
+    monkeypatch.setattr(_SeenKeys, "_RECENT_LIMIT", 8)
+    seen = _SeenKeys()
+    big = [(1 << 40) + i for i in range(100)]
+    assert all(seen.add(key) for key in big)
+    assert len(seen._other) == len(seen._order) == 8
+    assert not any(seen.add(key) for key in big[-8:])  # the recent ones are still known
+    assert seen.add(big[0])  # long gone: forgotten

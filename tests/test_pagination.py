@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import Callable, Hashable
+from typing import Any
 
 import pytest
 
@@ -327,3 +329,29 @@ async def test_break_out_of_async_for_cancels_in_flight_fetches(
             await asyncio.sleep(0)
     assert sorted(cancelled) == [10, 15]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("window", 0, "window must be an integer from 1 to 64, got 0"),
+        ("window", 1_000_000, "window must be an integer from 1 to 64, got 1000000"),
+        ("window", True, "window must be an integer from 1 to 64, got True"),
+        ("max_records", 0, "max_records must be a positive integer, got 0"),
+        ("max_records", "10", "max_records must be a positive integer, got '10'"),
+    ],
+)
+def test_window_and_max_records_are_validated(option: str, value: object, message: str) -> None:
+    """A window beyond MAX_WINDOW (or below 1) or a bad max_records raises naming the option."""
+    options: dict[str, Any] = {"page_size": 10, "cap": 10, "window": 1, "key": None, option: value}
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        Paginator(FakeListing(0).fetch, **options)
+
+
+async def test_a_listing_beyond_max_records_is_refused() -> None:
+    """A listing still full past ``max_records`` raises instead of running forever."""
+    listing = FakeListing(10_000)
+    paginator = Paginator(listing.fetch, page_size=10, cap=10, window=3, key=None, max_records=50)
+    with pytest.raises(APIResponseValidationError, match=r"past 50 records \(max_records\)"):
+        await paginator.collect()
+    assert len(listing.calls) <= 50 // 10 + 1 + 3

@@ -143,3 +143,36 @@ async def first_page(client: CoursepathClient) -> list[Member]:
     """The first page of ``GET /members`` asked with ``page_size=1``, bounded."""
     async with asyncio.timeout(CALL_LIMIT * 2):
         return await client.members.list(page_size=1).first_page()
+
+
+def endless(*, total: int | None = None) -> Answer:
+    """Every page full of ids never seen before, wrapped with ``total`` when given."""
+
+    async def answer(request: web.BaseRequest) -> web.StreamResponse:
+        offset, limit = int(request.query["offset"]), int(request.query["limit"])
+        records = [member(offset + i + 1) for i in range(min(limit, 500))]
+        return json_answer(records if total is None else {"data": records, "total": total})
+
+    return answer
+
+
+async def test_fresh_pages_forever_stop_past_twice_the_announced_total(
+    server: AnswerServer, client: CoursepathClient
+) -> None:
+    """A wrapped listing announcing 1,200 members but never ending is refused past 3,500."""
+    server.answer = endless(total=1_200)
+    with pytest.raises(APIResponseValidationError, match="announced a total of 1,200") as info:
+        await member_ids(client, window=4)
+    assert info.value.url == f"{server.url}/api/v1/members"
+    assert len(server.targets) <= 3_500 // 500 + 4  # the pages allowed, plus the window
+
+
+async def test_fresh_pages_forever_stop_past_max_listing_records(server: AnswerServer) -> None:
+    """Without a total, an endless listing stops past the client's ``max_listing_records``."""
+    server.answer = endless()
+    async with CoursepathClient(
+        server.url, api_key=API_KEY, user=USER, allow_http=True, max_listing_records=5_000
+    ) as client:
+        with pytest.raises(APIResponseValidationError, match=r"past 5,000 records"):
+            await member_ids(client, window=4)
+    assert len(server.targets) <= 5_000 // 500 + 1 + 4

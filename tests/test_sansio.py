@@ -30,6 +30,7 @@ from coursepath_async._sansio import (
     decode_json,
     encode_body,
     error_message,
+    list_total,
     status_error,
     unwrap_list,
 )
@@ -193,6 +194,24 @@ def test_unwrap_list_empty_array_is_an_empty_page() -> None:
     """``[]`` and an empty wrapped array are the empty page that ends a listing."""
     assert unwrap_list(GET, URL, [], b"[]") == []
     assert unwrap_list(GET, URL, {"data": []}, b"") == []
+
+
+@pytest.mark.parametrize(
+    ("data", "total"),
+    [
+        ({"data": [], "total": 1200}, 1200),
+        ({"data": [], "total": 0}, 0),
+        ([{"id": 1}], None),
+        ({"data": []}, None),
+        ({"data": [], "total": "1200"}, None),
+        ({"data": [], "total": -1}, None),
+        ({"data": [], "total": True}, None),
+        ({"data": [], "total": 12.5}, None),
+    ],
+)
+def test_list_total_is_a_non_negative_integer_or_nothing(data: Any, total: int | None) -> None:
+    """A wrapped answer's ``total`` counts only as a non-negative JSON integer."""
+    assert list_total(data) == total
 
 
 @pytest.mark.parametrize(
