@@ -164,7 +164,7 @@ class Core:
                             attempt,
                             time.monotonic() - started,
                         )
-                    if response.status < 300:  # a 3xx is not followed, so not a success
+                    if 200 <= response.status < 300:  # a 3xx is not followed; a 1xx no answer
                         scheduler.succeeded()
                         return url, response
                     retry_after = parse_retry_after(response.headers, now=time.time())

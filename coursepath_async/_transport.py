@@ -82,8 +82,10 @@ class Transport:
                 data=data,
                 allow_redirects=False,
             ) as response:
-                body = await _read_body(response, method, url, limit)
                 status, response_headers = response.status, response.headers
+                if status < 200:
+                    raise _informational(response, method, url)
+                body = await _read_body(response, method, url, limit)
         except BaseException as exc:
             error = self._typed_error(exc, watch, method, url)
             if error is None:
@@ -142,6 +144,21 @@ def _connection_error(exc: BaseException, method: str, url: str) -> APIConnectio
             f"connection failed mid-request: {type(exc).__name__}", method=method, url=url
         )
     return None
+
+
+def _informational(response: aiohttp.ClientResponse, method: str, url: str) -> APIConnectionError:
+    """A 1xx as the final answer (aiohttp skips the others, but not 101): no HTTP answer.
+
+    Nothing was asked to switch protocols, so the exchange ended without an answer to the
+    request, which was sent and may have been acted on: a connection failure with
+    ``sent=True``, so reads are retried and an invitation becomes an uncertain outcome.
+    """
+    response.close()  # the connection was handed to another protocol: never reuse it
+    return APIConnectionError(
+        f"the server answered {response.status} (informational), not a final answer",
+        method=method,
+        url=url,
+    )
 
 
 async def _read_body(response: aiohttp.ClientResponse, method: str, url: str, limit: int) -> bytes:

@@ -31,6 +31,7 @@ from coursepath_async import (
     CoursepathError,
     Member,
     RetryPolicy,
+    UncertainOutcomeError,
 )
 
 API_KEY = "reliability-answers-api-key-0123456789-abcdefghij"
@@ -291,6 +292,28 @@ async def test_answers_without_a_body_to_read_are_not_decoded(
         async with asyncio.timeout(CALL_LIMIT * 2):
             await client.members.invite(7)
             await client.members.add_to_group(7, "Sales")
+
+
+async def test_a_101_to_an_invite_is_an_uncertain_outcome_not_a_sent_email(
+    server: AnswerServer, client: CoursepathClient
+) -> None:
+    """101 Switching Protocols is no answer: the invite may have gone out and is not repeated."""
+    server.answer = plain(b"", status=101, headers={"Connection": "Upgrade", "Upgrade": "h2c"})
+    with pytest.raises(UncertainOutcomeError, match="101"):
+        async with asyncio.timeout(CALL_LIMIT * 2):
+            await client.members.invite(7)
+    assert server.targets == ["POST /api/v1/members/7/invite"]
+
+
+async def test_a_101_to_a_read_is_a_connection_error_after_retries(
+    server: AnswerServer, client: CoursepathClient
+) -> None:
+    """A read answered 101 is retried like a dropped connection, then fails as one."""
+    server.answer = plain(b"", status=101, headers={"Connection": "Upgrade", "Upgrade": "h2c"})
+    with pytest.raises(APIConnectionError, match=r"answered 101 \(informational\)") as info:
+        await get_member(client)
+    assert info.value.sent
+    assert server.targets == ["GET /api/v1/members/7"] * 2  # the client's two attempts
 
 
 async def test_corrupt_compressed_body_is_a_typed_error(
