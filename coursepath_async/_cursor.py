@@ -9,8 +9,12 @@ at a time (costing one extra request only for a listing of exactly 100 or 250 re
 Once a full page confirms the size, requests may run ahead (the caller decides how many)
 at offsets one page apart, and must be fed back in the order they were issued; a page
 shorter than that size, or an empty one, ends the listing. A record seen again (offset
-drift from inserts mid-listing) is handed out once. A server that ignores ``offset``
-(full pages of nothing new, again and again) is an error, not an endless loop.
+drift from inserts mid-listing) is handed out once.
+
+Hostile or broken answers never pass as data: a page of more records than asked for is
+refused, and so is a listing that never ends, whether it repeats itself (a server
+ignoring ``offset``: full pages of nothing new, again and again) or invents fresh ids
+forever (past ``max_records``, or far past the ``total`` a wrapped answer announced).
 
 :class:`PageCursor` holds that state; :class:`~._pagination.Paginator` only schedules
 the requests it asks for, which is what lets every rule be tested on recorded pages.
