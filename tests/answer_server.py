@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 
 from aiohttp import web
+
+from coursepath_async import CoursepathClient, RetryPolicy
+
+#: Long enough for PyJWT's HS256 key-length check; the server checks no token.
+API_KEY = "answer-server-api-key-0123456789-abcdefghijklmnop"
+USER = "admin@answers.test"
+#: Any single call against the scripted server finishes well within this, or it hung.
+CALL_LIMIT = 5.0
 
 Answer = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
@@ -78,3 +87,28 @@ def chunked(
         return response
 
     return answer
+
+
+def client_for(server: AnswerServer, **options: Any) -> CoursepathClient:
+    """A client of ``server`` over loopback http: two attempts, no waits between them."""
+    settings: dict[str, Any] = {
+        "api_key": API_KEY,
+        "user": USER,
+        "allow_http": True,
+        "retry": RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0),
+        "timeout": CALL_LIMIT,
+    }
+    settings.update(options)
+    return CoursepathClient(server.url, **settings)
+
+
+async def serve_answers() -> AsyncIterator[AnswerServer]:
+    """Fixture body (``server = pytest.fixture(serve_answers, name="server")``): a server."""
+    async with AnswerServer() as running:
+        yield running
+
+
+async def answering_client(server: AnswerServer) -> AsyncIterator[CoursepathClient]:
+    """Fixture body (``client``): a :func:`client_for` the ``server`` fixture, closed after."""
+    async with client_for(server) as sdk:
+        yield sdk

@@ -14,12 +14,19 @@ import asyncio
 import gzip
 import json
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
 import pytest
-from answer_server import AnswerServer, chunked, plain
+from answer_server import (
+    CALL_LIMIT,
+    AnswerServer,
+    answering_client,
+    chunked,
+    plain,
+    serve_answers,
+)
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -30,33 +37,17 @@ from coursepath_async import (
     CoursepathClient,
     CoursepathError,
     Member,
-    RetryPolicy,
     UncertainOutcomeError,
 )
 
-API_KEY = "reliability-answers-api-key-0123456789-abcdefghij"
-USER = "admin@answers.test"
-#: Any single call against the scripted server finishes well within this, or it hung.
-CALL_LIMIT = 5.0
 #: The response cap the oversize tests patch in (the real one is 64 MiB).
 SMALL_CAP = 64 * 1024
 
 T = TypeVar("T")
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[AnswerServer]:
-    async with AnswerServer() as running:
-        yield running
-
-
-@pytest.fixture
-async def client(server: AnswerServer) -> AsyncIterator[CoursepathClient]:
-    retry = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0)
-    async with CoursepathClient(
-        server.url, api_key=API_KEY, user=USER, allow_http=True, retry=retry, timeout=CALL_LIMIT
-    ) as sdk:
-        yield sdk
+server = pytest.fixture(serve_answers, name="server")
+client = pytest.fixture(answering_client, name="client")
 
 
 async def get_member(client: CoursepathClient) -> Member:

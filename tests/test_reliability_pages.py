@@ -8,20 +8,24 @@ asked for, a body far bigger than its page can be, pages of fresh ids that never
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import orjson
 import pytest
 from aiohttp import web
-from answer_server import Answer, AnswerServer, chunked, plain
+from answer_server import (
+    CALL_LIMIT,
+    Answer,
+    AnswerServer,
+    answering_client,
+    chunked,
+    client_for,
+    plain,
+    serve_answers,
+)
 
-from coursepath_async import APIResponseValidationError, CoursepathClient, Member, RetryPolicy
+from coursepath_async import APIResponseValidationError, CoursepathClient, Member
 from coursepath_async._cursor import page_body_limit
-
-API_KEY = "reliability-pages-api-key-0123456789-abcdefghijkl"
-USER = "admin@pages.test"
-#: Any listing against the scripted server finishes well within this, or it hung.
-CALL_LIMIT = 10.0
 
 #: offset, limit -> the answer for that page (``None``: the regular page).
 Spoiler = Callable[[int, int], web.StreamResponse | None]
@@ -51,19 +55,8 @@ def json_answer(data: object, *, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[AnswerServer]:
-    async with AnswerServer() as running:
-        yield running
-
-
-@pytest.fixture
-async def client(server: AnswerServer) -> AsyncIterator[CoursepathClient]:
-    retry = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0)
-    async with CoursepathClient(
-        server.url, api_key=API_KEY, user=USER, allow_http=True, retry=retry, timeout=CALL_LIMIT
-    ) as sdk:
-        yield sdk
+server = pytest.fixture(serve_answers, name="server")
+client = pytest.fixture(answering_client, name="client")
 
 
 async def member_ids(client: CoursepathClient, *, window: int | None = None) -> list[int]:
@@ -170,9 +163,7 @@ async def test_fresh_pages_forever_stop_past_twice_the_announced_total(
 async def test_fresh_pages_forever_stop_past_max_listing_records(server: AnswerServer) -> None:
     """Without a total, an endless listing stops past the client's ``max_listing_records``."""
     server.answer = endless()
-    async with CoursepathClient(
-        server.url, api_key=API_KEY, user=USER, allow_http=True, max_listing_records=5_000
-    ) as client:
+    async with client_for(server, max_listing_records=5_000) as client:
         with pytest.raises(APIResponseValidationError, match=r"past 5,000 records"):
             await member_ids(client, window=4)
     assert len(server.targets) <= 5_000 // 500 + 1 + 4
