@@ -219,6 +219,13 @@ class PageCursor(Generic[T]):
     def _error(self, message: str) -> APIResponseValidationError:
         return APIResponseValidationError(message, method="GET", url=self._url, body=b"")
 
+    def __repr__(self) -> str:
+        state = "done" if self._done else "confirmed" if self._confirmed else "unconfirmed"
+        return (
+            f"<PageCursor next_offset={self._next_offset} cap={self._cap} {state} "
+            f"outstanding={len(self._outstanding)} stale={self._stale} total={self._total}>"
+        )
+
 
 class _SeenKeys:
     """Keys already yielded, in bounded memory: small ids in bitmaps, the rest most recent.

@@ -249,3 +249,14 @@ def test_seen_keys_outside_the_bitmaps_are_bounded(monkeypatch: pytest.MonkeyPat
     assert len(seen._other) == len(seen._order) == 8
     assert not any(seen.add(key) for key in big[-8:])  # the recent ones are still known
     assert seen.add(big[0])  # long gone: forgotten
+
+
+def test_repr_shows_the_walk_state() -> None:
+    """The repr says where the walk is: next offset, cap, confirmation, requests out."""
+    cur = cursor(10)
+    cur.next_request()
+    cur.feed(Page(list(range(10)), 25))
+    cur.next_request()
+    assert repr(cur) == (
+        "<PageCursor next_offset=20 cap=10 confirmed outstanding=1 stale=0 total=25>"
+    )
