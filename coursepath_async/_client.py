@@ -23,8 +23,10 @@ from ._config import (
     resolve_user,
 )
 from ._core import CallContext, Core
+from ._cursor import MAX_RECORDS
 from ._exceptions import ConfigurationError
 from ._jobs import bounded_map
+from ._pagination import MAX_WINDOW
 from ._resources import Courses, Groups, Members, Programs
 from ._retry import RetryPolicy
 from ._scheduler import SchedulerStats
@@ -138,6 +140,7 @@ class CoursepathClient(_Base):
         ssl: SSLParam = True,
         body_format: BodyFormat = "json",
         page_window: int | None = None,
+        max_listing_records: int = MAX_RECORDS,
         priority: Priority = Priority.NORMAL,
     ) -> None:
         if not isinstance(allow_http, bool):
@@ -158,6 +161,7 @@ class CoursepathClient(_Base):
             timeout=check_seconds("timeout", timeout),
             deadline=check_optional_seconds("deadline", deadline),
             body_format=body_format,
+            max_listing_records=check_positive_int("max_listing_records", max_listing_records),
         )
         core = Core(
             config,
@@ -167,7 +171,9 @@ class CoursepathClient(_Base):
             # Pages in flight per full listing: by default as many as the budget allows,
             # up to 16 (beyond that a listing only crowds out other calls).
             page_window=check_positive_int(
-                "page_window", min(max_concurrency, 16) if page_window is None else page_window
+                "page_window",
+                min(max_concurrency, 16) if page_window is None else page_window,
+                maximum=MAX_WINDOW,
             ),
         )
         self._bind(

@@ -12,7 +12,7 @@ from attrs import frozen
 from yarl import URL
 
 from ._exceptions import ConfigurationError
-from ._validation import is_utf8_text, validate_email
+from ._validation import is_utf8_text, short_repr, validate_email
 
 ENV_URL = "COURSEPATH_URL"
 ENV_API_KEY = "COURSEPATH_API_KEY"
@@ -40,6 +40,8 @@ class ClientConfig:
     timeout: float
     deadline: float | None
     body_format: BodyFormat
+    #: The most records one listing may run to before it is refused as endless.
+    max_listing_records: int
 
     @property
     def api_root(self) -> URL:
@@ -150,10 +152,12 @@ def resolve_user(value: str | None) -> str:
         raise ConfigurationError(str(exc)) from None
 
 
-def check_positive_int(name: str, value: object) -> int:
-    """A configuration count that must be an int >= 1."""
+def check_positive_int(name: str, value: object, *, maximum: int | None = None) -> int:
+    """A configuration count that must be an int >= 1 (and <= ``maximum`` when given)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
+        raise ConfigurationError(f"{name} must be an integer >= 1, got {short_repr(value)}")
+    if maximum is not None and value > maximum:
+        raise ConfigurationError(f"{name} must be at most {maximum:,}, got {short_repr(value)}")
     return value
 
 

@@ -151,7 +151,7 @@ class Core:
                 started = time.monotonic()
                 try:
                     response = await self.transport.request(
-                        request.method, url, headers=headers, data=data
+                        request.method, url, headers=headers, data=data, max_body=request.max_body
                     )
                 except APIConnectionError as exc:
                     failure: APIConnectionError | APIStatusError = exc
@@ -167,7 +167,7 @@ class Core:
                             attempt,
                             time.monotonic() - started,
                         )
-                    if response.status < 300:  # a 3xx is not followed, so not a success
+                    if 200 <= response.status < 300:  # a 3xx is not followed; a 1xx no answer
                         scheduler.succeeded()
                         return url, response
                     retry_after = parse_retry_after(response.headers, now=time.time())

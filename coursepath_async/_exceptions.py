@@ -66,7 +66,7 @@ class APIResponseValidationError(CoursepathError):
 
 
 class APIConnectionError(CoursepathError):
-    """No HTTP answer arrived: connection refused or reset, TLS failure, truncated body."""
+    """No HTTP answer arrived: connection refused or reset, TLS failure, truncated body, a 1xx."""
 
     def __init__(self, message: str, *, method: str, url: str, sent: bool = True) -> None:
         super().__init__(f"{message} ({method} {url})")

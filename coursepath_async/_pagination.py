@@ -1,16 +1,11 @@
-"""Streaming offset/limit pagination that never trusts the requested ``limit``.
+"""Streaming offset/limit pagination: the async side of :class:`~._cursor.PageCursor`.
 
-Coursepath caps page sizes silently at 100, 250 or 500 records depending on the
-endpoint, and documents which only loosely. A listing asks for the endpoint's assumed
-cap; a first page shorter than asked ends the listing, unless its length is itself one
-of the documented caps: then the endpoint's real cap is smaller than assumed, and the
-listing goes on from where that page stopped (costing one extra request only for a
-listing of exactly 100 or 250 records). Once a full page proves the size, a window of
-the following pages is fetched in parallel and yielded in order; a page shorter than
-that size, or an empty one, ends the listing. Memory is bounded by window x page size.
-A record seen again (offset drift from inserts mid-listing) is yielded once: ids seen
-are kept in bitmap chunks, about 1 bit per id in the ranges seen. A server that ignores
-``offset`` (full pages of nothing new, again and again) is an error, not an endless loop.
+The cursor decides which pages to fetch and what each answer means; the paginator only
+schedules its requests, up to a window of pages fetched in parallel, and yields their
+records in listing order. The window is refilled after a page is yielded, when the
+consumer comes back for more: the pages in flight plus the page the consumer holds
+never exceed the window, so memory is bounded by window x page size, and a consumer
+that stops (``break``) leaves no request behind that it did not already cause.
 """
 
 from __future__ import annotations
@@ -20,24 +15,23 @@ from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Hashable
 from typing import Any, Final, Generic, TypeVar
 
-from ._exceptions import APIResponseValidationError
+from ._cursor import MAX_RECORDS, Page, PageCursor, PageRequest
+from ._validation import validate_count
 
 T = TypeVar("T")
 
-FetchPage = Callable[[int, int], Awaitable[list[T]]]
+#: ``fetch(offset, limit)``: a page's records, or a :class:`Page` with the server's total.
+FetchPage = Callable[[int, int], Awaitable[list[T] | Page[T]]]
 
-#: The page caps Coursepath documents ("at most 100, 250 or 500 objects per call").
-DOCUMENTED_CAPS = frozenset({100, 250, 500})
-
-#: Full pages in a row with no new record: offset drift needs thousands of inserts
-#: mid-listing for that, a server or proxy ignoring ``offset`` does it every time.
-STUCK_PAGES: Final = 4
+#: The most pages one listing may have in flight: beyond this a window only crowds out
+#: other calls and holds more memory (a window of a million made a million tasks).
+MAX_WINDOW: Final = 64
 
 
 class Paginator(Generic[T]):
     """An async-iterable listing: ``async for x in p``, ``p.pages()``, ``await p.collect()``."""
 
-    __slots__ = ("_cap", "_fetch", "_key", "_page_size", "_url", "_window")
+    __slots__ = ("_cap", "_fetch", "_key", "_max_records", "_page_size", "_url", "_window")
 
     def __init__(
         self,
@@ -48,13 +42,15 @@ class Paginator(Generic[T]):
         window: int,
         key: Callable[[T], Hashable] | None,
         url: str = "",
+        max_records: int = MAX_RECORDS,
     ) -> None:
         self._fetch = fetch
         self._url = url  # for error messages only
         self._page_size = min(page_size, cap)
         self._cap = cap
-        self._window = window
+        self._window = validate_count(window, field="window", maximum=MAX_WINDOW)
         self._key = key
+        self._max_records = validate_count(max_records, field="max_records")
 
     @property
     def page_size(self) -> int:
@@ -63,64 +59,38 @@ class Paginator(Generic[T]):
 
     async def pages(self) -> AsyncGenerator[list[T], None]:
         """Yield each page's (deduplicated) records in listing order."""
-        size = self._page_size
-        cap = size  # the effective page size, lowered if the server proves a smaller cap
-        confirmed = False  # a full page of `cap` records has been seen
-        seen = _SeenKeys()
-        pending: deque[tuple[int, asyncio.Task[list[T]]]] = deque()
-        next_offset = 0
-        stale = 0  # full pages in a row that brought nothing new
-
-        def request() -> None:
-            nonlocal next_offset
-            pending.append((next_offset, asyncio.ensure_future(self._fetch(next_offset, size))))
-            next_offset += cap
-
+        cursor = self._cursor()
+        pending: deque[asyncio.Future[list[T] | Page[T]]] = deque()
         try:
-            request()
-            while pending:
-                offset, task = pending.popleft()
-                page = await task
-                if not page:
-                    return
-                records = self._dedupe(page, seen)
-                if len(page) < cap:
-                    if confirmed or len(page) not in DOCUMENTED_CAPS:  # the end
-                        if records:
-                            yield records
-                        return
-                    # Exactly a documented cap, below the one assumed: a smaller silent
-                    # cap (or a listing of exactly that size). Go on from where it
-                    # stopped; only this page was in flight.
-                    cap = len(page)
-                    next_offset = offset + cap
-                    request()
-                else:
-                    confirmed = True
-                    stale = 0 if records or self._key is None else stale + 1
-                    if stale >= STUCK_PAGES:
-                        raise APIResponseValidationError(
-                            f"{stale} full pages in a row brought no new record: the server "
-                            "seems to ignore offset",
-                            method="GET",
-                            url=self._url,
-                            body=b"",
-                        )
-                    while len(pending) < self._window:
-                        request()
-                if records:
-                    yield records
+            while not cursor.done:
+                # Refilled here, after the previous page was yielded and the consumer
+                # asked for more: a consumer that stops never causes another request.
+                self._refill(cursor, pending)
+                step = cursor.feed(await pending.popleft())
+                if step.done:
+                    await _cancel(pending)  # pages beyond the end: free their slots now
+                if step.records:
+                    yield step.records
         finally:
-            for _, task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*(task for _, task in pending), return_exceptions=True)
+            await _cancel(pending)
 
-    def _dedupe(self, page: list[T], seen: _SeenKeys) -> list[T]:
-        if self._key is None:
-            return page
-        key = self._key
-        return [record for record in page if seen.add(key(record))]
+    def _cursor(self) -> PageCursor[T]:
+        return PageCursor(
+            page_size=self._page_size, key=self._key, max_records=self._max_records, url=self._url
+        )
+
+    def _refill(
+        self, cursor: PageCursor[T], pending: deque[asyncio.Future[list[T] | Page[T]]]
+    ) -> None:
+        """Start the requests the cursor allows, up to the window."""
+        while len(pending) < self._window:
+            request = cursor.next_request()
+            if request is None:
+                return
+            pending.append(asyncio.ensure_future(self._get(request)))
+
+    def _get(self, request: PageRequest) -> Awaitable[list[T] | Page[T]]:
+        return self._fetch(request.offset, request.limit)
 
     async def __aiter__(self) -> AsyncGenerator[T, None]:
         """Stream records across all pages."""
@@ -134,7 +104,10 @@ class Paginator(Generic[T]):
 
     async def first_page(self) -> list[T]:
         """Only the first page: one request, for filters expected to match few records."""
-        return self._dedupe(await self._fetch(0, self._page_size), _SeenKeys())
+        cursor = self._cursor()
+        request = cursor.next_request()
+        assert request is not None  # a fresh cursor always asks for the first page
+        return cursor.feed(await self._get(request)).records
 
     async def collect(self) -> list[T]:
         """Every record in one list: for small listings only."""
@@ -148,34 +121,10 @@ class Paginator(Generic[T]):
         return f"<Paginator page_size={self._page_size} window={self._window}>"
 
 
-class _SeenKeys:
-    """Keys already yielded: non-negative ints in bitmap chunks, anything else in a set.
-
-    A chunk covers 4,096 consecutive ids in 512 bytes and exists only once one of its
-    ids is seen, so memory follows the ids seen, not the largest one.
-    """
-
-    __slots__ = ("_chunks", "_other")
-
-    # Ids below this live in the chunks (at most about 20 MiB); anything larger in the set.
-    _BITMAP_LIMIT = 1 << 27
-
-    def __init__(self) -> None:
-        self._chunks: dict[int, bytearray] = {}
-        self._other: set[Hashable] = set()
-
-    def add(self, key: Hashable) -> bool:
-        """Record ``key``; True when it had not been seen before."""
-        if type(key) is int and 0 <= key < self._BITMAP_LIMIT:
-            chunk = self._chunks.get(key >> 12)
-            if chunk is None:
-                chunk = self._chunks[key >> 12] = bytearray(512)
-            index, bit = (key >> 3) & 511, 1 << (key & 7)
-            if chunk[index] & bit:
-                return False
-            chunk[index] |= bit
-            return True
-        if key in self._other:
-            return False
-        self._other.add(key)
-        return True
+async def _cancel(pending: deque[asyncio.Future[Any]]) -> None:
+    """Cancel the fetches still in flight and wait until they are gone."""
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    pending.clear()

@@ -50,6 +50,8 @@ class ApiRequest:
     params: tuple[tuple[str, str], ...] = ()
     body: Mapping[str, Any] | None = None
     kind: RequestKind = RequestKind.READ
+    #: The largest answer body accepted, in bytes; None: the transport's own cap.
+    max_body: int | None = None
 
     def target(self) -> str:
         """The path plus query string, relative to the API root."""
@@ -131,11 +133,21 @@ def decode_json(
 def unwrap_list(
     request: ApiRequest, url: str, data: Any, body: bytes, *, redact: Redactor = REDACT
 ) -> list[Any]:
-    """A list endpoint's records: a bare array, or an array wrapped in an object."""
+    """A list endpoint's records: a bare array, or an array wrapped in an object.
+
+    Only an array says how many records a page holds: a 204, an empty body or ``null``
+    is refused, never taken for an empty page that would end a listing silently.
+    """
     if isinstance(data, list):
         return data
     if data is None:
-        return []
+        raise APIResponseValidationError(
+            "expected a JSON array of records, got no records at all (a 204, an empty "
+            "body or null); an empty page is []",
+            method=request.method,
+            url=url,
+            body=redact.body(body),
+        )
     if isinstance(data, dict):
         for key in _LIST_KEYS:
             if isinstance(data.get(key), list):
@@ -146,6 +158,18 @@ def unwrap_list(
         url=url,
         body=redact.body(body),
     )
+
+
+def list_total(data: Any) -> int | None:
+    """The listing's total a wrapped answer announces (``{"data": [...], "total": N}``).
+
+    Only a non-negative JSON integer counts; anything else is no total at all, since a
+    total only bounds how far a listing may go and is never handed out as data.
+    """
+    total = data.get("total") if isinstance(data, dict) else None
+    if type(total) is int and total >= 0:
+        return total
+    return None
 
 
 def error_message(body: bytes, redact: Redactor = REDACT) -> str:

@@ -65,9 +65,14 @@ class Transport:
         *,
         headers: Mapping[str, str],
         data: bytes | None,
+        max_body: int | None = None,
     ) -> RawResponse:
-        """Send one attempt and read the whole body (so the connection returns to the pool)."""
+        """Send one attempt and read the whole body (so the connection returns to the pool).
+
+        A body over ``max_body`` bytes (never more than ``MAX_RESPONSE_BYTES``) is refused.
+        """
         session = self._session if self._session is not None else self._open()
+        limit = MAX_RESPONSE_BYTES if max_body is None else min(max_body, MAX_RESPONSE_BYTES)
         watch = self._timeouts.start()
         try:
             async with session.request(
@@ -77,8 +82,10 @@ class Transport:
                 data=data,
                 allow_redirects=False,
             ) as response:
-                body = await _read_body(response, method, url)
                 status, response_headers = response.status, response.headers
+                if status < 200:
+                    raise _informational(response, method, url)
+                body = await _read_body(response, method, url, limit)
         except BaseException as exc:
             error = self._typed_error(exc, watch, method, url)
             if error is None:
@@ -139,26 +146,42 @@ def _connection_error(exc: BaseException, method: str, url: str) -> APIConnectio
     return None
 
 
-async def _read_body(response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
-    """The whole body, refusing one over ``MAX_RESPONSE_BYTES`` before buffering it."""
+def _informational(response: aiohttp.ClientResponse, method: str, url: str) -> APIConnectionError:
+    """A 1xx as the final answer (aiohttp skips the others, but not 101): no HTTP answer.
+
+    Nothing was asked to switch protocols, so the exchange ended without an answer to the
+    request, which was sent and may have been acted on: a connection failure with
+    ``sent=True``, so reads are retried and an invitation becomes an uncertain outcome.
+    """
+    response.close()  # the connection was handed to another protocol: never reuse it
+    return APIConnectionError(
+        f"the server answered {response.status} (informational), not a final answer",
+        method=method,
+        url=url,
+    )
+
+
+async def _read_body(response: aiohttp.ClientResponse, method: str, url: str, limit: int) -> bytes:
+    """The whole body, refusing one over ``limit`` bytes before buffering it."""
     length = response.content_length
     # Content-Length counts compressed bytes; an encoded body is counted as it inflates.
     encoded = "Content-Encoding" in response.headers
-    if length is not None and length <= MAX_RESPONSE_BYTES and not encoded:
+    if length is not None and length <= limit and not encoded:
         return await response.read()  # the common case: one read, no chunk loop
     chunks: list[bytes] = []
     size = 0
     if length is None or encoded:  # count as it arrives
         async for chunk in response.content.iter_chunked(1 << 16):
             size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
+            if size > limit:
                 break
             chunks.append(chunk)
         else:
             return b"".join(chunks)
     response.close()  # drop the connection rather than drain the rest
+    announced = f" (Content-Length {length:,})" if length is not None and not encoded else ""
     raise APIResponseValidationError(
-        f"answer larger than {MAX_RESPONSE_BYTES:,} bytes refused",
+        f"answer larger than {limit:,} bytes refused{announced}",
         method=method,
         url=url,
         body=b"",

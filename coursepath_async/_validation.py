@@ -14,7 +14,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL_RE = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})+")
 
 
-def _short(value: object) -> str:
+def short_repr(value: object) -> str:
+    """``repr(value)`` cut to a readable length; an enormous int is described, not printed."""
     if isinstance(value, int) and value.bit_length() > 200:
         return f"<an integer of {value.bit_length()} bits>"  # repr() refuses huge ints
     text = repr(value)
@@ -35,7 +36,7 @@ def is_utf8_text(text: str) -> bool:
 def validate_email(value: object, *, field: str = "email") -> str:
     """Return the stripped email, or raise ValueError naming the field and the problem."""
     if not isinstance(value, str):
-        raise ValueError(f"{field} must be a string, got {_short(value)}")
+        raise ValueError(f"{field} must be a string, got {short_repr(value)}")
     email = value.strip()
     if not email:
         raise ValueError(f"{field} is empty")
@@ -46,14 +47,20 @@ def validate_email(value: object, *, field: str = "email") -> str:
     if not is_utf8_text(email):  # a lone surrogate, e.g. from a non-UTF-8 environment
         raise ValueError(f"{field} is not valid UTF-8 text")
     if _EMAIL_RE.fullmatch(email) is None:
-        raise ValueError(f"{field} {_short(email)} is not a valid email address")
+        raise ValueError(f"{field} {short_repr(email)} is not a valid email address")
     return email
 
 
 def validate_id(value: object, *, field: str) -> int:
     """Return a positive integer id, or raise ValueError naming the field and the value."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_ID:
-        raise ValueError(f"{field} must be a positive integer, got {_short(value)}")
+    return validate_count(value, field=field)
+
+
+def validate_count(value: object, *, field: str, maximum: int = _MAX_ID) -> int:
+    """Return an int from 1 to ``maximum``, or raise ValueError naming the field and bound."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        bound = "a positive integer" if maximum == _MAX_ID else f"an integer from 1 to {maximum:,}"
+        raise ValueError(f"{field} must be {bound}, got {short_repr(value)}")
     return int(value)  # a plain int: an int subclass could format itself as a path
 
 
@@ -70,5 +77,5 @@ def check_group_name(value: object, *, field: str = "name") -> str:
     :func:`validate_group_name`, which also trims.
     """
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{field} must be a non-empty string, got {_short(value)}")
+        raise ValueError(f"{field} must be a non-empty string, got {short_repr(value)}")
     return value

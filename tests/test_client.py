@@ -431,6 +431,8 @@ BAD_CALLS: list[tuple[str, Callable[[CoursepathClient], object], type[Exception]
     ("page_size 0", lambda c: c.members.list(page_size=0), ValueError),
     ("page_size neg", lambda c: c.courses.list(page_size=-5), ValueError),
     ("window 0", lambda c: c.groups.list(window=0), ValueError),
+    ("window 1e6", lambda c: c.members.list(window=1_000_000), ValueError),
+    ("window 65", lambda c: c.courses.members(3, window=65), ValueError),
     ("course filter", lambda c: c.courses.members(3, bogus="x"), TypeError),  # type: ignore[call-arg]
     ("course_id", lambda c: c.courses.members("3"), ValueError),  # type: ignore[arg-type]
     ("group_id", lambda c: c.groups.members(-2), ValueError),

@@ -244,6 +244,15 @@ def test_positive_int_refused(value: object) -> None:
         check_positive_int("max_concurrency", value)
 
 
+def test_positive_int_with_a_maximum_names_the_setting_and_the_bound() -> None:
+    """A count above its maximum is refused with both named; an enormous int is not printed."""
+    assert check_positive_int("page_window", 64, maximum=64) == 64
+    with pytest.raises(ConfigurationError, match=r"page_window must be at most 64, got 1000000"):
+        check_positive_int("page_window", 1_000_000, maximum=64)
+    with pytest.raises(ConfigurationError, match=r"got <an integer of \d+ bits>"):
+        check_positive_int("page_window", 10**5000, maximum=64)
+
+
 @pytest.mark.parametrize(("value", "expected"), [(1, 1.0), (0.5, 0.5), (30, 30.0)])
 def test_seconds_ok(value: float, expected: float) -> None:
     """Durations > 0 are accepted as floats."""
@@ -300,6 +309,11 @@ BAD_CLIENT_ARGS: list[dict[str, Any]] = [
     {"deadline": -5},
     {"deadline": math.nan},
     {"page_window": 0},
+    {"page_window": 65},
+    {"page_window": 1_000_000},
+    {"page_window": 10**5000},
+    {"max_listing_records": 0},
+    {"max_listing_records": 1.5},
     {"body_format": "xml"},
     {"retry": {"max_attempts": 3}},
 ]

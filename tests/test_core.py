@@ -35,6 +35,8 @@ from coursepath_async import (
     UnprocessableEntityError,
     _auth,
 )
+from coursepath_async._sansio import RawResponse
+from coursepath_async._transport import Transport
 
 BASE = "https://acme.example.com"
 API = BASE + "/api/v1"
@@ -535,6 +537,20 @@ async def test_redirect_is_not_mistaken_for_success(api: FakeAPI, client: Course
     with pytest.raises(APIStatusError):
         await client.courses.unenroll(3, 7)
     assert len(api.sent) == 2
+
+
+async def test_an_informational_status_reaching_the_core_is_not_a_success(
+    client: CoursepathClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 1xx answer is never taken for a done write, even past the transport's own check."""
+
+    async def informational(*_: object, **__: object) -> RawResponse:
+        return RawResponse(101, {}, b"")
+
+    monkeypatch.setattr(Transport, "request", informational)
+    with pytest.raises(APIStatusError) as info:
+        await client.members.invite(7)
+    assert info.value.status_code == 101
 
 
 async def test_close_during_a_call_does_not_reopen_the_pool(api: FakeAPI) -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import Callable, Hashable
+from typing import Any
 
 import pytest
 
 from coursepath_async import APIResponseValidationError, Paginator
-from coursepath_async._pagination import STUCK_PAGES, _SeenKeys
+from coursepath_async._cursor import STUCK_PAGES, _SeenKeys
 
 
 class FakeListing:
@@ -134,6 +136,20 @@ async def test_window_bounds_fetches_ahead() -> None:
     assert listing.max_in_flight <= 3
 
 
+async def test_the_window_is_refilled_only_when_the_consumer_asks_for_more() -> None:
+    """While a page is held, at most window - 1 are in flight; stopping causes no request."""
+    listing = FakeListing(1_000)
+    pages = _paginator(listing, page_size=10, window=4).pages()
+    for expected_calls in (1, 5, 6):
+        await anext(pages)
+        for _ in range(5):  # let any fetch already started reach the server
+            await asyncio.sleep(0)
+        assert len(listing.calls) == expected_calls
+        assert listing.in_flight <= 3
+    await pages.aclose()
+    assert len(listing.calls) == 6
+
+
 async def test_records_repeated_across_pages_are_yielded_once() -> None:
     """Offset drift (a record pushed onto the next page) does not duplicate records."""
     pages = {0: [0, 1, 2], 3: [2, 3, 4], 6: [4, 5]}
@@ -252,13 +268,13 @@ async def test_errors_propagate_and_cancel_other_fetches(caplog: pytest.LogCaptu
 
 
 async def test_early_close_cancels_in_flight_fetches(caplog: pytest.LogCaptureFixture) -> None:
-    """Closing ``pages()`` early cancels every page in flight and leaves no task behind."""
+    """Closing ``pages()`` mid-listing cancels every page in flight and leaves no task behind."""
     cancelled: list[int] = []
     never = asyncio.Event()
 
     async def fetch(offset: int, limit: int) -> list[int]:
-        if offset == 0:
-            return list(range(limit))
+        if offset < 10:
+            return list(range(offset, offset + limit))
         try:
             await never.wait()
         except asyncio.CancelledError:
@@ -270,12 +286,13 @@ async def test_early_close_cancels_in_flight_fetches(caplog: pytest.LogCaptureFi
     before = asyncio.all_tasks()
     with caplog.at_level(logging.DEBUG):
         pages = paginator.pages()
-        first = await anext(pages)
+        await anext(pages)
+        second = await anext(pages)
         for _ in range(3):  # let the pages in flight start waiting on the server
             await asyncio.sleep(0)
         await pages.aclose()
-    assert first == [0, 1, 2, 3, 4]
-    assert sorted(cancelled) == [5, 10, 15]
+    assert second == [5, 6, 7, 8, 9]
+    assert sorted(cancelled) == [10, 15]
     assert asyncio.all_tasks() <= before
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
@@ -289,8 +306,8 @@ async def test_break_out_of_async_for_cancels_in_flight_fetches(
     never = asyncio.Event()
 
     async def fetch(offset: int, limit: int) -> list[int]:
-        if offset == 0:
-            return list(range(limit))
+        if offset < 10:
+            return list(range(offset, offset + limit))
         try:
             await never.wait()
         except asyncio.CancelledError:
@@ -300,15 +317,41 @@ async def test_break_out_of_async_for_cancels_in_flight_fetches(
             raise
         return []
 
-    paginator: Paginator[int] = Paginator(fetch, page_size=5, cap=5, window=2, key=None)
+    paginator: Paginator[int] = Paginator(fetch, page_size=5, cap=5, window=3, key=None)
     async for record in paginator:
-        assert record == 0
-        for _ in range(3):  # let the pages in flight start waiting on the server
-            await asyncio.sleep(0)
-        break
+        if record == 5:
+            for _ in range(3):  # let the pages in flight start waiting on the server
+                await asyncio.sleep(0)
+            break
     with caplog.at_level(logging.DEBUG):
         await asyncio.wait_for(all_cancelled.wait(), 1)
         for _ in range(3):  # let the generator's clean-up finish
             await asyncio.sleep(0)
-    assert sorted(cancelled) == [5, 10]
+    assert sorted(cancelled) == [10, 15]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("window", 0, "window must be an integer from 1 to 64, got 0"),
+        ("window", 1_000_000, "window must be an integer from 1 to 64, got 1000000"),
+        ("window", True, "window must be an integer from 1 to 64, got True"),
+        ("max_records", 0, "max_records must be a positive integer, got 0"),
+        ("max_records", "10", "max_records must be a positive integer, got '10'"),
+    ],
+)
+def test_window_and_max_records_are_validated(option: str, value: object, message: str) -> None:
+    """A window beyond MAX_WINDOW (or below 1) or a bad max_records raises naming the option."""
+    options: dict[str, Any] = {"page_size": 10, "cap": 10, "window": 1, "key": None, option: value}
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        Paginator(FakeListing(0).fetch, **options)
+
+
+async def test_a_listing_beyond_max_records_is_refused() -> None:
+    """A listing still full past ``max_records`` raises instead of running forever."""
+    listing = FakeListing(10_000)
+    paginator = Paginator(listing.fetch, page_size=10, cap=10, window=3, key=None, max_records=50)
+    with pytest.raises(APIResponseValidationError, match=r"past 50 records \(max_records\)"):
+        await paginator.collect()
+    assert len(listing.calls) <= 50 // 10 + 1 + 3

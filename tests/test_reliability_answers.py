@@ -14,12 +14,19 @@ import asyncio
 import gzip
 import json
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
 import pytest
-from aiohttp import web
+from answer_server import (
+    CALL_LIMIT,
+    AnswerServer,
+    answering_client,
+    chunked,
+    plain,
+    serve_answers,
+)
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -30,104 +37,17 @@ from coursepath_async import (
     CoursepathClient,
     CoursepathError,
     Member,
-    RetryPolicy,
+    UncertainOutcomeError,
 )
 
-API_KEY = "reliability-answers-api-key-0123456789-abcdefghij"
-USER = "admin@answers.test"
-#: Any single call against the scripted server finishes well within this, or it hung.
-CALL_LIMIT = 5.0
 #: The response cap the oversize tests patch in (the real one is 64 MiB).
 SMALL_CAP = 64 * 1024
 
 T = TypeVar("T")
-Answer = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
-class AnswerServer:
-    """A loopback aiohttp server answering every request with the currently scripted answer."""
-
-    def __init__(self) -> None:
-        self.answer: Answer = plain(b"[]")
-        self.targets: list[str] = []
-        self._runner: web.ServerRunner | None = None
-        self._port = 0
-
-    @property
-    def url(self) -> str:
-        """The base URL a client points at."""
-        return f"http://127.0.0.1:{self._port}"
-
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        self.targets.append(f"{request.method} {request.path_qs}")
-        return await self.answer(request)
-
-    async def __aenter__(self) -> AnswerServer:
-        runner = web.ServerRunner(web.Server(self._handle, access_log=None), shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        self._port = int(runner.addresses[0][1])
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-
-def plain(
-    body: bytes,
-    *,
-    status: int = 200,
-    content_type: str = "application/json",
-    headers: Mapping[str, str] | None = None,
-) -> Answer:
-    """Answer with ``body`` whole, with a Content-Length."""
-
-    async def answer(_: web.BaseRequest) -> web.StreamResponse:
-        return web.Response(
-            status=status, body=body, headers={"Content-Type": content_type, **(headers or {})}
-        )
-
-    return answer
-
-
-def chunked(
-    body: bytes, *, chunk: int = 16 * 1024, headers: Mapping[str, str] | None = None
-) -> Answer:
-    """Answer with ``body`` in chunked transfer encoding: no Content-Length."""
-
-    async def answer(request: web.BaseRequest) -> web.StreamResponse:
-        response = web.StreamResponse(
-            headers={"Content-Type": "application/json", **(headers or {})}
-        )
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        try:
-            for start in range(0, len(body), chunk):
-                await response.write(body[start : start + chunk])
-            await response.write_eof()
-        except ConnectionError:
-            pass  # the client refused the rest and hung up: expected for oversize answers
-        return response
-
-    return answer
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[AnswerServer]:
-    async with AnswerServer() as running:
-        yield running
-
-
-@pytest.fixture
-async def client(server: AnswerServer) -> AsyncIterator[CoursepathClient]:
-    retry = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0)
-    async with CoursepathClient(
-        server.url, api_key=API_KEY, user=USER, allow_http=True, retry=retry, timeout=CALL_LIMIT
-    ) as sdk:
-        yield sdk
+server = pytest.fixture(serve_answers, name="server")
+client = pytest.fixture(answering_client, name="client")
 
 
 async def get_member(client: CoursepathClient) -> Member:
@@ -281,13 +201,26 @@ async def test_listing_accepts_an_array_bare_or_wrapped(
     assert [m.id for m in await list_members(client)] == [1, 2]
 
 
-@pytest.mark.parametrize("body", [b"", b"null", b"[]", b'{"data": []}'])
+@pytest.mark.parametrize("body", [b"[]", b'{"data": []}'])
 async def test_listing_of_nothing_is_empty(
     server: AnswerServer, client: CoursepathClient, body: bytes
 ) -> None:
-    """An empty body, null, [] or an empty wrapped array is an empty listing."""
+    """[] or an empty wrapped array is an empty listing."""
     server.answer = plain(body)
     assert await list_members(client) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status"), [(b"", 204), (b"", 200), (b"null", 200)], ids=["204", "empty", "null"]
+)
+async def test_a_first_page_without_an_array_is_refused(
+    server: AnswerServer, client: CoursepathClient, body: bytes, status: int
+) -> None:
+    """A 204, an empty body or null is no page, even first: refused, never an empty listing."""
+    server.answer = plain(body, status=status)
+    with pytest.raises(APIResponseValidationError, match="got no records at all") as info:
+        await list_members(client)
+    assert info.value.url.startswith(f"{server.url}/api/v1/members?offset=0&limit=500")
 
 
 BAD_PAGES: list[tuple[str, bytes, str]] = [
@@ -350,6 +283,28 @@ async def test_answers_without_a_body_to_read_are_not_decoded(
         async with asyncio.timeout(CALL_LIMIT * 2):
             await client.members.invite(7)
             await client.members.add_to_group(7, "Sales")
+
+
+async def test_a_101_to_an_invite_is_an_uncertain_outcome_not_a_sent_email(
+    server: AnswerServer, client: CoursepathClient
+) -> None:
+    """101 Switching Protocols is no answer: the invite may have gone out and is not repeated."""
+    server.answer = plain(b"", status=101, headers={"Connection": "Upgrade", "Upgrade": "h2c"})
+    with pytest.raises(UncertainOutcomeError, match="101"):
+        async with asyncio.timeout(CALL_LIMIT * 2):
+            await client.members.invite(7)
+    assert server.targets == ["POST /api/v1/members/7/invite"]
+
+
+async def test_a_101_to_a_read_is_a_connection_error_after_retries(
+    server: AnswerServer, client: CoursepathClient
+) -> None:
+    """A read answered 101 is retried like a dropped connection, then fails as one."""
+    server.answer = plain(b"", status=101, headers={"Connection": "Upgrade", "Upgrade": "h2c"})
+    with pytest.raises(APIConnectionError, match=r"answered 101 \(informational\)") as info:
+        await get_member(client)
+    assert info.value.sent
+    assert server.targets == ["GET /api/v1/members/7"] * 2  # the client's two attempts
 
 
 async def test_corrupt_compressed_body_is_a_typed_error(

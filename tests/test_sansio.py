@@ -31,6 +31,7 @@ from coursepath_async._sansio import (
     decode_json,
     encode_body,
     error_message,
+    list_total,
     status_error,
     unwrap_list,
 )
@@ -181,9 +182,37 @@ def test_unwrap_list_wrapped_array(key: str) -> None:
     assert unwrap_list(GET, URL, {key: [{"id": 2}], "total": 1}, b"") == [{"id": 2}]
 
 
-def test_unwrap_list_none_is_empty() -> None:
-    """An empty body (decoded as None) is an empty page."""
-    assert unwrap_list(GET, URL, None, b"") == []
+@pytest.mark.parametrize("body", [b"", b"null", b" \r\n"])
+def test_unwrap_list_refuses_an_answer_without_an_array(body: bytes) -> None:
+    """A 204, an empty body or null is no page: refused, so it cannot end a listing early."""
+    data = decode_json(GET, URL, _response(204 if not body.strip() else 200, body))
+    with pytest.raises(APIResponseValidationError, match="got no records at all") as info:
+        unwrap_list(GET, URL, data, body)
+    assert (info.value.url, info.value.body) == (URL, body)
+
+
+def test_unwrap_list_empty_array_is_an_empty_page() -> None:
+    """``[]`` and an empty wrapped array are the empty page that ends a listing."""
+    assert unwrap_list(GET, URL, [], b"[]") == []
+    assert unwrap_list(GET, URL, {"data": []}, b"") == []
+
+
+@pytest.mark.parametrize(
+    ("data", "total"),
+    [
+        ({"data": [], "total": 1200}, 1200),
+        ({"data": [], "total": 0}, 0),
+        ([{"id": 1}], None),
+        ({"data": []}, None),
+        ({"data": [], "total": "1200"}, None),
+        ({"data": [], "total": -1}, None),
+        ({"data": [], "total": True}, None),
+        ({"data": [], "total": 12.5}, None),
+    ],
+)
+def test_list_total_is_a_non_negative_integer_or_nothing(data: Any, total: int | None) -> None:
+    """A wrapped answer's ``total`` counts only as a non-negative JSON integer."""
+    assert list_total(data) == total
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from typing import Any, TypedDict, TypeVar
 
 from .._core import CallContext, Core, decode_model
+from .._cursor import Page, PageRequest, check_page_length, page_body_limit
 from .._exceptions import NotFoundError
 from .._models import Course, Group, Member
 from .._pagination import Paginator
-from .._sansio import ApiRequest, RequestKind, decode_json, unwrap_list
+from .._sansio import ApiRequest, RequestKind, decode_json, list_total, unwrap_list
 from .._validation import validate_email, validate_id
 
 T = TypeVar("T", Member, Course, Group)
@@ -129,26 +130,37 @@ class Resource:
         params: Mapping[str, str] | None = None,
     ) -> Paginator[T]:
         size = cap if page_size is None else validate_id(page_size, field="page_size")
-        win = self._core.page_window if window is None else validate_id(window, field="window")
+        win = self._core.page_window if window is None else window  # checked by Paginator
         fixed: tuple[tuple[str, str], ...] = tuple((params or {}).items())
         redact = self._core.redact
 
-        async def fetch(offset: int, limit: int) -> list[T]:
+        async def fetch(offset: int, limit: int) -> Page[T]:
             request = ApiRequest(
                 method="GET",
                 path=path,
                 params=(*fixed, ("offset", str(offset)), ("limit", str(limit))),
+                max_body=page_body_limit(limit),
             )
             url, response = await self._core.send(request, self._ctx)
             body = response.body
             data = decode_json(request, url, response, redact=redact)
-            return [
-                decode_model(request, url, r, body, cls, redact=redact)
-                for r in unwrap_list(request, url, data, body, redact=redact)
-            ]
+            records = unwrap_list(request, url, data, body, redact=redact)
+            # Counted before decoding: a page of far more records than asked for would
+            # cost far more to turn into models than the page it claims to be.
+            check_page_length(len(records), PageRequest(offset, limit), url=url)
+            models = [decode_model(request, url, r, body, cls, redact=redact) for r in records]
+            return Page(models, list_total(data))
 
         url = self._core.url_for(path)
-        return Paginator(fetch, page_size=size, cap=cap, window=win, key=_record_id, url=url)
+        return Paginator(
+            fetch,
+            page_size=size,
+            cap=cap,
+            window=win,
+            key=_record_id,
+            url=url,
+            max_records=self._core.config.max_listing_records,
+        )
 
 
 def _record_id(record: Member | Course | Group) -> int:
