@@ -156,19 +156,18 @@ class PageCursor(Generic[T]):
         if self._done or not self._outstanding:
             raise RuntimeError("feed() needs an outstanding request of a listing not yet over")
         request = self._outstanding.popleft()
-        if not isinstance(page, Page):
-            page = Page(page)
+        records, total = (page.records, page.total) if isinstance(page, Page) else (page, None)
         try:
-            return self._judge(request, page)
+            return self._judge(request, records, total)
         except APIResponseValidationError:
             self._finish()  # a refused listing is over: nothing more to request
             raise
 
-    def _judge(self, request: PageRequest, page: Page[T]) -> Step[T]:
-        size = len(page.records)
+    def _judge(self, request: PageRequest, page: list[T], total: int | None) -> Step[T]:
+        size = len(page)
         check_page_length(size, request, url=self._url)
-        self._check_bounds(request.offset + size, page.total)
-        records = self._new_records(page.records)
+        self._check_bounds(request.offset + size, total)
+        records = self._new_records(page)
         if size >= self._cap:
             self._full_page(records)
             return Step(records, done=False)
