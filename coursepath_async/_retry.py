@@ -66,8 +66,10 @@ def is_retryable_status(status: int) -> bool:
 def parse_retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
     """The server's requested wait in seconds, from ``retry-after-ms`` or ``Retry-After``.
 
-    ``Retry-After`` may be delta-seconds or an HTTP date; ``now`` is the wall-clock time
-    the date is measured from. Unparseable values are ignored (``None``).
+    ``Retry-After`` may be delta-seconds or an HTTP date. A date is measured from the
+    answer's own ``Date`` header when it has one, so a server whose clock runs ahead of
+    ours asks for the wait it means; ``now`` (our wall clock) is the fallback.
+    Unparseable values are ignored (``None``).
     """
     raw_ms = headers.get("retry-after-ms")
     if raw_ms is not None:
@@ -84,11 +86,19 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float) -> float | None
     try:
         seconds = float(raw)
     except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
+        when = http_date(raw)
+        if when is None:
             return None
-        if when.tzinfo is None:
-            return None
-        return max(when.timestamp() - now, 0.0)
+        return max(when - (http_date(headers.get("date")) or now), 0.0)
     return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+def http_date(value: str | None) -> float | None:
+    """An HTTP date (``Wed, 21 Oct 2015 07:28:00 GMT``) as Unix time; None if not one."""
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return None if when.tzinfo is None else when.timestamp()
