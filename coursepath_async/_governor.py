@@ -6,9 +6,12 @@ or states a policy in its headers; ``max_rate`` caps the rate from the start.
 
 * A refusal (429, 503 with Retry-After) cuts the rate to 85% of what was getting
   through, once per burst: refusals of requests sent before the last cut are already
-  paid for. Each answer accepted while the rate is in use then grows it by 0.01 (about
-  1% a second). After a cut made from too few answers to measure, the rate doubles each
-  second of use (a slow start) until the next refusal says where the limit is.
+  paid for. After that cut, refusals cut again only while they are a fifth of the
+  answers, or their pauses a quarter of the time, or once a quiet spell has passed, so
+  stray 429s (a flaky proxy, another client's burst) cannot spiral the rate down.
+  Each answer accepted while the rate is in use grows it by 0.01 (about 1% a second).
+  A first cut made from too few answers to measure starts the rate at 10 a second, to
+  double each second of use (a slow start) until the next refusal says where it ends.
 * ``Retry-After`` pauses every call, as does a rate-limit header saying nothing is left
   before its reset; a ``RateLimit-Policy`` caps the rate at its quota per window.
 * INTERACTIVE calls keep ``reserve`` tokens the other lanes may not spend, so a web
@@ -32,14 +35,29 @@ _MIN_SPAN = 0.05
 _MIN_SAMPLES = 10
 #: The multiplicative decrease on a refusal.
 _CUT = 0.85
+#: Refusals this share of the answers (or pauses of the time) since a cut are the limit.
+_DENSE = 0.2
+#: Fewer refusals than this are never dense: a stray burst of 429s is three or so.
+_DENSE_MIN = 5
+#: Seconds after a cut before refusals are judged dense, so a stray few cannot look so.
+_JUDGED = 0.5
+#: Pauses this share of the time, judged after this many seconds, cost more than a cut.
+_PAUSED = 0.25
+_JUDGED_PAUSES = 2.0
+#: Seconds after a cut beyond which even a lone refusal cuts again (1.01**20 * 0.85 > 1),
+_QUIET = 20.0
+#: ... if the rate has grown this much since: past the limit, not a stray refusal.
+_REGROWN = 1.1
 #: The additive increase per accepted answer while the rate is in use (~1% a second).
 _GROWTH = 0.01
 #: The rate is in use when answers arrive at this share of it (else growing is untested).
-_IN_USE = 0.8
+_IN_USE = 0.7
 #: Seconds of tokens the bucket holds beyond the reserve (absorbs late timers); >= 1.
 _BURST = 0.05
 #: The rate never falls below one request every two seconds.
 MIN_RATE = 0.5
+#: Where a cut made from too few answers to measure anything starts its slow start.
+_BLIND_RATE = 10.0
 
 
 class RateGovernor:
@@ -47,13 +65,16 @@ class RateGovernor:
 
     __slots__ = (
         "_accepted",
+        "_answers_since_cut",
         "_last_cut",
         "_max_pause",
         "_max_rate",
+        "_paused_since_cut",
         "_paused_until",
         "_policy_rate",
         "_rate",
         "_refusals",
+        "_refused_since_cut",
         "_reserve",
         "_stamp",
         "_threshold",
@@ -73,6 +94,9 @@ class RateGovernor:
         self._stamp: float | None = None  # when the bucket was last filled
         self._accepted: deque[float] = deque()
         self._last_cut = -math.inf
+        self._answers_since_cut = 0
+        self._refused_since_cut = 0
+        self._paused_since_cut = 0.0
         self._paused_until = -math.inf
         self._refusals = 0
 
@@ -120,10 +144,15 @@ class RateGovernor:
         """Send nothing before ``until`` (extends, never shortens, a pause)."""
         self._paused_until = max(self._paused_until, until)
 
+    def end_pause(self) -> None:
+        """Drop any pause now (the client is closing: nothing will be sent anyway)."""
+        self._paused_until = -math.inf
+
     # -- learning ----------------------------------------------------------------------
 
     def accepted(self, now: float) -> None:
         """An answer that was not a refusal: measure what gets through, and grow into it."""
+        self._answers_since_cut += 1
         window = self._accepted
         window.append(now)
         while window[0] <= now - _WINDOW:
@@ -141,17 +170,50 @@ class RateGovernor:
         """A refusal of a request sent at ``sent_at``: pause as asked, cut once per burst."""
         self._refusals += 1
         if retry_after is not None and retry_after <= self._max_pause:
-            self.pause(now + retry_after)
+            self._pause_from(now, now + retry_after)
         if sent_at < self._last_cut:
             return  # sent before the last cut: this burst is paid for
+        self._refused_since_cut += 1
+        if not self._limit_reached(now):
+            return
         self._last_cut = now
+        self._answers_since_cut, self._refused_since_cut, self._paused_since_cut = 0, 0, 0.0
         got, samples = self._measured(now)
         rate = self._rate
         base = got if rate is None else min(rate, max(got, rate / 2))
-        new_rate = self._set_rate(max(MIN_RATE, base * _CUT))
-        # Too few answers to measure: find the limit again, fast, from here.
-        self._threshold = math.inf if samples < _MIN_SAMPLES else new_rate
+        if samples < _MIN_SAMPLES and rate is None:
+            # The first cut, with too few answers to measure: start modestly, find the
+            # limit fast (the next refusal cuts from what it has measured by then).
+            self._set_rate(max(_BLIND_RATE, base * _CUT))
+            self._threshold = math.inf
+        else:
+            self._threshold = self._set_rate(max(MIN_RATE, base * _CUT))
         self._tokens, self._stamp = 0.0, now  # no burst into a server that just said no
+
+    def _limit_reached(self, now: float) -> bool:
+        """Whether refusals since the last cut say the rate is above the limit, not noise.
+
+        They do when, half a second on, they are a fifth of the answers, or, two seconds
+        on, their pauses a quarter of the time; and once the last cut is a quiet spell
+        ago and the rate has grown a tenth since (else a lone refusal is noise).
+        """
+        rate = self._rate
+        since = now - self._last_cut
+        if rate is None or since == math.inf:  # the first refusal: nothing is known yet
+            return True
+        if since >= _QUIET and rate >= _REGROWN * self._threshold:
+            return True
+        if since < _JUDGED:
+            return False
+        refused = self._refused_since_cut
+        dense = refused >= _DENSE_MIN and refused >= _DENSE * (refused + self._answers_since_cut)
+        paused = since >= _JUDGED_PAUSES and self._paused_since_cut >= _PAUSED * since
+        return dense or paused
+
+    def _pause_from(self, now: float, until: float) -> None:
+        """Pause until ``until``, counting the time it adds (a cost of refusals)."""
+        self._paused_since_cut += max(until - max(now, self._paused_until), 0.0)
+        self.pause(until)
 
     def observe(self, headers: Mapping[str, str], *, now: float, wall: float) -> None:
         """Heed rate-limit headers, if any: a policy caps the rate, an empty quota pauses."""
@@ -163,7 +225,7 @@ class RateGovernor:
             self._set_rate(hint.rate if self._rate is None else self._rate)
         wait = hint.exhausted_for
         if wait is not None and wait <= self._max_pause:
-            self.pause(now + wait)
+            self._pause_from(now, now + wait)
 
     # -- the bucket --------------------------------------------------------------------
 

@@ -66,9 +66,52 @@ def test_one_burst_of_refusals_cuts_once() -> None:
     for k in range(15):  # the rest of what was in flight
         governor.refused(sent_at=0.995, now=1.0 + k / 1000, retry_after=None)
     assert governor.rate == pytest.approx(85.0)
-    governor.refused(sent_at=1.2, now=1.21, retry_after=None)  # sent after the cut: again
+    assert governor.refusals == 16
+
+
+def test_dense_refusals_after_a_cut_cut_again() -> None:
+    """Still refused at a third of the answers half a second on: the rate is still too high."""
+    governor = RateGovernor(max_rate=100.0)
+    _serve(governor, start=0.0, seconds=1.0, rate=100.0)
+    governor.refused(sent_at=1.0, now=1.0, retry_after=None)
+    now = _serve(governor, start=1.0, seconds=0.6, rate=40.0)
+    for k in range(12):
+        governor.refused(sent_at=now, now=now + k / 1000, retry_after=None)
     assert (governor.rate or 0.0) <= 0.85 * 85.0
-    assert governor.refusals == 17
+
+
+def test_stray_refusals_do_not_spiral_the_rate_down() -> None:
+    """One refusal in fifty answers (a flaky proxy) costs one cut per quiet spell, no more."""
+    governor = RateGovernor(max_rate=100.0)
+    now = 0.0
+    for _ in range(60 * 2):  # a minute: fifty answers, then a refusal, twice a second
+        now = _serve(governor, start=now, seconds=0.5, rate=governor.rate or 100.0)
+        governor.refused(sent_at=now, now=now, retry_after=None)
+    assert (governor.rate or 0.0) > 80.0
+
+
+def test_long_pauses_after_a_cut_cut_again() -> None:
+    """Refusals keeping the client paused a quarter of the time cut the rate, however few."""
+    governor = RateGovernor(max_rate=100.0)
+    _serve(governor, start=0.0, seconds=1.0, rate=100.0)
+    governor.refused(sent_at=1.0, now=1.0, retry_after=1.0)
+    now = _serve(governor, start=2.0, seconds=0.2, rate=85.0)
+    governor.refused(sent_at=now, now=now, retry_after=1.0)
+    assert governor.rate == pytest.approx(85.0)  # one pause in 1.2 s: not judged yet
+    now = _serve(governor, start=now + 1.0, seconds=0.2, rate=85.0)
+    governor.refused(sent_at=now, now=now, retry_after=1.0)
+    assert (governor.rate or 0.0) < 85.0
+
+
+def test_a_lone_refusal_after_a_quiet_spell_cuts() -> None:
+    """Twenty seconds after the last cut, even one refusal means the rate has grown too far."""
+    governor = RateGovernor(max_rate=200.0)
+    _serve(governor, start=0.0, seconds=1.0, rate=100.0)
+    governor.refused(sent_at=1.0, now=1.0, retry_after=None)
+    now = _governed(governor, start=1.0, seconds=20.0)
+    grown = governor.rate or 0.0
+    governor.refused(sent_at=now, now=now, retry_after=None)
+    assert (governor.rate or 0.0) == pytest.approx(0.85 * grown, rel=0.05)
 
 
 def test_the_rate_is_paced_as_a_token_bucket() -> None:
@@ -101,12 +144,25 @@ def test_an_unused_rate_does_not_grow() -> None:
 
 
 def test_a_cut_from_too_few_answers_starts_slowly_and_doubles() -> None:
-    """Refused from the very start, the rate drops to the floor, then doubles each second."""
+    """Refused from the very start, the rate starts at 10/s, then doubles each second."""
     governor = RateGovernor()
     governor.refused(sent_at=0.0, now=0.0, retry_after=None)
-    assert governor.rate == MIN_RATE
-    _governed(governor, start=0.0, seconds=10.0)
+    assert governor.rate == 10.0
+    _governed(governor, start=0.0, seconds=5.0)
     assert (governor.rate or 0.0) > 100.0
+
+
+def test_a_slow_server_is_followed_below_the_blind_start() -> None:
+    """A server letting 4 a second through: blind at first, then down to about that."""
+    governor = RateGovernor()
+    now = _serve(governor, start=0.0, seconds=3.0, rate=4.0)
+    governor.refused(sent_at=now, now=now, retry_after=None)
+    assert governor.rate == 10.0
+    now = _serve(governor, start=now, seconds=2.0, rate=4.0)
+    for k in range(6):  # refused more often than answered: dense
+        governor.refused(sent_at=now, now=now + k / 100, retry_after=None)
+    assert governor.rate is not None
+    assert MIN_RATE <= governor.rate < 6.0
 
 
 def test_retry_after_pauses_everyone() -> None:
