@@ -22,6 +22,7 @@ from ._exceptions import (
     APIStatusError,
     APITimeoutError,
 )
+from ._governor import RateGovernor
 from ._models import structure
 from ._retry import (
     Attempt,
@@ -84,8 +85,15 @@ class Core:
         self.page_window = page_window
         self.retry = retry
         self.signer = TokenSigner(api_key)
+        # One governor for the client and all its views: the server's limit is per academy.
+        self.governor = RateGovernor(
+            reserve=config.interactive_reserve,
+            max_pause=retry.max_retry_after,
+        )
         self.scheduler = Scheduler(
-            config.max_concurrency, interactive_reserve=config.interactive_reserve
+            config.max_concurrency,
+            interactive_reserve=config.interactive_reserve,
+            governor=self.governor,
         )
         self.transport = Transport(
             limit=config.max_concurrency + config.interactive_reserve,
@@ -194,7 +202,7 @@ class Core:
             call.in_flight = True
             # Signed here, after any wait for a slot: iat is the dispatch time.
             headers["Authorization"] = "Bearer " + self.signer.sign(ctx.user)
-            started = time.monotonic()
+            sent_at = scheduler.now()
             try:
                 response = await self.transport.request(
                     request.method, url, headers=headers, data=data
@@ -202,6 +210,7 @@ class Core:
             except APIConnectionError as exc:
                 answer: RawResponse | APIConnectionError = exc
             else:
+                now = scheduler.now()
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug(
                         "%s %s -> %d (attempt %d, %.3fs)",
@@ -209,9 +218,11 @@ class Core:
                         request.path,
                         response.status,
                         call.attempt.number + 1,
-                        time.monotonic() - started,
+                        now - sent_at,
                     )
+                self.governor.observe(response.headers, now=now, wall=time.time())
                 if response.status < 300:  # a 3xx is not followed, so not a success
+                    self.governor.accepted(now)
                     scheduler.succeeded()
                     return response
                 answer = response
@@ -219,23 +230,22 @@ class Core:
             call.attempt = call.attempt.after(outcome)
             # Answered or failed: no longer out. (Cut off by the deadline, it still is.)
             call.in_flight = False
-            self._learn(outcome)
+            self._learn(outcome, sent_at)
             return outcome
         finally:
             scheduler.release()
 
-    def _learn(self, outcome: Outcome) -> None:
-        """Tell the scheduler what a failed attempt says about the server's load."""
-        if isinstance(outcome, Refusal) or (
-            isinstance(outcome.error, APIStatusError) and outcome.error.status_code == 503
-        ):
-            # The server is overloaded for everyone: the whole client backs off.
-            self.scheduler.overloaded()
+    def _learn(self, outcome: Outcome, sent_at: float) -> None:
+        """Tell the governor and the scheduler what a failed attempt says of the server."""
+        now = self.scheduler.now()
         if isinstance(outcome, Refusal):
-            retry_after = outcome.retry_after
-            if retry_after is not None and retry_after <= self.retry.max_retry_after:
-                # A longer demand fails calls fast instead of freezing the client.
-                self.scheduler.pause(retry_after)
+            # The server's rate limit, for everyone: the whole client slows (and pauses).
+            self.governor.refused(sent_at=sent_at, now=now, retry_after=outcome.retry_after)
+        elif isinstance(outcome.error, APIStatusError):
+            self.governor.accepted(now)  # answered: it counted against any quota
+            if outcome.error.status_code == 503:
+                # Overloaded without saying for how long: fewer calls at once.
+                self.scheduler.overloaded()
 
     async def _back_off(self, wait: float) -> None:
         """Sleep ``wait`` seconds before a retry, or less if the client closes meanwhile."""
