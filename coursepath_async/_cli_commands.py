@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._cli import EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, client_from_args, run_interruptible
-from ._progress import Progress, count_data_lines
+from ._progress import Progress, count_data_lines, governor_line
 
 if TYPE_CHECKING:  # the bulk jobs are imported when a command runs, not at start-up
+    from ._scheduler import SchedulerStats
     from .bulk import CsvRows, ImportReport, JobKind, Journal, PlanOptions, RowPlan, RowReport
 
 Subparsers = Any  # argparse's _SubParsersAction is private
@@ -133,6 +134,7 @@ def _import(args: argparse.Namespace) -> int:
                 rows,
                 "import",
                 options.plan,
+                client.scheduler_stats,
                 lambda journal, on_row, on_plan: import_members(
                     client,
                     rows,
@@ -177,7 +179,7 @@ def _sync(args: argparse.Namespace) -> int:
                     print(result.plan.describe()[-1])
                 return result.report
 
-            return await _run_row_job(args, rows, "sync", options.plan, run)
+            return await _run_row_job(args, rows, "sync", options.plan, client.scheduler_stats, run)
 
     with rows:
         return run_interruptible(job)
@@ -190,7 +192,12 @@ def _report_path(args: argparse.Namespace) -> Path:
 
 
 async def _run_row_job(
-    args: argparse.Namespace, rows: CsvRows, kind: JobKind, plan: PlanOptions, run: _RowJob
+    args: argparse.Namespace,
+    rows: CsvRows,
+    kind: JobKind,
+    plan: PlanOptions,
+    stats: Callable[[], SchedulerStats],
+    run: _RowJob,
 ) -> int:
     """Journal, progress, report file and summary around an import or sync run.
 
@@ -198,7 +205,8 @@ async def _run_row_job(
     no report that looks current. A sync whose run reached every row marks its journal
     finished: the next sync re-plans every row against the academy, keeping only the
     invitation history. A report that cannot be written after the run exits 1 (the
-    academy may have changed), with the summary still printed.
+    academy may have changed), with the summary still printed. The progress line, and
+    a closing line on stderr, show the rate governor once the academy has limited us.
     """
     from .bulk import open_journal
 
@@ -212,7 +220,7 @@ async def _run_row_job(
                 progress.note(line)
 
     with Progress(f"{kind} {args.file.name}", total=count_data_lines(str(args.file))) as progress:
-        on_row = lambda report_row: progress.advance(ok=report_row.ok)  # noqa: E731
+        on_row = lambda row: progress.advance(ok=row.ok, stats=stats())  # noqa: E731
         if args.dry_run:
             report_path.unlink(missing_ok=True)
             report = await run(None, on_row, show_plan)
@@ -236,6 +244,9 @@ async def _run_row_job(
         return EXIT_ROWS_FAILED
     print(report.summary())
     print(f"report: {report_path}" + ("" if args.dry_run else f"   journal: {journal_path}"))
+    limits = governor_line(stats())
+    if limits is not None:
+        print(f"rate limit: {limits}", file=sys.stderr)
     return int(report.exit_code)
 
 

@@ -87,6 +87,7 @@ class Core:
         self.signer = TokenSigner(api_key)
         # One governor for the client and all its views: the server's limit is per academy.
         self.governor = RateGovernor(
+            max_rate=config.max_rate,
             reserve=config.interactive_reserve,
             max_pause=retry.max_retry_after,
         )

@@ -651,6 +651,8 @@ CLI_BAD_FLAGS: list[tuple[tuple[str, ...], str]] = [
     (("--user", "nobody"), "user"),
     (("--api-key-file", "/nonexistent/key"), "--api-key-file"),
     (("--ca-file", "/nonexistent/ca.pem"), "--ca-file"),
+    (("--max-rate", "fast"), "--max-rate"),
+    (("--max-rate", "0"), "--max-rate"),
 ]
 
 
