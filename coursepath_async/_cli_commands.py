@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._cli import EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, client_from_args, run_interruptible
+from ._config import parse_rate
 from ._progress import Progress, count_data_lines, governor_line
 
 if TYPE_CHECKING:  # the bulk jobs are imported when a command runs, not at start-up
@@ -359,6 +360,24 @@ def _add_sandbox(commands: Subparsers) -> None:
     parser.add_argument("--reset-rate", type=float, default=0.0)
     parser.add_argument("--applied-then-fail-rate", type=float, default=0.0)
     parser.add_argument("--max-log", type=int, default=10_000, help="requests kept in the log")
+    limiter = parser.add_argument_group("rate limiting (a gateway in front of the academy)")
+    limiter.add_argument("--rate-limit", metavar="N/s", help="admit N requests a second")
+    limiter.add_argument(
+        "--rate-limit-style",
+        choices=["429", "429-date", "503-retry-after"],
+        default="429",
+        help="how a request over the limit is refused (default: 429, no Retry-After)",
+    )
+    limiter.add_argument(
+        "--rate-limit-burst", type=float, help="bucket size (default: one second's worth)"
+    )
+    limiter.add_argument(
+        "--clock-offset",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="run the academy's clock (Date headers, dated Retry-After) this far ahead",
+    )
     parser.set_defaults(handler=_sandbox)
 
 
@@ -376,6 +395,10 @@ def _sandbox(args: argparse.Namespace) -> int:
         applied_then_fail_rate=args.applied_then_fail_rate,
     )
 
+    rate_limit = (
+        None if args.rate_limit is None else parse_rate(args.rate_limit, name="--rate-limit")
+    )
+
     async def serve(stop: asyncio.Event) -> int:
         async with SandboxAcademy(
             members=args.members,
@@ -389,8 +412,14 @@ def _sandbox(args: argparse.Namespace) -> int:
             faults=faults,
             max_log=args.max_log,
             record_jtis=False,
+            rate_limit=rate_limit,
+            rate_limit_style=args.rate_limit_style,
+            rate_limit_burst=args.rate_limit_burst,
+            clock_offset=args.clock_offset,
         ) as academy:
             print(f"sandbox academy at {academy.url} ({args.members} members); Ctrl-C stops it")
+            if rate_limit is not None:
+                print(f"  rate limited to {rate_limit:g} requests/s ({args.rate_limit_style})")
             print(f"  export COURSEPATH_URL={academy.url}")
             if args.api_key is None:
                 # A throwaway key the sandbox made up, printed so clients can use it; a
