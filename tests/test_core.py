@@ -362,19 +362,12 @@ async def test_invite_is_retried_after_a_refused_connection(
     assert len(api.sent) == 2
 
 
-async def test_invite_is_retried_after_429(api: FakeAPI, client: CoursepathClient) -> None:
-    """A 429 is a refusal before any work, so the invite is retried."""
-    api.add("POST", "/members/7/invite", status=429, headers={"retry-after-ms": "1"})
-    api.add("POST", "/members/7/invite", status=204)
-    await client.members.invite(7)
-    assert len(api.sent) == 2
-
-
-async def test_invite_refused_with_503_and_retry_after_is_retried(
-    api: FakeAPI, client: CoursepathClient
+@pytest.mark.parametrize("status", [429, 503])
+async def test_invite_is_retried_after_a_refusal(
+    api: FakeAPI, client: CoursepathClient, status: int
 ) -> None:
-    """A 503 naming a wait is a limiter's refusal, not a failure: the invite is sent."""
-    api.add("POST", "/members/7/invite", status=503, headers={"retry-after-ms": "1"})
+    """A 429, or a 503 naming a wait, is a refusal before any work: the invite is retried."""
+    api.add("POST", "/members/7/invite", status=status, headers={"retry-after-ms": "1"})
     api.add("POST", "/members/7/invite", status=204)
     await client.members.invite(7)
     assert len(api.sent) == 2
