@@ -15,36 +15,18 @@ count is read off the lanes: a cancelled waiter simply leaves its lane.
 from __future__ import annotations
 
 import asyncio
-import functools
 import math
 import sys
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Protocol
 
 from attrs import frozen
 
 from ._adaptive import AdaptiveLimit
+from ._clock import Clock, Timer, sleep_until
 from ._config import Priority
 from ._governor import RateGovernor
-
-
-class Timer(Protocol):
-    """What ``call_at`` returns: something that can be cancelled."""
-
-    def cancel(self) -> None:
-        """Do not run the callback."""
-
-
-class Clock(Protocol):
-    """The loop's clock and timers (``asyncio`` loops are one); tests pass a fake."""
-
-    def time(self) -> float:
-        """Now, in the clock's own seconds."""
-
-    def call_at(self, when: float, callback: Callable[[], object]) -> Timer:
-        """Run ``callback`` once ``time()`` reaches ``when``."""
 
 
 @frozen(kw_only=True)
@@ -239,12 +221,7 @@ class Scheduler:
     async def _hold_through_pause(self) -> None:
         """Handed a slot just before a pause began: wait it out holding the slot."""
         while not self._closed and (until := self._governor.paused_until) > self.now():
-            woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            timer = self._clock_now().call_at(until, functools.partial(_wake, woken))
-            try:
-                await woken
-            finally:
-                timer.cancel()
+            await sleep_until(self._clock_now(), until)
 
     def release(self) -> None:
         """Return a slot, handing it to the most urgent waiter that may take it."""
@@ -308,11 +285,6 @@ class Scheduler:
             f"<Scheduler active={self._active}/{self.effective_limit} "
             f"(limit {self.limit}{reserve}){paced} pending: {pending}>"
         )
-
-
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 class _Slot:

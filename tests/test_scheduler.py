@@ -446,6 +446,23 @@ async def test_a_pause_on_the_fake_clock_ends_exactly_when_due() -> None:
     assert scheduler.stats().paused_for == 0.0
 
 
+async def test_a_slot_handed_over_just_before_a_pause_waits_it_out() -> None:
+    """A waiter given a slot in the very turn a pause begins holds it until the pause ends."""
+    clock = FakeClock()
+    scheduler = Scheduler(1, clock=clock)
+    await scheduler.acquire(Priority.NORMAL)
+    waiter = asyncio.create_task(scheduler.acquire(Priority.NORMAL))
+    await _settle()
+    scheduler.release()  # hands the slot over...
+    scheduler.pause(5.0)  # ...and a 429 pauses the client before the waiter has run
+    await _settle()
+    assert not waiter.done()
+    assert scheduler.active_count == 1
+    clock.advance(5.0)
+    await asyncio.wait_for(waiter, 1)
+    assert clock.pending == []
+
+
 async def test_dispatches_are_paced_at_the_governors_rate() -> None:
     """At 10 requests a second, 20 queued callers are let go one per 100 ms."""
     clock = FakeClock()
