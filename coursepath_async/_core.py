@@ -24,6 +24,7 @@ from ._exceptions import (
 )
 from ._governor import RateGovernor
 from ._models import structure
+from ._ratelimit import quota_hint
 from ._retry import (
     Attempt,
     GiveUp,
@@ -54,13 +55,16 @@ class CallContext:
     deadline: float | None
 
 
+_NO_ATTEMPT = Attempt()  # frozen: every call starts from this one
+
+
 class _Call:
     """One call's progress, which the deadline reads when it strikes: in doubt or not."""
 
     __slots__ = ("attempt", "in_flight")
 
     def __init__(self) -> None:
-        self.attempt = Attempt()
+        self.attempt = _NO_ATTEMPT
         self.in_flight = False
 
     @property
@@ -221,7 +225,9 @@ class Core:
                         call.attempt.number + 1,
                         now - sent_at,
                     )
-                self.governor.observe(response.headers, now=now, wall=time.time())
+                hint = quota_hint(response.headers, now=time.time())
+                if hint is not None:  # the server told its quota
+                    self.governor.heed(hint, now=now)
                 if response.status < 300:  # a 3xx is not followed, so not a success
                     self.governor.accepted(now)
                     scheduler.succeeded()

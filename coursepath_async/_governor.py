@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Mapping
 
 from ._config import Priority
-from ._ratelimit import quota_hint
+from ._ratelimit import QuotaHint, quota_hint
 
 #: Seconds of accepted answers that measure the rate the server is letting through.
 _WINDOW = 1.0
@@ -122,8 +122,15 @@ class RateGovernor:
 
     # -- dispatch ----------------------------------------------------------------------
 
+    @property
+    def open(self) -> bool:
+        """Nothing limits calls (no rate, no pause): the scheduler need not ask (fast path)."""
+        return self._rate is None and self._paused_until == -math.inf
+
     def ready_at(self, priority: Priority, now: float) -> float:
         """When a call of ``priority`` may be sent: ``now``, or the end of a pause or a wait."""
+        if self._paused_until <= now:
+            self._paused_until = -math.inf  # over: the fast path is open again
         at = max(now, self._paused_until)
         rate = self._rate
         if rate is None:
@@ -216,10 +223,13 @@ class RateGovernor:
         self.pause(until)
 
     def observe(self, headers: Mapping[str, str], *, now: float, wall: float) -> None:
-        """Heed rate-limit headers, if any: a policy caps the rate, an empty quota pauses."""
+        """Heed an answer's rate-limit headers, if it has any (``wall``: our wall clock)."""
         hint = quota_hint(headers, now=wall)
-        if hint is None:
-            return
+        if hint is not None:
+            self.heed(hint, now=now)
+
+    def heed(self, hint: QuotaHint, *, now: float) -> None:
+        """What rate-limit headers said: a policy caps the rate, an empty quota pauses."""
         if hint.rate is not None and hint.rate != self._policy_rate:
             self._policy_rate = hint.rate
             self._set_rate(hint.rate if self._rate is None else self._rate)

@@ -117,7 +117,8 @@ class Scheduler:
 
     def now(self) -> float:
         """The scheduler's (the loop's) clock, which the governor's times are in."""
-        return self._clock_now().time()
+        clock = self._clock
+        return (clock if clock is not None else asyncio.get_running_loop()).time()
 
     def stats(self) -> SchedulerStats:
         """A consistent snapshot for logs, dashboards, progress lines and tests."""
@@ -189,7 +190,8 @@ class Scheduler:
         """
         if self._active >= self._room(priority) or any(self._lanes[: priority + 1]):
             return False
-        if not self._closed and not self._governor.take(priority, self.now()):
+        governor = self._governor
+        if not (self._closed or governor.open or governor.take(priority, self.now())):
             return False
         self._take()
         return True
@@ -245,7 +247,7 @@ class Scheduler:
                 if lane[0].done():  # cancelled; its task has not removed it yet
                     lane.popleft()
                     continue
-                if not self._closed:
+                if not (self._closed or self._governor.open):
                     now = self.now() if now is None else now
                     if not self._governor.take(priority, now):
                         self._wake_at(self._governor.ready_at(priority, now))
