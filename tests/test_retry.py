@@ -32,10 +32,11 @@ def _zero() -> float:
 
 
 def test_defaults() -> None:
-    """The default policy: 4 attempts, 0.5 s base, 30 s cap, 120 s max Retry-After."""
+    """Defaults: 4 attempts, 0.5 s base, 30 s cap, 120 s max Retry-After, 300 s of refusals."""
     policy = RetryPolicy()
     assert (policy.max_attempts, policy.base_delay, policy.max_delay) == (4, 0.5, 30.0)
     assert policy.max_retry_after == 120.0
+    assert policy.max_refusal_wait == 300.0
 
 
 @pytest.mark.parametrize(("attempt", "cap"), [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0)])
@@ -149,6 +150,9 @@ def test_retryable_statuses(status: int, retryable: bool) -> None:
         {"max_delay": math.inf},
         {"max_retry_after": -1},
         {"max_retry_after": math.nan},
+        {"max_refusal_wait": -1},
+        {"max_refusal_wait": math.inf},
+        {"max_refusal_wait": "60"},
     ],
 )
 def test_policy_validation(kwargs: dict[str, Any]) -> None:
