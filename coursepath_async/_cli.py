@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from ._client import CoursepathClient
-from ._config import ENV_API_KEY
+from ._config import ENV_API_KEY, ENV_MAX_RATE, parse_rate
 from ._event_loop import choose_loop
 from ._event_loop import run as run_on_chosen_loop
 from ._exceptions import ConfigurationError, CoursepathError
@@ -75,8 +75,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Bulk import, sync and export for Coursepath academies.",
         epilog=(
             "Connection settings come from flags or COURSEPATH_URL, COURSEPATH_API_KEY, "
-            "COURSEPATH_USER and COURSEPATH_ALLOW_HTTP=1 (local sandbox only). The API key "
-            "is never taken as a flag, so it stays out of shell history and process lists."
+            "COURSEPATH_USER, COURSEPATH_MAX_RATE and COURSEPATH_ALLOW_HTTP=1 (local sandbox "
+            "only). The API key is never taken as a flag, so it stays out of shell history "
+            "and process lists."
         ),
     )
     parser.add_argument(
@@ -111,6 +112,14 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--timeout", type=float, default=30.0, help="seconds per attempt (default: 30)"
     )
+    group.add_argument(
+        "--max-rate",
+        metavar="N/s",
+        help=(
+            f"never send more than N requests a second (default: ${ENV_MAX_RATE}, else no cap;"
+            " the rate a server allows is learnt from its 429s either way)"
+        ),
+    )
 
 
 def client_from_args(args: argparse.Namespace) -> CoursepathClient:
@@ -135,7 +144,16 @@ def client_from_args(args: argparse.Namespace) -> CoursepathClient:
         ssl=context,
         max_concurrency=args.concurrency,
         timeout=args.timeout,
+        max_rate=_max_rate(args),
     )
+
+
+def _max_rate(args: argparse.Namespace) -> float | None:
+    """``--max-rate``, else ``COURSEPATH_MAX_RATE``, else no cap."""
+    if args.max_rate is not None:
+        return parse_rate(args.max_rate, name="--max-rate")
+    raw = os.environ.get(ENV_MAX_RATE)
+    return parse_rate(raw, name=ENV_MAX_RATE) if raw else None
 
 
 _ABORTED_WITH_JOURNAL = "aborted: the journal keeps what finished; re-run to resume"

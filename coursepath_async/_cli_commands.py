@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._cli import EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, client_from_args, run_interruptible
-from ._progress import Progress, count_data_lines
+from ._config import parse_rate
+from ._progress import Progress, count_data_lines, governor_line
 
 if TYPE_CHECKING:  # the bulk jobs are imported when a command runs, not at start-up
+    from ._scheduler import SchedulerStats
     from .bulk import CsvRows, ImportReport, JobKind, Journal, PlanOptions, RowPlan, RowReport
 
 Subparsers = Any  # argparse's _SubParsersAction is private
@@ -141,6 +143,7 @@ def _import(args: argparse.Namespace) -> int:
                 rows,
                 "import",
                 options.plan,
+                client.scheduler_stats,
                 lambda journal, on_row, on_plan: import_members(
                     client,
                     rows,
@@ -188,7 +191,7 @@ def _sync(args: argparse.Namespace) -> int:
                     print(result.plan.describe()[-1])
                 return result.report
 
-            return await _run_row_job(args, rows, "sync", options.plan, run)
+            return await _run_row_job(args, rows, "sync", options.plan, client.scheduler_stats, run)
 
     with rows:
         return run_interruptible(job)
@@ -201,7 +204,12 @@ def _report_path(args: argparse.Namespace) -> Path:
 
 
 async def _run_row_job(
-    args: argparse.Namespace, rows: CsvRows, kind: JobKind, plan: PlanOptions, run: _RowJob
+    args: argparse.Namespace,
+    rows: CsvRows,
+    kind: JobKind,
+    plan: PlanOptions,
+    stats: Callable[[], SchedulerStats],
+    run: _RowJob,
 ) -> int:
     """Journal, progress, report file and summary around an import or sync run.
 
@@ -209,7 +217,8 @@ async def _run_row_job(
     no report that looks current. A sync whose run reached every row marks its journal
     finished: the next sync re-plans every row against the academy, keeping only the
     invitation history. A report that cannot be written after the run exits 1 (the
-    academy may have changed), with the summary still printed.
+    academy may have changed), with the summary still printed. The progress line, and
+    a closing line on stderr, show the rate governor once the academy has limited us.
     """
     from .bulk import open_journal
 
@@ -223,7 +232,7 @@ async def _run_row_job(
                 progress.note(line)
 
     with Progress(f"{kind} {args.file.name}", total=count_data_lines(str(args.file))) as progress:
-        on_row = lambda report_row: progress.advance(ok=report_row.ok)  # noqa: E731
+        on_row = lambda row: progress.advance(ok=row.ok, stats=stats())  # noqa: E731
         if args.dry_run:
             report_path.unlink(missing_ok=True)
             report = await run(None, on_row, show_plan)
@@ -247,6 +256,9 @@ async def _run_row_job(
         return EXIT_ROWS_FAILED
     print(report.summary())
     print(f"report: {report_path}" + ("" if args.dry_run else f"   journal: {journal_path}"))
+    limits = governor_line(stats())
+    if limits is not None:
+        print(f"rate limit: {limits}", file=sys.stderr)
     return int(report.exit_code)
 
 
@@ -359,6 +371,24 @@ def _add_sandbox(commands: Subparsers) -> None:
     parser.add_argument("--reset-rate", type=float, default=0.0)
     parser.add_argument("--applied-then-fail-rate", type=float, default=0.0)
     parser.add_argument("--max-log", type=int, default=10_000, help="requests kept in the log")
+    limiter = parser.add_argument_group("rate limiting (a gateway in front of the academy)")
+    limiter.add_argument("--rate-limit", metavar="N/s", help="admit N requests a second")
+    limiter.add_argument(
+        "--rate-limit-style",
+        choices=["429", "429-date", "503-retry-after"],
+        default="429",
+        help="how a request over the limit is refused (default: 429, no Retry-After)",
+    )
+    limiter.add_argument(
+        "--rate-limit-burst", type=float, help="bucket size (default: one second's worth)"
+    )
+    limiter.add_argument(
+        "--clock-offset",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="run the academy's clock (Date headers, dated Retry-After) this far ahead",
+    )
     parser.set_defaults(handler=_sandbox)
 
 
@@ -376,6 +406,10 @@ def _sandbox(args: argparse.Namespace) -> int:
         applied_then_fail_rate=args.applied_then_fail_rate,
     )
 
+    rate_limit = (
+        None if args.rate_limit is None else parse_rate(args.rate_limit, name="--rate-limit")
+    )
+
     async def serve(stop: asyncio.Event) -> int:
         async with SandboxAcademy(
             members=args.members,
@@ -389,8 +423,14 @@ def _sandbox(args: argparse.Namespace) -> int:
             faults=faults,
             max_log=args.max_log,
             record_jtis=False,
+            rate_limit=rate_limit,
+            rate_limit_style=args.rate_limit_style,
+            rate_limit_burst=args.rate_limit_burst,
+            clock_offset=args.clock_offset,
         ) as academy:
             print(f"sandbox academy at {academy.url} ({args.members} members); Ctrl-C stops it")
+            if rate_limit is not None:
+                print(f"  rate limited to {rate_limit:g} requests/s ({args.rate_limit_style})")
             print(f"  export COURSEPATH_URL={academy.url}")
             if args.api_key is None:
                 # A throwaway key the sandbox made up, printed so clients can use it; a

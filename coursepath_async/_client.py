@@ -14,6 +14,7 @@ from ._config import (
     ClientConfig,
     Priority,
     check_count,
+    check_optional_rate,
     check_optional_seconds,
     check_positive_int,
     check_priority,
@@ -112,7 +113,7 @@ class _Base:
         return bounded_map(fn, items, limit=check_positive_int("concurrency", limit), stop=stop)
 
     def scheduler_stats(self) -> SchedulerStats:
-        """Slots in use and callers waiting per lane, for the whole client."""
+        """Slots in use, callers waiting per lane and the rate governor, for the whole client."""
         return self._core.scheduler.stats()
 
 
@@ -121,8 +122,9 @@ class CoursepathClient(_Base):
 
     Use one per process (``async with CoursepathClient(...) as client``) and derive
     per-member views with :meth:`as_user`. Every call signs a fresh single-use JWT
-    when it is dispatched, waits for a slot in the shared budget, and is retried per
-    the :class:`RetryPolicy`.
+    when it is dispatched, waits for a slot in the shared budget and for the rate
+    governor (which learns the server's rate limit; ``max_rate`` caps it, in requests
+    per second), and is retried per the :class:`RetryPolicy`.
     """
 
     def __init__(
@@ -142,6 +144,7 @@ class CoursepathClient(_Base):
         page_window: int | None = None,
         max_listing_records: int = MAX_RECORDS,
         priority: Priority = Priority.NORMAL,
+        max_rate: float | None = None,
     ) -> None:
         if not isinstance(allow_http, bool):
             raise ConfigurationError(f"allow_http must be True or False, got {allow_http!r}")
@@ -162,6 +165,7 @@ class CoursepathClient(_Base):
             deadline=check_optional_seconds("deadline", deadline),
             body_format=body_format,
             max_listing_records=check_positive_int("max_listing_records", max_listing_records),
+            max_rate=check_optional_rate("max_rate", max_rate),
         )
         core = Core(
             config,

@@ -17,6 +17,7 @@ from ._validation import is_utf8_text, short_repr, validate_email
 ENV_URL = "COURSEPATH_URL"
 ENV_API_KEY = "COURSEPATH_API_KEY"
 ENV_USER = "COURSEPATH_USER"
+ENV_MAX_RATE = "COURSEPATH_MAX_RATE"
 
 BodyFormat = Literal["json", "form"]
 
@@ -42,6 +43,8 @@ class ClientConfig:
     body_format: BodyFormat
     #: The most records one listing may run to before it is refused as endless.
     max_listing_records: int
+    #: Requests per second the whole client may send at most; None: only what it learns.
+    max_rate: float | None = None
 
     @property
     def api_root(self) -> URL:
@@ -185,6 +188,38 @@ def check_seconds(name: str, value: object) -> float:
             f"{name} must be a number of seconds >= {MIN_SECONDS}, got {value!r}"
         )
     return float(value)
+
+
+def check_optional_rate(name: str, value: object) -> float | None:
+    """A cap in requests per second: a finite number >= MIN_RATE, or None for no cap."""
+    return None if value is None else check_rate(name, value)
+
+
+def check_rate(name: str, value: object) -> float:
+    """A number of requests per second: finite and >= MIN_RATE."""
+    if not is_finite_number(value) or value < MIN_RATE:
+        raise ConfigurationError(
+            f"{name} must be a number of requests per second >= {MIN_RATE:g}, got {value!r}"
+        )
+    return float(value)
+
+
+#: The slowest cap accepted: one request every ten seconds.
+MIN_RATE = 0.1
+
+_PER = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_rate(text: str, *, name: str) -> float:
+    """Requests per second from ``100``, ``100/s``, ``6000/min`` or ``360000/h`` (CLI, env)."""
+    count, _, unit = text.strip().partition("/")
+    try:
+        value = float(count) / _PER[unit.strip().lower()]
+    except (KeyError, ValueError):
+        raise ConfigurationError(
+            f"{name} must be a rate such as 100 or 100/s (or N/min, N/h), got {text!r}"
+        ) from None
+    return check_rate(name, value)
 
 
 def check_priority(value: object) -> Priority:

@@ -21,12 +21,22 @@ from ._exceptions import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
-    UncertainOutcomeError,
 )
+from ._governor import RateGovernor
 from ._models import structure
+from ._ratelimit import quota_hint
 from ._redact import REDACT, Redactor
-from ._retry import RetryPolicy, is_retryable_status, parse_retry_after
-from ._sansio import ApiRequest, RawResponse, RequestKind, encode_body, status_error
+from ._retry import (
+    Attempt,
+    GiveUp,
+    Outcome,
+    Refusal,
+    RetryPolicy,
+    classify,
+    decide,
+    uncertain,
+)
+from ._sansio import ApiRequest, RawResponse, RequestKind, encode_body
 from ._scheduler import Scheduler
 from ._transport import SSLParam, Transport
 
@@ -44,6 +54,24 @@ class CallContext:
     user: str
     priority: Priority
     deadline: float | None
+
+
+_NO_ATTEMPT = Attempt()  # frozen: every call starts from this one
+
+
+class _Call:
+    """One call's progress, which the deadline reads when it strikes: in doubt or not."""
+
+    __slots__ = ("attempt", "in_flight")
+
+    def __init__(self) -> None:
+        self.attempt = _NO_ATTEMPT
+        self.in_flight = False
+
+    @property
+    def in_doubt(self) -> bool:
+        """Whether the call may have been applied: an attempt is out, or one may have been."""
+        return self.in_flight or self.attempt.maybe_applied
 
 
 class Core:
@@ -64,8 +92,16 @@ class Core:
         self.signer = TokenSigner(api_key)
         #: Blanks tokens and this client's API key in what servers answer.
         self.redact = Redactor([api_key])
+        # One governor for the client and all its views: the server's limit is per academy.
+        self.governor = RateGovernor(
+            max_rate=config.max_rate,
+            reserve=config.interactive_reserve,
+            max_pause=retry.max_retry_after,
+        )
         self.scheduler = Scheduler(
-            config.max_concurrency, interactive_reserve=config.interactive_reserve
+            config.max_concurrency,
+            interactive_reserve=config.interactive_reserve,
+            governor=self.governor,
         )
         self.transport = Transport(
             limit=config.max_concurrency + config.interactive_reserve,
@@ -85,18 +121,17 @@ class Core:
     ) -> Coroutine[Any, Any, tuple[str, RawResponse]]:
         """Run one call to a 2xx answer or a typed error; returns (url, response)."""
         url = self._root + request.target()
+        call = _Call()
         if ctx.deadline is None:
-            return self._attempts(request, ctx, url, None, [])
-        return self._within_deadline(request, ctx, url, ctx.deadline)
+            return self._attempts(request, ctx, url, call)
+        return self._within_deadline(request, ctx, url, call, ctx.deadline)
 
     async def _within_deadline(
-        self, request: ApiRequest, ctx: CallContext, url: str, deadline: float
+        self, request: ApiRequest, ctx: CallContext, url: str, call: _Call, deadline: float
     ) -> tuple[str, RawResponse]:
-        deadline_at = time.monotonic() + deadline
-        in_doubt: list[bool] = []
         try:
-            async with asyncio.timeout_at(asyncio.get_running_loop().time() + deadline):
-                return await self._attempts(request, ctx, url, deadline_at, in_doubt)
+            async with asyncio.timeout(deadline):
+                return await self._attempts(request, ctx, url, call)
         except TimeoutError:
             pass
         # Raised out here so that nothing the deadline cut short stays in the chain.
@@ -104,108 +139,36 @@ class Core:
             f"call deadline of {deadline:g}s exceeded",
             method=request.method,
             url=url,
-            sent=bool(in_doubt),
+            sent=call.in_doubt,
         )
-        if in_doubt and request.kind is RequestKind.AT_MOST_ONCE:
-            raise _uncertain(request, url, error) from error
+        if call.in_doubt and request.kind is RequestKind.AT_MOST_ONCE:
+            raise uncertain(error)
         raise error
 
     async def _attempts(
-        self,
-        request: ApiRequest,
-        ctx: CallContext,
-        url: str,
-        deadline_at: float | None,
-        in_doubt: list[bool],
+        self, request: ApiRequest, ctx: CallContext, url: str, call: _Call
     ) -> tuple[str, RawResponse]:
-        """Attempt until success or a final error.
-
-        ``in_doubt`` is non-empty while the call may have been applied: an attempt is in
-        flight, or an earlier one ended without a clear refusal.
-        """
+        """Attempt until success or a final error: each attempt, then the retry decision."""
         if self.closed:
             raise RuntimeError("the Coursepath client is closed")
-        if request.body is None:
-            data, headers = None, {"Accept": "application/json", "User-Agent": _USER_AGENT}
-        else:
-            data, content_type = encode_body(request.body, self.config.body_format)
-            headers = {
-                "Accept": "application/json",
-                "User-Agent": _USER_AGENT,
-                "Content-Type": content_type,
-            }
-        scheduler = self.scheduler
-        maybe_applied_before = False
-        attempt = 0
+        data, headers = self._wire(request)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
         while True:
-            attempt += 1
-            # The slot's fast path without a coroutine: a free slot is simply taken.
-            if not scheduler.try_acquire(ctx.priority):
-                await scheduler.acquire(ctx.priority)
-            try:
-                if self.closed:  # closed while we waited or backed off: never reopen
-                    raise RuntimeError("the Coursepath client is closed")
-                in_doubt.append(True)
-                # Signed here, after any wait for a slot: iat is the dispatch time.
-                headers["Authorization"] = "Bearer " + self.signer.sign(ctx.user)
-                started = time.monotonic()
-                try:
-                    response = await self.transport.request(
-                        request.method, url, headers=headers, data=data, max_body=request.max_body
-                    )
-                except APIConnectionError as exc:
-                    failure: APIConnectionError | APIStatusError = exc
-                    retry_after = None
-                    maybe_applied = exc.sent
-                else:
-                    if logger.isEnabledFor(logging.DEBUG):
-                        logger.debug(
-                            "%s %s -> %d (attempt %d, %.3fs)",
-                            request.method,
-                            request.path,
-                            response.status,
-                            attempt,
-                            time.monotonic() - started,
-                        )
-                    if 200 <= response.status < 300:  # a 3xx is not followed; a 1xx no answer
-                        scheduler.succeeded()
-                        return url, response
-                    retry_after = parse_retry_after(response.headers, now=time.time())
-                    failure = status_error(
-                        request,
-                        url,
-                        response,
-                        retry_after=retry_after,
-                        after_unknown_outcome=maybe_applied_before,
-                        redact=self.redact,
-                    )
-                    # A 429 is a refusal before any work; a 5xx may come after the work.
-                    maybe_applied = response.status >= 500
-                    if response.status in (429, 503):
-                        # The server is overloaded for everyone: the whole client backs off.
-                        scheduler.overloaded()
-                        if retry_after is not None and retry_after <= self.retry.max_retry_after:
-                            # A longer demand fails calls fast instead of freezing the client.
-                            scheduler.pause(retry_after)
-            finally:
-                scheduler.release()
-            if maybe_applied and request.kind is RequestKind.AT_MOST_ONCE:
-                raise _uncertain(request, url, failure) from failure
-            maybe_applied_before = maybe_applied_before or maybe_applied
-            if not maybe_applied_before:
-                # Every attempt so far was refused unapplied: a deadline that strikes
-                # before the next one is sent is a plain timeout, not an unknown outcome.
-                in_doubt.clear()
-            retryable = isinstance(failure, APIConnectionError) or is_retryable_status(
-                failure.status_code
+            answer = await self._attempt(request, ctx, url, data, headers, call)
+            if isinstance(answer, RawResponse):
+                return url, answer
+            decision = decide(
+                answer,
+                call.attempt,
+                request.kind,
+                loop.time() - began,
+                ctx.deadline,
+                policy=self.retry,
             )
-            if not retryable or attempt >= self.retry.max_attempts:
-                raise failure
-            wait = self.retry.wait_before_retry(attempt, retry_after)
-            if retry_after is not None and retry_after > self.retry.max_retry_after:
-                raise failure
-            if deadline_at is not None and time.monotonic() + wait >= deadline_at:
-                raise failure  # waiting would outlive the call's deadline
+            if isinstance(decision, GiveUp):
+                raise decision.error
+            wait, attempt, failure = decision.wait, call.attempt.number, answer.error
             logger.info(
                 "retrying %s %s in %.2fs after attempt %d: %s",
                 request.method,
@@ -215,6 +178,86 @@ class Core:
                 failure,
             )
             await self._back_off(wait)
+
+    def _wire(self, request: ApiRequest) -> tuple[bytes | None, dict[str, str]]:
+        """The body bytes and headers every attempt sends (each adds its own token)."""
+        if request.body is None:
+            return None, {"Accept": "application/json", "User-Agent": _USER_AGENT}
+        data, content_type = encode_body(request.body, self.config.body_format)
+        return data, {
+            "Accept": "application/json",
+            "User-Agent": _USER_AGENT,
+            "Content-Type": content_type,
+        }
+
+    async def _attempt(
+        self,
+        request: ApiRequest,
+        ctx: CallContext,
+        url: str,
+        data: bytes | None,
+        headers: dict[str, str],
+        call: _Call,
+    ) -> RawResponse | Outcome:
+        """One attempt: slot, fresh token, send, classify; a 2xx answer or what went wrong."""
+        scheduler = self.scheduler
+        # The slot's fast path without a coroutine: a free slot is simply taken.
+        if not scheduler.try_acquire(ctx.priority):
+            await scheduler.acquire(ctx.priority)
+        try:
+            if self.closed:  # closed while we waited or backed off: never reopen
+                raise RuntimeError("the Coursepath client is closed")
+            call.in_flight = True
+            # Signed here, after any wait for a slot: iat is the dispatch time.
+            headers["Authorization"] = "Bearer " + self.signer.sign(ctx.user)
+            sent_at = scheduler.now()
+            try:
+                response = await self.transport.request(
+                    request.method, url, headers=headers, data=data, max_body=request.max_body
+                )
+            except APIConnectionError as exc:
+                answer: RawResponse | APIConnectionError = exc
+            else:
+                now = scheduler.now()
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug(
+                        "%s %s -> %d (attempt %d, %.3fs)",
+                        request.method,
+                        request.path,
+                        response.status,
+                        call.attempt.number + 1,
+                        now - sent_at,
+                    )
+                hint = quota_hint(response.headers, now=time.time())
+                if hint is not None:  # the server told its quota
+                    self.governor.heed(hint, now=now)
+                if 200 <= response.status < 300:  # a 3xx is not followed; a 1xx no answer
+                    self.governor.accepted(now)
+                    scheduler.succeeded()
+                    return response
+                answer = response
+            outcome = classify(
+                request, url, answer, earlier=call.attempt, now=time.time(), redact=self.redact
+            )
+            call.attempt = call.attempt.after(outcome)
+            # Answered or failed: no longer out. (Cut off by the deadline, it still is.)
+            call.in_flight = False
+            self._learn(outcome, sent_at)
+            return outcome
+        finally:
+            scheduler.release()
+
+    def _learn(self, outcome: Outcome, sent_at: float) -> None:
+        """Tell the governor and the scheduler what a failed attempt says of the server."""
+        now = self.scheduler.now()
+        if isinstance(outcome, Refusal):
+            # The server's rate limit, for everyone: the whole client slows (and pauses).
+            self.governor.refused(sent_at=sent_at, now=now, retry_after=outcome.retry_after)
+        elif isinstance(outcome.error, APIStatusError):
+            self.governor.accepted(now)  # answered: it counted against any quota
+            if outcome.error.status_code == 503:
+                # Overloaded without saying for how long: fewer calls at once.
+                self.scheduler.overloaded()
 
     async def _back_off(self, wait: float) -> None:
         """Sleep ``wait`` seconds before a retry, or less if the client closes meanwhile."""
@@ -232,15 +275,6 @@ class Core:
         self._closing.set()
         self.scheduler.close()
         await self.transport.aclose()
-
-
-def _uncertain(request: ApiRequest, url: str, failure: Exception) -> UncertainOutcomeError:
-    return UncertainOutcomeError(
-        f"{request.method} {request.path} may or may not have been applied "
-        f"({failure}); not retried because repeating it is unsafe",
-        method=request.method,
-        url=url,
-    )
 
 
 def decode_model(

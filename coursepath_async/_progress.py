@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Self
 
 from ._exceptions import ConfigurationError
+from ._scheduler import SchedulerStats
 
 
 class Progress:
@@ -30,12 +31,19 @@ class Progress:
             smoothing=0.1,
         )
         self._problems = 0
+        self._limits = ""
 
-    def advance(self, *, ok: bool = True) -> None:
-        """One more item done; ``ok=False`` counts it as a problem."""
-        if not ok:
-            self._problems += 1
-            self._bar.set_postfix(problems=self._problems, refresh=False)
+    def advance(self, *, ok: bool = True, stats: SchedulerStats | None = None) -> None:
+        """One more item done; ``ok=False`` counts it as a problem.
+
+        ``stats`` (the client's) shows the rate governor once it limits anything.
+        """
+        limits = self._limits if stats is None else governor_line(stats) or ""
+        if not ok or limits != self._limits:
+            self._problems += not ok
+            self._limits = limits
+            problems = f"problems={self._problems}" if self._problems else ""
+            self._bar.set_postfix_str(", ".join(filter(None, (problems, limits))), refresh=False)
         self._bar.update(1)
 
     def note(self, message: str) -> None:
@@ -56,6 +64,18 @@ class Progress:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def governor_line(stats: SchedulerStats) -> str | None:
+    """The rate governor's state in a few words (None while it limits nothing)."""
+    if stats.rate is None and not stats.refusals and not stats.paused_for:
+        return None
+    parts = ["no rate limit" if stats.rate is None else f"{stats.rate:.0f} req/s"]
+    if stats.refusals:
+        parts.append(f"{stats.refusals} refused")
+    if stats.paused_for > 0:
+        parts.append(f"paused {stats.paused_for:.1f}s")
+    return ", ".join(parts)
 
 
 def count_data_lines(path: str) -> int | None:

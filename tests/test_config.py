@@ -15,6 +15,7 @@ from coursepath_async._config import (
     check_optional_seconds,
     check_positive_int,
     check_seconds,
+    parse_rate,
     resolve_api_key,
     resolve_base_url,
     resolve_user,
@@ -316,6 +317,13 @@ BAD_CLIENT_ARGS: list[dict[str, Any]] = [
     {"max_listing_records": 1.5},
     {"body_format": "xml"},
     {"retry": {"max_attempts": 3}},
+    {"max_rate": 0},
+    {"max_rate": -5},
+    {"max_rate": math.nan},
+    {"max_rate": math.inf},
+    {"max_rate": "100"},
+    {"max_rate": True},
+    {"max_rate": 10**400},
 ]
 
 
@@ -355,9 +363,27 @@ async def test_client_accepts_good_configuration() -> None:
         body_format="form",
         page_window=2,
         priority=Priority.BULK,
+        max_rate=25,
     ) as client:
         assert client.base_url == "https://acme.coursepath.com"
         assert client.priority is Priority.BULK
         assert client.scheduler_stats().limit == 4
+        assert (client.scheduler_stats().rate, client.scheduler_stats().max_rate) == (25, 25)
         assert KEY not in repr(client)
         assert repr(client) == f"<CoursepathClient https://acme.coursepath.com user={USER!r}>"
+
+
+@pytest.mark.parametrize(
+    ("text", "rate"),
+    [("100", 100.0), ("100/s", 100.0), (" 2.5 /s ", 2.5), ("6000/min", 100.0), ("7200/h", 2.0)],
+)
+def test_rates_are_read_as_requests_per_second(text: str, rate: float) -> None:
+    """``--max-rate`` and COURSEPATH_MAX_RATE take N, N/s, N/min or N/h."""
+    assert parse_rate(text, name="--max-rate") == rate
+
+
+@pytest.mark.parametrize("text", ["fast", "", "10/day", "0", "-1/s", "nan", "inf/s", "1/0"])
+def test_bad_rates_are_refused_naming_the_setting(text: str) -> None:
+    """A rate that is not a positive number per second, minute or hour is a clear error."""
+    with pytest.raises(ConfigurationError, match="COURSEPATH_MAX_RATE"):
+        parse_rate(text, name="COURSEPATH_MAX_RATE")

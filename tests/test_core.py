@@ -364,12 +364,37 @@ async def test_invite_is_retried_after_a_refused_connection(
     assert len(api.sent) == 2
 
 
-async def test_invite_is_retried_after_429(api: FakeAPI, client: CoursepathClient) -> None:
-    """A 429 is a refusal before any work, so the invite is retried."""
-    api.add("POST", "/members/7/invite", status=429, headers={"retry-after-ms": "1"})
+@pytest.mark.parametrize("status", [429, 503])
+async def test_invite_is_retried_after_a_refusal(
+    api: FakeAPI, client: CoursepathClient, status: int
+) -> None:
+    """A 429, or a 503 naming a wait, is a refusal before any work: the invite is retried."""
+    api.add("POST", "/members/7/invite", status=status, headers={"retry-after-ms": "1"})
     api.add("POST", "/members/7/invite", status=204)
     await client.members.invite(7)
     assert len(api.sent) == 2
+
+
+async def test_refusals_do_not_spend_the_attempt_budget(
+    api: FakeAPI, client: CoursepathClient
+) -> None:
+    """Ten 429s in a row under max_attempts=4: the call keeps going and succeeds."""
+    for _ in range(10):
+        api.add("GET", "/members/1", status=429, headers={"retry-after-ms": "0"})
+    api.add("GET", "/members/1", status=502)
+    api.add("GET", "/members/1", payload=MEMBER)
+    assert (await client.members.get(1)).id == 1
+    assert len(api.sent) == 12
+
+
+async def test_refusals_end_after_max_refusal_wait(api: FakeAPI) -> None:
+    """A server refusing for longer than ``max_refusal_wait`` ends the call in RateLimitError."""
+    api.add("GET", "/members/1", status=429, headers={"retry-after-ms": "30"}, repeat=True)
+    policy = RetryPolicy(base_delay=0, max_delay=0, max_refusal_wait=0.1)
+    async with CoursepathClient(BASE, api_key=KEY, user=USER, retry=policy) as client:
+        with pytest.raises(RateLimitError):
+            await client.members.get(1)
+    assert 2 <= len(api.sent) <= 5
 
 
 async def test_invite_client_error_is_typed(api: FakeAPI, client: CoursepathClient) -> None:

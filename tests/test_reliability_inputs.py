@@ -579,6 +579,8 @@ def test_durations_too_big_for_a_float_are_refused_cleanly() -> None:
         ("RetryPolicy.base_delay", lambda: RetryPolicy(base_delay=huge), ValueError),
         ("RetryPolicy.max_delay", lambda: RetryPolicy(max_delay=huge), ValueError),
         ("RetryPolicy.max_retry_after", lambda: RetryPolicy(max_retry_after=huge), ValueError),
+        ("RetryPolicy.max_refusal_wait", lambda: RetryPolicy(max_refusal_wait=huge), ValueError),
+        ("max_rate", lambda: build(max_rate=huge), ConfigurationError),
     ]
     offenders = []
     for named, attempt, expected in attempts:
@@ -654,6 +656,8 @@ CLI_BAD_FLAGS: list[tuple[tuple[str, ...], str]] = [
     (("--user", "nobody"), "user"),
     (("--api-key-file", "/nonexistent/key"), "--api-key-file"),
     (("--ca-file", "/nonexistent/ca.pem"), "--ca-file"),
+    (("--max-rate", "fast"), "--max-rate"),
+    (("--max-rate", "0"), "--max-rate"),
 ]
 
 

@@ -32,10 +32,11 @@ def _zero() -> float:
 
 
 def test_defaults() -> None:
-    """The default policy: 4 attempts, 0.5 s base, 30 s cap, 120 s max Retry-After."""
+    """Defaults: 4 attempts, 0.5 s base, 30 s cap, 120 s max Retry-After, 300 s of refusals."""
     policy = RetryPolicy()
     assert (policy.max_attempts, policy.base_delay, policy.max_delay) == (4, 0.5, 30.0)
     assert policy.max_retry_after == 120.0
+    assert policy.max_refusal_wait == 300.0
 
 
 @pytest.mark.parametrize(("attempt", "cap"), [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0)])
@@ -149,6 +150,9 @@ def test_retryable_statuses(status: int, retryable: bool) -> None:
         {"max_delay": math.inf},
         {"max_retry_after": -1},
         {"max_retry_after": math.nan},
+        {"max_refusal_wait": -1},
+        {"max_refusal_wait": math.inf},
+        {"max_refusal_wait": "60"},
     ],
 )
 def test_policy_validation(kwargs: dict[str, Any]) -> None:
@@ -253,3 +257,28 @@ def test_retry_after_headers_are_case_insensitive() -> None:
     assert parse_retry_after(headers, now=NOW) == 4.0
     headers = CIMultiDictProxy(CIMultiDict({"Retry-After-Ms": "20", "Retry-After": "4"}))
     assert parse_retry_after(headers, now=NOW) == 0.02
+
+
+def _http_date(at: float) -> str:
+    return format_datetime(datetime.fromtimestamp(at, tz=UTC), usegmt=True)
+
+
+def test_retry_after_http_date_is_measured_against_the_answers_date() -> None:
+    """A server 90 s ahead asking for 2 s means 2 s, not 92: the date is read on its clock."""
+    headers = {"retry-after": _http_date(NOW + 92), "date": _http_date(NOW + 90)}
+    assert parse_retry_after(headers, now=NOW) == pytest.approx(2.0)
+    behind = {"retry-after": _http_date(NOW - 58), "date": _http_date(NOW - 60)}
+    assert parse_retry_after(behind, now=NOW) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("date", ["yesterday", "", "Wed, 21 Oct 2015 07:28:00 -0000"])
+def test_retry_after_http_date_with_a_bad_date_header_uses_our_clock(date: str) -> None:
+    """An unreadable (or zone-less) ``Date`` falls back to ``now``."""
+    headers = {"retry-after": _http_date(NOW + 5), "date": date}
+    assert parse_retry_after(headers, now=NOW) == pytest.approx(5.0)
+
+
+def test_retry_after_seconds_ignore_the_date_header() -> None:
+    """Delta-seconds are a duration: the answer's ``Date`` plays no part."""
+    headers = {"retry-after": "3", "date": _http_date(NOW + 90)}
+    assert parse_retry_after(headers, now=NOW) == 3.0

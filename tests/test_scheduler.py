@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
-from types import SimpleNamespace
 
 import pytest
+from fake_clock import FakeClock
 
 from coursepath_async import Priority, SchedulerStats
-from coursepath_async import _scheduler as scheduler_module
+from coursepath_async._adaptive import AdaptiveLimit
+from coursepath_async._governor import RateGovernor
 from coursepath_async._scheduler import Scheduler
 
 
@@ -338,79 +340,62 @@ async def test_pause_is_extended_never_shortened() -> None:
     assert scheduler.stats().paused_for > 59
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
-    fake = _Clock()
-    monkeypatch.setattr(scheduler_module, "time", SimpleNamespace(monotonic=fake.monotonic))
-    return fake
-
-
-def _overload_run(scheduler: Scheduler) -> None:
+def _overload_run(adaptive: AdaptiveLimit, now: float = 0.0) -> None:
     """A run of overload answers with no success between them."""
     for _ in range(3):
-        scheduler.overloaded()
+        adaptive.overloaded(now)
 
 
-def test_a_stray_overload_answer_does_not_cut_the_budget(clock: _Clock) -> None:
+def test_a_stray_overload_answer_does_not_cut_the_budget() -> None:
     """A lone 429/503 between successes leaves the budget alone; a run of three cuts it."""
-    scheduler = Scheduler(16)
+    adaptive = AdaptiveLimit(16)
     for _ in range(5):
-        scheduler.overloaded()
-        scheduler.overloaded()
-        scheduler.succeeded()
-    assert scheduler.effective_limit == 16
-    scheduler.overloaded()
-    assert scheduler.effective_limit == 16
-    scheduler.overloaded()
-    scheduler.overloaded()
-    assert scheduler.effective_limit == 8
+        adaptive.overloaded(0.0)
+        adaptive.overloaded(0.0)
+        adaptive.succeeded()
+    assert adaptive.effective == 16
+    adaptive.overloaded(0.0)
+    assert adaptive.effective == 16
+    adaptive.overloaded(0.0)
+    adaptive.overloaded(0.0)
+    assert adaptive.effective == 8
 
 
-def test_overload_halves_the_budget_once_per_burst(clock: _Clock) -> None:
-    """A run of 429/503 answers halves the usable budget, at most once a second, never below 1."""
-    scheduler = Scheduler(16)
-    _overload_run(scheduler)
-    assert scheduler.effective_limit == 8
-    scheduler.overloaded()
-    assert scheduler.effective_limit == 8
-    for expected in (4, 2, 1, 1):
-        clock.now += 1.0
-        scheduler.overloaded()
-        assert scheduler.effective_limit == expected
-    assert scheduler.limit == 16
+def test_overload_halves_the_budget_once_per_burst() -> None:
+    """A run of overload answers halves the usable budget, at most once a second, never below 1."""
+    adaptive = AdaptiveLimit(16)
+    _overload_run(adaptive)
+    assert adaptive.effective == 8
+    adaptive.overloaded(0.5)
+    assert adaptive.effective == 8
+    for second, expected in zip((1.0, 2.0, 3.0, 4.0), (4, 2, 1, 1), strict=True):
+        adaptive.overloaded(second)
+        assert adaptive.effective == expected
+    assert adaptive.limit == 16
 
 
-def test_budget_grows_back_by_one_per_budget_of_successes(clock: _Clock) -> None:
-    """After a cut, each ``effective_limit`` successes add one slot, up to the limit."""
-    scheduler = Scheduler(4)
-    _overload_run(scheduler)
-    assert scheduler.effective_limit == 2
-    scheduler.succeeded()
-    assert scheduler.effective_limit == 2
-    scheduler.succeeded()
-    assert scheduler.effective_limit == 3
+def test_budget_grows_back_by_one_per_budget_of_successes() -> None:
+    """After a cut, each ``effective`` successes add one slot, up to the limit."""
+    adaptive = AdaptiveLimit(4)
+    _overload_run(adaptive)
+    assert adaptive.effective == 2
+    assert adaptive.succeeded() is False
+    assert adaptive.succeeded() is True
+    assert adaptive.effective == 3
     for _ in range(3):
-        scheduler.succeeded()
-    assert scheduler.effective_limit == 4
-    for _ in range(10):
-        scheduler.succeeded()
-    assert scheduler.effective_limit == 4
+        adaptive.succeeded()
+    assert adaptive.effective == 4
+    assert not any(adaptive.succeeded() for _ in range(10))
+    assert adaptive.effective == 4
 
 
-async def test_shrunk_budget_retires_slots_on_release(clock: _Clock) -> None:
+async def test_shrunk_budget_retires_slots_on_release() -> None:
     """After a cut below the slots in use, releases retire slots before waking waiters."""
-    scheduler = Scheduler(4)
+    scheduler = Scheduler(4, clock=FakeClock())
     for _ in range(4):
         await scheduler.acquire(Priority.NORMAL)
-    _overload_run(scheduler)
+    for _ in range(3):
+        scheduler.overloaded()
     assert scheduler.effective_limit == 2
     waiter = asyncio.create_task(scheduler.acquire(Priority.NORMAL))
     await _settle()
@@ -425,10 +410,11 @@ async def test_shrunk_budget_retires_slots_on_release(clock: _Clock) -> None:
     assert scheduler.active_count == 2
 
 
-async def test_regrowth_wakes_a_waiter(clock: _Clock) -> None:
+async def test_regrowth_wakes_a_waiter() -> None:
     """When the budget grows back, a queued caller gets the new slot at once."""
-    scheduler = Scheduler(2)
-    _overload_run(scheduler)
+    scheduler = Scheduler(2, clock=FakeClock())
+    for _ in range(3):
+        scheduler.overloaded()
     assert scheduler.effective_limit == 1
     await scheduler.acquire(Priority.NORMAL)
     waiter = asyncio.create_task(scheduler.acquire(Priority.NORMAL))
@@ -438,6 +424,107 @@ async def test_regrowth_wakes_a_waiter(clock: _Clock) -> None:
     await asyncio.wait_for(waiter, 1)
     assert scheduler.active_count == 2
     assert scheduler.effective_limit == 2
+
+
+# --- the rate governor, on a fake clock ------------------------------------------------
+
+
+async def test_a_pause_on_the_fake_clock_ends_exactly_when_due() -> None:
+    """A 5 s pause holds a caller until the clock reaches it, by the scheduler's one timer."""
+    clock = FakeClock()
+    scheduler = Scheduler(4, clock=clock)
+    scheduler.pause(5.0)
+    waiter = asyncio.create_task(scheduler.acquire(Priority.NORMAL))
+    await _settle()
+    assert clock.pending == [1005.0]
+    assert scheduler.stats().paused_for == 5.0
+    clock.advance(4.999)
+    await _settle()
+    assert not waiter.done()
+    clock.advance(0.001)
+    await asyncio.wait_for(waiter, 1)
+    assert scheduler.stats().paused_for == 0.0
+
+
+async def test_a_slot_handed_over_just_before_a_pause_waits_it_out() -> None:
+    """A waiter given a slot in the very turn a pause begins holds it until the pause ends."""
+    clock = FakeClock()
+    scheduler = Scheduler(1, clock=clock)
+    await scheduler.acquire(Priority.NORMAL)
+    waiter = asyncio.create_task(scheduler.acquire(Priority.NORMAL))
+    await _settle()
+    scheduler.release()  # hands the slot over...
+    scheduler.pause(5.0)  # ...and a 429 pauses the client before the waiter has run
+    await _settle()
+    assert not waiter.done()
+    assert scheduler.active_count == 1
+    clock.advance(5.0)
+    await asyncio.wait_for(waiter, 1)
+    assert clock.pending == []
+
+
+async def test_dispatches_are_paced_at_the_governors_rate() -> None:
+    """At 10 requests a second, 20 queued callers are let go one per 100 ms."""
+    clock = FakeClock()
+    scheduler = Scheduler(50, clock=clock, governor=RateGovernor(max_rate=10.0))
+    started: list[float] = []
+
+    async def call() -> None:
+        await scheduler.acquire(Priority.BULK)
+        started.append(clock.now)
+        scheduler.release()
+
+    tasks = [asyncio.create_task(call()) for _ in range(20)]
+    await _settle()
+    while len(started) < 20:
+        clock.run_next()
+        await _settle()
+    await asyncio.gather(*tasks)
+    assert started[0] == 1000.0
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(started)]
+    assert set(gaps) == {0.1}
+    assert clock.pending == []  # nobody waiting: no timer left behind
+
+
+async def test_interactive_calls_overtake_a_governed_bulk_backlog() -> None:
+    """With bulk held to 10/s, an interactive call made meanwhile goes at once, on its reserve."""
+    clock = FakeClock()
+    governor = RateGovernor(max_rate=10.0, reserve=2)
+    scheduler = Scheduler(50, interactive_reserve=2, clock=clock, governor=governor)
+    bulk = [asyncio.create_task(scheduler.acquire(Priority.BULK)) for _ in range(10)]
+    await _settle()
+    assert scheduler.pending_count(Priority.BULK) == 9
+    assert scheduler.try_acquire(Priority.INTERACTIVE)
+    assert scheduler.try_acquire(Priority.INTERACTIVE)
+    late = asyncio.create_task(scheduler.acquire(Priority.INTERACTIVE))
+    await _settle()
+    assert not late.done()
+    clock.advance(0.1)  # the next token goes to the interactive caller, not the backlog
+    await _settle()
+    assert late.done()
+    assert scheduler.pending_count(Priority.BULK) == 9
+    for task in bulk:
+        task.cancel()
+    await asyncio.gather(*bulk, return_exceptions=True)
+    assert scheduler.pending_count() == 0
+
+
+async def test_a_cancelled_waiter_leaves_its_lane() -> None:
+    """The counts are the lanes: a cancelled caller is gone from them as soon as it has run."""
+    clock = FakeClock()
+    scheduler = Scheduler(1, clock=clock)
+    await scheduler.acquire(Priority.NORMAL)
+    waiters = [asyncio.create_task(scheduler.acquire(Priority.BULK)) for _ in range(5)]
+    await _settle()
+    assert scheduler.pending_count(Priority.BULK) == 5
+    for task in waiters[::2]:
+        task.cancel()
+    await _settle()
+    assert scheduler.pending_count(Priority.BULK) == 2
+    assert scheduler.stats().pending == {"interactive": 0, "normal": 0, "bulk": 2}
+    scheduler.release()
+    await asyncio.wait_for(waiters[1], 1)
+    assert scheduler.pending_count() == 1
 
 
 # --- visibility -----------------------------------------------------------------

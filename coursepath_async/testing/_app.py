@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from email.utils import formatdate
 from http import HTTPStatus
 from typing import Final
 
@@ -32,6 +33,7 @@ from aiohttp import web
 from ._auth import TokenClaims, TokenRejectedError, TokenVerifier, peek_claims
 from ._faults import POST_APP_KINDS, PRE_APP_KINDS, FaultInjector, FaultScript, ScriptedFault
 from ._handlers import Call, Endpoint, Endpoints
+from ._limiter import Limiter
 from ._recorder import Recorder, RequestRecord
 from ._routing import Match, Router
 from ._state import AcademyState
@@ -66,6 +68,8 @@ class SandboxApp:
         injector: FaultInjector,
         script: FaultScript,
         api_key: str,
+        limiter: Limiter | None = None,
+        clock_offset: float = 0.0,
     ) -> None:
         self.state = state
         #: Only for ``echo`` faults, which play a debug page that shows it.
@@ -77,6 +81,10 @@ class SandboxApp:
         #: Replaced when the academy's faults change (a new seeded sequence).
         self.injector = injector
         self.script = script
+        #: The gateway's rate limiter, if any: it answers before faults and the app.
+        self.limiter = limiter
+        #: Seconds the server's clock (its ``Date`` headers) runs ahead of ours.
+        self.clock_offset = clock_offset
         #: Set when the academy closes, releasing hung requests.
         self.closing = asyncio.Event()
         self._ids = itertools.count(1)
@@ -109,6 +117,12 @@ class SandboxApp:
                 if fault.kind == "delay":
                     inbound += fault.seconds
             answer_at = started + inbound + decision.latency / 2
+            refusal = None if self.limiter is None else self.limiter.admit()
+            if refusal is not None:  # the gateway says no before anything else happens
+                log.fault, log.status = "rate_limited", refusal.status
+                self._note_claims(log, peek_claims(request.headers.get("Authorization")))
+                await _sleep_until(answer_at)
+                return self._response(refusal, request_id)
             if inbound > 0:
                 await asyncio.sleep(inbound)
             if fault is not None and fault.kind in PRE_APP_KINDS:
@@ -120,7 +134,7 @@ class SandboxApp:
             if fault is not None and fault.kind in POST_APP_KINDS:
                 return await self._post_app_fault(request, fault, reply, log, request_id)
             log.status = reply.status
-            return _response(reply, request_id)
+            return self._response(reply, request_id)
         finally:
             claims = log.claims
             recorder.request_finished(
@@ -186,6 +200,22 @@ class SandboxApp:
         except ApiError as exc:
             return exc.reply()
 
+    def _headers(self, reply: Reply, request_id: str) -> dict[str, str]:
+        headers = {"X-Request-Id": request_id, **reply.headers}
+        if reply.content_type is not None:
+            headers["Content-Type"] = reply.content_type
+        if self.clock_offset:  # else aiohttp's own Date, which is ours
+            headers["Date"] = formatdate(time.time() + self.clock_offset, usegmt=True)
+        return headers
+
+    def _response(self, reply: Reply, request_id: str) -> web.Response:
+        headers = self._headers(reply, request_id)
+        if not reply.body:
+            return web.Response(status=reply.status, headers=headers, reason=reply.reason)
+        return web.Response(
+            status=reply.status, body=reply.body, headers=headers, reason=reply.reason
+        )
+
     def _reject(self, log: _Log, reason: str, message: str) -> Reply:
         log.rejection = reason
         self.recorder.token_rejected(reason)
@@ -221,7 +251,7 @@ class SandboxApp:
                 error = "rate_limited"
             reply = error_reply(code, error, phrase, headers)
         log.status = code
-        return _response(reply, request_id)
+        return self._response(reply, request_id)
 
     async def _post_app_fault(
         self,
@@ -234,12 +264,13 @@ class SandboxApp:
         if fault.kind == "applied_then":
             code = fault.http_status or 502
             log.status = code
-            return _response(proxy_error_reply(code), request_id)
+            return self._response(proxy_error_reply(code), request_id)
         body = reply.body
         if fault.kind == "reset" and not body:
             _abort(request)
             return web.Response(status=reply.status)
-        stream = _stream_response(reply, request_id)
+        stream = web.StreamResponse(status=reply.status, headers=self._headers(reply, request_id))
+        stream.content_length = len(reply.body)
         log.status = reply.status
         await stream.prepare(request)
         try:
@@ -271,23 +302,3 @@ def _abort(request: web.BaseRequest) -> None:
     transport = request.transport
     if transport is not None:
         transport.abort()
-
-
-def _headers(reply: Reply, request_id: str) -> dict[str, str]:
-    headers = {"X-Request-Id": request_id, **reply.headers}
-    if reply.content_type is not None:
-        headers["Content-Type"] = reply.content_type
-    return headers
-
-
-def _response(reply: Reply, request_id: str) -> web.Response:
-    headers = _headers(reply, request_id)
-    if not reply.body:
-        return web.Response(status=reply.status, headers=headers, reason=reply.reason)
-    return web.Response(status=reply.status, body=reply.body, headers=headers, reason=reply.reason)
-
-
-def _stream_response(reply: Reply, request_id: str) -> web.StreamResponse:
-    stream = web.StreamResponse(status=reply.status, headers=_headers(reply, request_id))
-    stream.content_length = len(reply.body)
-    return stream

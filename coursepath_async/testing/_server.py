@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 import time
 import uuid
@@ -22,6 +23,7 @@ from ._auth import Jti, TokenVerifier, encode_token
 from ._faults import FaultInjector, Faults, FaultScript, ScriptEntry
 from ._fixture import dump_state, load_state, read_fixture
 from ._handlers import ROUTES, ApiOptions, Endpoints
+from ._limiter import Limiter, RateLimit, RateLimitStyle
 from ._recorder import Recorder
 from ._records import Enrolment, JsonDict
 from ._routing import Router
@@ -40,7 +42,10 @@ class SandboxAcademy:
     ``members`` counts every member, the admin (id 1) included; ``fixture`` (a dump,
     or a path to one) replaces the seeded data.  Tokens are checked as Coursepath does
     (see ``_auth``); faults (see ``_faults``) are off unless ``faults`` or
-    :meth:`script` say otherwise.
+    :meth:`script` say otherwise. ``rate_limit`` (requests per second) puts a gateway's
+    limiter in front (see ``_limiter``: ``rate_limit_style`` is how it refuses,
+    ``rate_limit_burst`` its bucket); ``clock_offset`` runs the academy's clock that
+    many seconds ahead of ours (its ``Date`` headers, dated Retry-After, token checks).
     """
 
     def __init__(
@@ -71,6 +76,10 @@ class SandboxAcademy:
         token_max_skew: float = 30.0,
         max_log: int | None = None,
         record_jtis: bool = True,
+        rate_limit: float | None = None,
+        rate_limit_style: RateLimitStyle = "429",
+        rate_limit_burst: float | None = None,
+        clock_offset: float = 0.0,
     ) -> None:
         if duplicate_status not in (409, 422):
             raise ValueError("duplicate_status must be 409 or 422")
@@ -115,15 +124,29 @@ class SandboxAcademy:
             group_page_size=group_page_size,
         )
         self._script = FaultScript()
+        if not math.isfinite(clock_offset):
+            raise ValueError("clock_offset must be a finite number of seconds")
+        self._clock_offset = float(clock_offset)
+        limiter = None
+        if rate_limit is not None:
+            limit = RateLimit(rate=rate_limit, style=rate_limit_style, burst=rate_limit_burst)
+            limiter = Limiter(limit, wall=self.server_time)
         self._app = SandboxApp(
             state=self.state,
             recorder=self.recorder,
-            verifier=TokenVerifier(self._api_key, max_age=token_max_age, max_skew=token_max_skew),
+            verifier=TokenVerifier(
+                self._api_key,
+                max_age=token_max_age,
+                max_skew=token_max_skew,
+                clock=self.server_time,
+            ),
             endpoints=Endpoints(self.state, self.recorder, options),
             router=Router((method, template, endpoint) for method, template, endpoint in ROUTES),
             injector=FaultInjector(self._faults),
             script=self._script,
             api_key=self._api_key,
+            limiter=limiter,
+            clock_offset=self._clock_offset,
         )
         self._runner: web.ServerRunner | None = None
         self._port: int | None = None
@@ -132,7 +155,19 @@ class SandboxAcademy:
 
     def __repr__(self) -> str:
         where = self.url if self._port is not None else "not started"
-        return f"<SandboxAcademy {where} members={self.state.member_count} {self._faults!r}>"
+        limiter = "" if self.limiter is None else f" {self.limiter!r}"
+        return (
+            f"<SandboxAcademy {where} members={self.state.member_count} {self._faults!r}{limiter}>"
+        )
+
+    def server_time(self) -> float:
+        """The academy's wall clock: ours plus ``clock_offset`` (its Date headers, iat checks)."""
+        return time.time() + self._clock_offset
+
+    @property
+    def limiter(self) -> Limiter | None:
+        """The rate limiter in front of the academy (``rate_limit=``), if any."""
+        return self._app.limiter
 
     # -- connection details ---------------------------------------------------------
 
