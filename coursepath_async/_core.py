@@ -152,8 +152,8 @@ class Core:
         if self.closed:
             raise RuntimeError("the Coursepath client is closed")
         data, headers = self._wire(request)
-        loop = asyncio.get_running_loop()
-        began = loop.time()
+        clock = self.scheduler.now  # the one clock: the governor's and the scheduler's
+        began = clock()
         while True:
             answer = await self._attempt(request, ctx, url, data, headers, call)
             if isinstance(answer, RawResponse):
@@ -162,7 +162,7 @@ class Core:
                 answer,
                 call.attempt,
                 request.kind,
-                loop.time() - began,
+                clock() - began,
                 ctx.deadline,
                 policy=self.retry,
             )
