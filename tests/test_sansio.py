@@ -185,16 +185,11 @@ def test_unwrap_list_wrapped_array(key: str) -> None:
 @pytest.mark.parametrize("body", [b"", b"null", b" \r\n"])
 def test_unwrap_list_refuses_an_answer_without_an_array(body: bytes) -> None:
     """A 204, an empty body or null is no page: refused, so it cannot end a listing early."""
+    assert unwrap_list(GET, URL, [], b"[]") == unwrap_list(GET, URL, {"data": []}, b"") == []
     data = decode_json(GET, URL, _response(204 if not body.strip() else 200, body))
     with pytest.raises(APIResponseValidationError, match="got no records at all") as info:
         unwrap_list(GET, URL, data, body)
     assert (info.value.url, info.value.body) == (URL, body)
-
-
-def test_unwrap_list_empty_array_is_an_empty_page() -> None:
-    """``[]`` and an empty wrapped array are the empty page that ends a listing."""
-    assert unwrap_list(GET, URL, [], b"[]") == []
-    assert unwrap_list(GET, URL, {"data": []}, b"") == []
 
 
 @pytest.mark.parametrize(
