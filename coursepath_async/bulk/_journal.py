@@ -578,13 +578,6 @@ class Journal:
 
     # -- reading -------------------------------------------------------------------------
 
-    @property
-    def created_at(self) -> datetime:
-        """When the job's first run created this journal (UTC)."""
-        (stamp,) = self._conn.execute("SELECT created_at FROM job WHERE id = 1").fetchone()
-        created = datetime.fromisoformat(stamp)
-        return created if created.tzinfo is not None else created.replace(tzinfo=UTC)
-
     def has_rows(self) -> bool:
         """Whether any row was ever begun (``resumed`` says only that the file existed)."""
         return self._conn.execute("SELECT 1 FROM rows LIMIT 1").fetchone() is not None
@@ -670,32 +663,36 @@ class Journal:
         assert state is not None
         return state
 
-    def begin_new_row(self, key: str, *, line: int, email: str, invite: bool) -> RowState:
+    def begin_new_row(
+        self, key: str, *, line: int, email: str, invite: bool, member_id: int | None = None
+    ) -> RowState:
         """Register a row the journal has never seen (``get`` said None): one write, no read.
 
-        The fast path of a create-first import; a key that is already there raises
+        The fast path of a row with no earlier state; a key that is already there raises
         JournalError, since merging with an earlier state is :meth:`begin_row`'s job.
+        Only a row naming its member reads that member's ledger entry.
         """
         _check_key(key)
         wanted: InviteIntent = "pending" if invite else "not_needed"
         self._write(
-            "INSERT INTO rows (key, line, email, status, invite, updated_at)"
-            " VALUES (?, ?, ?, 'pending', ?, ?)",
-            (key, line, email, wanted, _now()),
+            "INSERT INTO rows (key, line, email, status, invite, member_id, updated_at)"
+            " VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+            (key, line, email, wanted, member_id, _now()),
             key=key,
             conflict=f"journal row {key!r} exists already; use begin_row",
         )
+        entry = None if member_id is None else self.invitations.get(member_id)
         return RowState(
             key=key,
             line=line,
             email=email,
             status="pending",
-            member_id=None,
+            member_id=member_id,
             outcome=None,
             error=None,
-            invite=wanted,
-            invite_attempts=0,
-            invite_error=None,
+            invite=_effective(wanted, None if entry is None else entry.state),
+            invite_attempts=0 if entry is None else entry.attempts,
+            invite_error=None if entry is None else entry.reason,
             steps_done=frozenset(),
             steps_failed=(),
         )

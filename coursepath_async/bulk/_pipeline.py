@@ -103,7 +103,9 @@ class RowPipeline:
         earlier = False if prior is None else prior.created_here
         if earlier is None and plan.member_id is not None:
             self._withhold_if_owed(row, plan.member_id)
-        state = journal.begin_row(
+        # A row with no earlier state (the common case) is begun with one write, no read.
+        begin = journal.begin_row if prior is not None else journal.begin_new_row
+        state = begin(
             plan.key,
             line=row.line,
             email=row.email,
@@ -194,8 +196,7 @@ class RowPipeline:
         if errors:  # the invitation waits for the re-run that completes the row
             journal.finish_row(key, error=errors[0])
             return report
-        if created is None:
-            self._withhold_if_owed(row, member_id)
+        # (An unknown ``created`` was withheld by ``run`` before the member id was recorded.)
         decision = decide_invitation(
             row_wants=row.invite,
             created=created,
