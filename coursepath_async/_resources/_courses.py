@@ -6,25 +6,23 @@ from typing import Unpack
 
 from .._models import Course, CourseMember, Member
 from .._pagination import Paginator
-from .._sansio import RequestKind
 from ._base import (
     COURSE_PAGE_CAP,
     MEMBER_PAGE_CAP,
     MemberFields,
     MemberFilters,
-    Resource,
     ident,
-    invite_body,
     member_filters,
-    new_member_body,
 )
-from ._members import create_member_at
+from ._enrolment import Enrolments
 
 
-class Courses(Resource):
+class Courses(Enrolments[CourseMember]):
     """Courses and course enrolment."""
 
     __slots__ = ()
+    _collection = "courses"
+    _membership = CourseMember
 
     async def get(self, course_id: int) -> Course:
         """One course by id."""
@@ -52,39 +50,26 @@ class Courses(Resource):
         )
 
     async def create_member(
-        self,
-        course_id: int,
-        email: str,
-        **fields: Unpack[MemberFields],
+        self, course_id: int, email: str, **fields: Unpack[MemberFields]
     ) -> Member:
         """Create a member and enrol them in the course as a learner.
 
         Safe to retry: if a retry answers "already exists" after an attempt that may
         have worked, the member is looked up by email and (idempotently) enrolled.
         """
-        path = f"/courses/{ident(course_id, 'course_id')}/members"
-        body = new_member_body(email, fields)
-        member, _ = await create_member_at(self, path, body, lambda m: self.enroll(course_id, m.id))
-        return member
+        return await self._create_member(course_id, email, fields)
 
     async def enroll(self, course_id: int, member_id: int) -> CourseMember:
         """Enrol a member in the course; enrolling twice is harmless."""
-        return await self._one(
-            "POST", _coursemember(course_id, member_id), CourseMember, kind=RequestKind.IDEMPOTENT
-        )
+        return await self._enroll(course_id, member_id)
 
     async def result(self, course_id: int, member_id: int) -> CourseMember:
         """The learner's result: score, success, completed date and certificate."""
-        return await self._one("GET", _coursemember(course_id, member_id), CourseMember)
+        return await self._one("GET", self._member_path(course_id, member_id), CourseMember)
 
     async def unenroll(self, course_id: int, member_id: int) -> None:
         """Remove a member from the course. This DELETES their learning results in it."""
-        await self._call(
-            "DELETE",
-            _coursemember(course_id, member_id),
-            kind=RequestKind.IDEMPOTENT,
-            missing_ok_after_retry=True,
-        )
+        await self._unenroll(course_id, member_id)
 
     async def invite(
         self,
@@ -96,17 +81,4 @@ class Courses(Resource):
         action: str | None = None,
     ) -> None:
         """Send the course invitation email. Never retried once it may have been sent."""
-        path = (
-            f"/courses/{ident(course_id, 'course_id')}"
-            f"/members/{ident(member_id, 'member_id')}/invite"
-        )
-        await self._call(
-            "POST", path, body=invite_body(subject, body, action), kind=RequestKind.AT_MOST_ONCE
-        )
-
-
-def _coursemember(course_id: int, member_id: int) -> str:
-    return (
-        f"/courses/{ident(course_id, 'course_id')}"
-        f"/members/{ident(member_id, 'member_id')}/coursemember"
-    )
+        await self._invite(course_id, member_id, subject, body, action)
