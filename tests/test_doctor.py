@@ -25,7 +25,8 @@ from coursepath_async._models import Member
 from coursepath_async._redact import REDACT
 
 NOW = 1_800_000_000.0
-ME = {"id": 1, "email": "admin@doctor.test", "name": "Admin"}
+EMAIL = "admin@doctor.test"
+ME: dict[str, Any] = {"id": 1, "email": EMAIL, "name": "Admin"}
 
 
 def answer(
@@ -74,13 +75,15 @@ def test_clock_skew_is_measured_from_date_headers_with_its_sign() -> None:
     """A Date 300 s ahead reads as about +300 s, 90 s behind as about -90 s; no Date, None."""
     ahead = clock_skew([answer("/members/me", ME, headers=dated(300))] * 3)
     behind = clock_skew([answer("/members/me", ME, headers=dated(-90))])
-    assert ahead is not None and 299 <= ahead <= 301
-    assert behind is not None and -91 <= behind <= -89
+    assert ahead is not None
+    assert 299 <= ahead <= 301
+    assert behind is not None
+    assert -91 <= behind <= -89
     assert clock_skew([answer("/members/me", ME)]) is None
 
 
 def test_a_short_page_with_records_beyond_it_confirms_the_cap() -> None:
-    """500 of 1000 asked, then a non-empty page after them: the cap is 500, and the SDK lists it all."""
+    """500 of 1000 asked, then a non-empty page after them: the cap is 500; the SDK lists it all."""
     found = judge_list(probe("/members", members(1, 500), members(501, 200)), sdk_page_size=500)
     assert (found.cap, found.at_least, found.sdk_lists_all) == (500, None, True)
 
@@ -106,20 +109,23 @@ def test_an_honoured_limit_says_at_least_the_limit() -> None:
 def test_more_records_than_asked_for_is_a_problem() -> None:
     """1001 records for limit=1000 is named as a page the SDK refuses."""
     found = judge_list(probe("/members", members(1, 1001)), sdk_page_size=500)
-    assert found.problem is not None and "1,001 records" in found.problem
+    assert found.problem is not None
+    assert "1,001 records" in found.problem
 
 
 def test_a_list_wrapped_under_an_unknown_key_is_unreadable() -> None:
     """``{"rows": [...]}`` is not a list the SDK reads: shape invalid, the keys it reads named."""
     found = judge_list(probe("/members", {"rows": members(1, 3)}), sdk_page_size=500)
     assert found.shape == "invalid"
-    assert found.problem is not None and "data, items" in found.problem
+    assert found.problem is not None
+    assert "data, items" in found.problem
 
 
 def test_a_server_ignoring_offset_is_named() -> None:
     """The page after a short first page repeats it: offset is ignored, listings would loop."""
     found = judge_list(probe("/members", members(1, 200), members(1, 200)), sdk_page_size=500)
-    assert found.problem is not None and "ignore offset" in found.problem
+    assert found.problem is not None
+    assert "ignore offset" in found.problem
     assert found.sdk_lists_all is False
 
 
@@ -169,15 +175,17 @@ def test_fields_are_counted_and_decoded_with_the_sdks_model() -> None:
         {"id": 2, "email": "x@y.test"},
     ]
     found = judge_fields(records, MEMBER_FIELDS, Member, redact=REDACT)
-    assert found.present["name"] == 1 and found.present["email"] == 2
+    assert found.present["name"] == 1
+    assert found.present["email"] == 2
     assert found.undocumented == ("role",)
     assert found.decode_error is None
     bad = judge_fields([{"id": "seven", "email": "x@y.test"}], MEMBER_FIELDS, Member, redact=REDACT)
-    assert bad.decode_error is not None and "Member" in bad.decode_error
+    assert bad.decode_error is not None
+    assert "Member" in bad.decode_error
 
 
 def test_rate_limit_headers_and_refusals_are_collected() -> None:
-    """X-RateLimit-*, RateLimit-Policy and Retry-After are kept; 429s are counted; a policy gives a rate."""
+    """Rate-limit headers are kept, 429s counted, and a RateLimit-Policy gives a rate."""
     exchanges = [
         answer(
             "/members", [], headers={"x-ratelimit-remaining": "7", "ratelimit-policy": "120;w=60"}
@@ -217,7 +225,8 @@ def test_a_401_with_a_skewed_clock_blames_the_clock_not_the_key() -> None:
     clock = judge_auth(refused, skew=600.0)
     key = judge_auth(refused, skew=0.4)
     assert clock.state == key.state == "refused"
-    assert "clock" in clock.detail and "+600.0" in clock.detail
+    assert "clock" in clock.detail
+    assert "+600.0" in clock.detail
     assert "API key is wrong" in key.detail
 
 
@@ -227,7 +236,7 @@ def test_a_learner_is_told_that_admin_endpoints_refuse_it() -> None:
         me=answer("/members/me", ME),
         lists=(probe("/members", {"error": "forbidden"}, status=403),),
     )
-    report = diagnose(observed, academy="https://acme.test", user=ME["email"])
+    report = diagnose(observed, academy="https://acme.test", user=EMAIL)
     assert report.auth.state == "learner"
     assert "/members answered 403" in report.auth.detail
     assert report.exit_code == 2
@@ -253,10 +262,11 @@ def test_a_usable_academy_reports_every_required_key() -> None:
         me=answer("/members/me", ME, headers=dated(0)),
         lists=(probe("/members", members(1, 500), members(501, 10)), probe("/groups", [])),
     )
-    report = diagnose(observed, academy="https://acme.test", user=ME["email"])
+    report = diagnose(observed, academy="https://acme.test", user=EMAIL)
     data = report.as_json()
     assert report.exit_code == 0, report.warnings
-    assert data["auth"] == "ok" and data["acting_member"] == ME
+    assert data["auth"] == "ok"
+    assert data["acting_member"] == ME
     assert data["page_caps"] == {"/members": 500, "/groups": None}
     assert data["list_shape"] == "bare"
     assert data["body_format"] == "unknown"
@@ -271,7 +281,7 @@ def test_an_undocumented_small_cap_and_a_skewed_clock_are_warnings() -> None:
         me=answer("/members/me", ME, headers=dated(90)),
         lists=(probe("/members", members(1, 200), members(201, 5)),),
     )
-    report = diagnose(observed, academy="https://acme.test", user=ME["email"])
+    report = diagnose(observed, academy="https://acme.test", user=EMAIL)
     assert report.exit_code == 1
     assert any("+90" in w or "+89" in w for w in report.warnings)
     assert any("end after 200 records" in w for w in report.warnings)
