@@ -187,7 +187,8 @@ def member_sample(observed: Observations) -> list[Any]:
 
 def result_sample(observed: Observations) -> list[Any]:
     """The ``coursemember`` results fetched."""
-    return [e.json() for e in observed.results if e.ok and isinstance(e.json(), dict)]
+    found = [e.json() for e in observed.results if e.ok]
+    return [r for r in found if isinstance(r, dict)]
 
 
 def date_kind(value: Any) -> str:

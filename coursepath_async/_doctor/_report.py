@@ -212,22 +212,13 @@ def _sdk(
         "single-use token for every attempt"
     ]
     if skew is not None and abs(skew) <= SKEW_WARNING:
-        out.append(
-            f"sign tokens in our clock's time, {skew:+.1f} s off the academy's: in its window"
-        )
+        out.append(f"sign tokens whose iat the academy accepts: the clocks are {skew:+.1f} s apart")
     answered = [f for f in lists if f.shape in ("bare", "wrapped")]
     if answered:
-        sizes = ", ".join(f"{f.path} {_page_size(f)}" for f in answered)
+        sizes = ", ".join(_page_size(f) for f in answered)
         out.append(f"list in pages of {sizes}, advancing by what arrives")
     if any(f.shape == "wrapped" for f in answered):
         out.append("unwrap lists answered as an object, and bound each listing by its `total`")
-    for finding in answered:
-        size = SDK_PAGE_SIZES.get(finding.path, finding.asked)
-        if finding.cap is not None and finding.cap < size and finding.sdk_lists_all:
-            out.append(
-                f"list {finding.path} in pages of {finding.cap} (asks {size}, a documented "
-                f"cap: it learns the smaller one from the first page)"
-            )
     if created == "absent":
         out.append("leave created_date None: nothing in the SDK depends on createdDate")
     elif created in ("naive", "mixed"):
@@ -248,10 +239,14 @@ def _sdk(
     return tuple(out)
 
 
-def _page_size(finding: ListFinding) -> int:
-    """The records per page a listing through the SDK gets from this endpoint."""
+def _page_size(finding: ListFinding) -> str:
+    """The page size a listing through the SDK gets from this endpoint, and how."""
     size = SDK_PAGE_SIZES.get(finding.path, finding.asked)
-    return size if finding.cap is None else min(size, finding.cap)
+    if finding.cap is None or finding.cap >= size:
+        return f"{finding.path} {size}"
+    if finding.sdk_lists_all:
+        return f"{finding.path} {finding.cap} (a documented cap, learnt from the first page)"
+    return f"{finding.path} {finding.cap} and no further (see the warnings)"
 
 
 _DATE_KINDS: Final = {
