@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 import pytest
 from aiohttp import web
-from cli_env import cli_env
+from cli_env import run_cli
 
 from coursepath_async.testing import SandboxAcademy, ScriptedFault, leaked_credentials
 
@@ -20,20 +18,7 @@ API_KEY = "doctor-tests-api-key-0123456789abcdefghijklmnop"
 
 async def doctor(academy: SandboxAcademy | None, *args: str, **env: str) -> tuple[int, str, str]:
     """Run ``coursepath-async doctor *args``: exit code, stdout, stderr."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "coursepath_async",
-        "doctor",
-        *args,
-        env=cli_env(academy, **env),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(90):
-        out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode("utf-8", "replace")
+    return await run_cli(academy, "doctor", *args, **env)
 
 
 async def doctor_json(academy: SandboxAcademy | None, *args: str, **env: str) -> tuple[int, Any]:

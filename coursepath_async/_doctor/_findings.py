@@ -7,10 +7,12 @@ import statistics
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
+import attrs
 from attrs import frozen
 
 from .._core import decode_model
 from .._exceptions import APIResponseValidationError
+from .._models import CourseMember, Member, _camel
 from .._ratelimit import quota_hint
 from .._redact import REDACT, Redactor
 from .._retry import http_date
@@ -21,29 +23,14 @@ from ._observed import Exchange, Observations
 #: Beyond this many seconds between the clocks, tokens risk being refused as expired.
 SKEW_WARNING: Final = 60.0
 
-#: The fields Coursepath documents (``coursepath-api.md``), in that order.
-MEMBER_FIELDS: Final = (
-    "id",
-    "email",
-    "name",
-    "company",
-    "department",
-    "country",
-    "externalId",
-    "association",
-    "identification",
-    "registration",
-    "createdDate",
-)
-RESULT_FIELDS: Final = (
-    "courseId",
-    "memberId",
-    "score",
-    "success",
-    "completedDate",
-    "certificate",
-    "createdDate",
-)
+
+def _wire_names(model: type[Any]) -> tuple[str, ...]:
+    """The JSON names of a model's fields: the fields Coursepath documents, in that order."""
+    return tuple(_camel(f.name) for f in attrs.fields(model) if f.name != "extra")
+
+
+MEMBER_FIELDS: Final = _wire_names(Member)
+RESULT_FIELDS: Final = _wire_names(CourseMember)
 
 _ZONED = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d(:?\d\d)?)", re.I)
 _NAIVE = re.compile(r"\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?)?")
