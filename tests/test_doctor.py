@@ -20,7 +20,8 @@ from coursepath_async._doctor._findings import (
 from coursepath_async._doctor._lists import judge_list, overall_shape, sdk_lists_all
 from coursepath_async._doctor._observed import Exchange, ListProbe, Observations
 from coursepath_async._doctor._probe import MAX_WAIT, refusal_wait
-from coursepath_async._doctor._report import diagnose, render
+from coursepath_async._doctor._render import render
+from coursepath_async._doctor._report import diagnose
 from coursepath_async._models import Member
 from coursepath_async._redact import REDACT
 

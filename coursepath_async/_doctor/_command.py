@@ -11,7 +11,8 @@ import orjson
 
 from .._cli import client_from_args, run_interruptible
 from ._probe import examine
-from ._report import diagnose, render
+from ._render import render
+from ._report import diagnose
 
 __all__ = ["add_doctor_command"]
 

@@ -1,9 +1,10 @@
 """The doctor's probes: a few requests, each signed afresh and sent once through the client's pool.
 
-Everything goes through the client's own transport (its TLS settings, timeouts and
-body caps) with a token from its own signer, but around the retry policy: the doctor
-wants every answer as it came, a 401's ``Date`` included. Only a refusal for the rate
-(429, or 503 with ``Retry-After``) is waited out and asked again, and kept as seen.
+Everything goes through the client's own scheduler slots (so ``--max-rate`` holds),
+transport (its TLS settings, timeouts and body caps) and signer, but around the retry
+policy: the doctor wants every answer as it came, a 401's ``Date`` included. Only a
+refusal for the rate (429, or 503 with ``Retry-After``) is waited out and asked again,
+and kept as seen.
 Nothing is written unless ``write_check``: then one update of the acting member with
 its own current name, as JSON and, after a 415, once more as a form.
 """
@@ -15,7 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .._config import BodyFormat
+from .._config import BodyFormat, Priority
 from .._core import _USER_AGENT, Core
 from .._cursor import page_body_limit
 from .._exceptions import APIConnectionError, APIResponseValidationError
@@ -33,7 +34,7 @@ MAX_WAIT: Final = 5.0
 #: Learners whose course result is fetched to see the result fields.
 RESULTS: Final = 3
 
-#: The list endpoints (documented path, path of the first page) after ``/members/me``.
+#: The top-level list endpoints, probed after ``/members/me``.
 TOP_LISTS: Final = ("/members", "/courses", "/groups")
 
 
@@ -92,21 +93,28 @@ class Prober:
         data = None
         if body is not None:
             data, headers["Content-Type"] = encode_body(body, body_format)
-        headers["Authorization"] = "Bearer " + core.signer.sign(self._user)
-        sent_at = time.time()
+        scheduler = core.scheduler
+        # A slot of the client's budget, so that --max-rate paces the doctor too.
+        if not scheduler.try_acquire(Priority.INTERACTIVE):
+            await scheduler.acquire(Priority.INTERACTIVE)
         try:
-            raw = await core.transport.request(
-                method, core.url_for(target), headers=headers, data=data, max_body=max_body
-            )
-        except (APIConnectionError, APIResponseValidationError) as exc:
-            return Exchange(
-                method=method,
-                path=path,
-                target=target,
-                sent_at=sent_at,
-                received_at=time.time(),
-                error=core.redact(str(exc)),
-            )
+            headers["Authorization"] = "Bearer " + core.signer.sign(self._user)
+            sent_at = time.time()
+            try:
+                raw = await core.transport.request(
+                    method, core.url_for(target), headers=headers, data=data, max_body=max_body
+                )
+            except (APIConnectionError, APIResponseValidationError) as exc:
+                return Exchange(
+                    method=method,
+                    path=path,
+                    target=target,
+                    sent_at=sent_at,
+                    received_at=time.time(),
+                    error=core.redact(str(exc)),
+                )
+        finally:
+            scheduler.release()
         return Exchange(
             method=method,
             path=path,
