@@ -230,7 +230,7 @@ def _sdk(
     if rate.refusals:
         out.append(
             f"wait out refusals for the rate ({rate.refusals} seen here): the rate governor "
-            "paces the whole client, a 429 is never a failed row"
+            "paces the whole client, and a refusal never fails a row"
         )
     if body_format == "form":
         out.append("send writes form-encoded: pass body_format='form' to CoursepathClient")
