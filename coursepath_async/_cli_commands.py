@@ -46,6 +46,10 @@ def add_commands(
 
     add_webhooks_command(commands, connection)
 
+    from ._doctor._command import add_doctor_command
+
+    add_doctor_command(commands, connection)
+
 
 # -- import and sync ---------------------------------------------------------------------
 

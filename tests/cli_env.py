@@ -23,14 +23,14 @@ def cli_env(academy: SandboxAcademy | None, **extra: str) -> dict[str, str]:
     return env
 
 
-async def run_cli(academy: SandboxAcademy | None, *args: str) -> tuple[int, str, str]:
-    """Run ``python -m coursepath_async *args`` against ``academy``: exit code, stdout, stderr."""
+async def run_cli(academy: SandboxAcademy | None, *args: str, **env: str) -> tuple[int, str, str]:
+    """Run ``python -m coursepath_async *args`` against ``academy`` with ``env``: code, out, err."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "coursepath_async",
         *args,
-        env=cli_env(academy),
+        env=cli_env(academy, **env),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

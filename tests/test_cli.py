@@ -49,7 +49,7 @@ async def test_help_lists_every_command() -> None:
     """``--help`` exits 0 and names each command."""
     code, out, _ = await _run(None, "--help")
     assert code == 0
-    for command in ("import", "sync", "export", "sandbox", "demo", "webhooks"):
+    for command in ("import", "sync", "export", "sandbox", "demo", "webhooks", "doctor"):
         assert command in out
 
 
