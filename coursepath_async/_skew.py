@@ -52,13 +52,14 @@ def describe(offset: float) -> str:
 class ClockSkew:
     """The offset tokens are signed with: the median of recent ``Date`` measurements."""
 
-    __slots__ = ("_last_date", "_samples", "offset")
+    __slots__ = ("_announced", "_last_date", "_samples", "offset")
 
     def __init__(self) -> None:
         #: Seconds to add to our clock for the server's; 0 while the skew is negligible.
         self.offset = 0.0
         self._samples: deque[float] = deque(maxlen=WINDOW)
         self._last_date: str | None = None
+        self._announced = 0.0  # the skew the last WARNING named (none: ours)
 
     def __repr__(self) -> str:
         return f"<ClockSkew offset={self.offset:+.1f}s samples={len(self._samples)}>"
@@ -82,8 +83,12 @@ class ClockSkew:
         return sample
 
     def adopt(self, sample: float) -> None:
-        """Trust one measurement alone: a 401 showed the tokens were dated on a wrong clock."""
-        if abs(sample - self.offset) > TOKEN_SKEW_LIMIT:
+        """Trust one measurement alone: a 401 showed the tokens were dated on a wrong clock.
+
+        Warns once per skew: calls refused together, each resent, say it once.
+        """
+        if abs(sample - self._announced) > TOKEN_SKEW_LIMIT:
+            self._announced = sample
             logger.warning(
                 "%s: a token was refused (401) as dated on our clock; retrying it once "
                 "signed on the academy's clock, as every later token will be",
