@@ -200,9 +200,7 @@ class Core:
             )
             await self._back_off(wait)
 
-    def _resend_at_once(
-        self, outcome: Rejection, call: _Call, sent_as: WireFormat | None
-    ) -> bool:
+    def _resend_at_once(self, outcome: Rejection, call: _Call, sent_as: WireFormat | None) -> bool:
         """Whether a refusal that applied nothing is mended by resending the call now.
 
         A 415 to a JSON body under ``body_format="auto"`` (resent as form), and a 401

@@ -91,9 +91,7 @@ class Dialect:
         for name in _split(names):
             preset = DIALECTS.get(name)
             if preset is None:
-                raise ValueError(
-                    f"unknown dialect {name!r}; valid names: {', '.join(DIALECTS)}"
-                )
+                raise ValueError(f"unknown dialect {name!r}; valid names: {', '.join(DIALECTS)}")
             dialect = attrs.evolve(dialect, **preset.changes())
         return dialect
 

@@ -51,9 +51,7 @@ async def test_a_415_to_both_formats_fails_clearly_after_two_requests() -> None:
         assert academy.pending_script() == {"POST /api/v1/members": 1}
 
 
-@pytest.mark.parametrize(
-    ("dialect", "body_format"), [("form_only", "json"), ("json_only", "form")]
-)
+@pytest.mark.parametrize(("dialect", "body_format"), [("form_only", "json"), ("json_only", "form")])
 async def test_a_fixed_format_is_never_switched(dialect: str, body_format: str) -> None:
     """body_format='json' (or 'form') against an academy refusing it: one 415, raised."""
     async with serving(dialect=dialect, client={"body_format": body_format}) as (academy, client):
