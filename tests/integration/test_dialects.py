@@ -56,7 +56,7 @@ def _client(academy: SandboxAcademy) -> CoursepathClient:
 
 
 async def _member_api(academy: SandboxAcademy, client: CoursepathClient, dialect: str) -> None:
-    """get / list / create / update / invite / group and course writes and their DELETEs."""
+    """The member API: get, list, create, update, invite, group and course writes, DELETEs."""
     email = f"api.person@{dialect.replace('_', '-')}.test"
     created = await client.members.create(email, name="Api Person")
     assert (await client.members.get(created.id)).email == email
