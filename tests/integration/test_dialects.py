@@ -150,9 +150,7 @@ async def _sync(academy: SandboxAcademy, client: CoursepathClient, tmp_path: Pat
     source = MappingRows(rows)
     journal = tmp_path / "sync.journal.sqlite"
     with open_journal(str(journal), source, kind="sync", options=plan) as opened:
-        result = await sync_members(
-            client, source, journal=opened, options=SyncOptions(plan=plan)
-        )
+        result = await sync_members(client, source, journal=opened, options=SyncOptions(plan=plan))
     assert result.report.totals.failed == 0, result.report.summary()
     for member in targets:
         assert academy.state.member(member.id).country == "NL"
@@ -180,4 +178,3 @@ async def test_the_sdk_on_its_defaults_works_against_the_dialect(
     # no other token is ever refused.
     skewed = academy.dialect.clock_offset != 0
     assert sum(rejected.values()) == (2 if skewed else 0), rejected
-
