@@ -386,7 +386,10 @@ def _add_sandbox(commands: Subparsers) -> None:
         "--clock-offset",
         type=float,
         metavar="SECONDS",
-        help="run the academy's clock (Date headers, dated Retry-After) this far ahead",
+        help=(
+            "run the academy's clock (Date headers, dated Retry-After, token checks) this "
+            "far ahead (overrides a --dialect's)"
+        ),
     )
     dialect = parser.add_argument(
         "--dialect",

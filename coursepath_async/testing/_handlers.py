@@ -7,8 +7,9 @@ respect to other requests; authentication, faults and recording live in ``_app``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 import orjson
 from attrs import frozen
@@ -36,6 +37,8 @@ from ._wire import (
     optional_text,
     parse_page,
 )
+
+R = TypeVar("R")
 
 #: A limit no listing reaches: a wrapped page's total counts the whole listing.
 _EVERYTHING: Final = 2**62
@@ -109,7 +112,7 @@ class Endpoints:
     # -- replies --------------------------------------------------------------------
 
     def _member_reply(self, status: int, member: MemberRecord) -> Reply:
-        return Reply(status, self._state.encode_member(member, self._dates))
+        return Reply(status, self._encode_member(member))
 
     def _created(self, member: MemberRecord) -> Reply:
         """The answer to a create: the member, with the dialect's 201 or 200."""
@@ -121,34 +124,41 @@ class Endpoints:
             return json_reply(200, {"deleted": True})
         return Reply(204, b"", None)
 
-    def _page(self, call: Call, kind: Literal["member", "course", "group"]) -> tuple[int, int]:
-        return parse_page(call.query, self._dialect.page_cap(kind), honour=self._honour)
+    def _listing(
+        self,
+        call: Call,
+        kind: Literal["member", "course", "group"],
+        page: Callable[..., list[R]],
+        encode: Callable[[R], bytes],
+    ) -> Reply:
+        """One page of a listing, capped and shaped as the dialect says.
 
-    def _listing(self, items: list[bytes], count: Callable[[], int]) -> Reply:
-        """A page as the dialect shapes it; ``count`` gives the listing's total if wrapped."""
-        return array_reply(items, total=count() if self._wrapped else None)
+        ``page(offset, limit, newest_first=...)`` reads the state; a wrapped answer's
+        ``total`` counts the whole listing.
+        """
+        cap = self._dialect.page_cap(kind)
+        offset, limit = parse_page(call.query, cap, honour=self._honour)
+        order = self._options.newest_first
+        items = [encode(record) for record in page(offset, limit, newest_first=order)]
+        total = len(page(0, _EVERYTHING, newest_first=order)) if self._wrapped else None
+        return array_reply(items, total=total)
+
+    def _encode_member(self, member: MemberRecord) -> bytes:
+        return self._state.encode_member(member, self._dates)
+
+    def _encode_course(self, course: CourseRecord) -> bytes:
+        return orjson.dumps(course_json(course, self._dates))
 
     def _member_list(
         self, call: Call, *, course_id: int | None = None, group_id: int | None = None
     ) -> Reply:
-        offset, limit = self._page(call, "member")
-        filters = member_filters(call.query)
-        newest_first = self._options.newest_first
-
-        def page(offset: int, limit: int) -> list[MemberRecord]:
-            return self._state.page_members(
-                offset,
-                limit,
-                filters=filters,
-                course_id=course_id,
-                group_id=group_id,
-                newest_first=newest_first,
-            )
-
-        dates = self._dates
-        encode = self._state.encode_member
-        items = [encode(member, dates) for member in page(offset, limit)]
-        return self._listing(items, lambda: len(page(0, _EVERYTHING)))
+        page = functools.partial(
+            self._state.page_members,
+            filters=member_filters(call.query),
+            course_id=course_id,
+            group_id=group_id,
+        )
+        return self._listing(call, "member", page, self._encode_member)
 
     def _create_member(self, call: Call) -> MemberRecord:
         fields = member_fields(call.body, creating=True)
@@ -218,17 +228,8 @@ class Endpoints:
         return self._course_list(call, member_id=self._member(call).id)
 
     def _course_list(self, call: Call, *, member_id: int | None) -> Reply:
-        offset, limit = self._page(call, "course")
-        newest_first = self._options.newest_first
-
-        def page(offset: int, limit: int) -> list[CourseRecord]:
-            return self._state.page_courses(
-                offset, limit, member_id=member_id, newest_first=newest_first
-            )
-
-        dates = self._dates
-        items = [orjson.dumps(course_json(course, dates)) for course in page(offset, limit)]
-        return self._listing(items, lambda: len(page(0, _EVERYTHING)))
+        page = functools.partial(self._state.page_courses, member_id=member_id)
+        return self._listing(call, "course", page, self._encode_course)
 
     def course_members(self, call: Call) -> Reply:
         """GET /courses/{courseId}/members — filtered, paginated."""
@@ -343,16 +344,8 @@ class Endpoints:
         return self._group_list(call, member_id=self._member(call).id)
 
     def _group_list(self, call: Call, *, member_id: int | None) -> Reply:
-        offset, limit = self._page(call, "group")
-        newest_first = self._options.newest_first
-
-        def page(offset: int, limit: int) -> list[GroupRecord]:
-            return self._state.page_groups(
-                offset, limit, member_id=member_id, newest_first=newest_first
-            )
-
-        items = [orjson.dumps(group_json(group)) for group in page(offset, limit)]
-        return self._listing(items, lambda: len(page(0, _EVERYTHING)))
+        page = functools.partial(self._state.page_groups, member_id=member_id)
+        return self._listing(call, "group", page, _encode_group)
 
     def join_group(self, call: Call) -> Reply:
         """POST /members/{memberId}/groups — 201 when added, 200 when already in it."""
@@ -372,6 +365,10 @@ class Endpoints:
         elif not self._state.leave_group(member.id, name):
             raise ApiError(404, "not_found", f"member {member.id} is not in group {name!r}")
         return self._removed()
+
+
+def _encode_group(group: GroupRecord) -> bytes:
+    return orjson.dumps(group_json(group))
 
 
 Handler = Callable[[Endpoints, Call], Reply]

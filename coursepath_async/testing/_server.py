@@ -64,7 +64,8 @@ class SandboxAcademy:
     ``dialect`` (a :class:`Dialect` or preset names, ``"form_only,no_dates"``) is how the
     academy answers the API's open points; the keywords ``duplicate_status``,
     ``member_page_size``, ``course_page_size``, ``group_page_size`` and ``clock_offset``
-    are dialect fields too, and override the dialect's value when given.
+    are dialect fields too, and override the dialect's value when given; ``dialect``
+    (the attribute) is the result.
     """
 
     def __init__(
