@@ -13,6 +13,7 @@ from ._config import (
     BodyFormat,
     ClientConfig,
     Priority,
+    WireFormat,
     check_body_format,
     check_count,
     check_optional_rate,
@@ -71,6 +72,16 @@ class _Base:
     def priority(self) -> Priority:
         """The scheduler lane this view's calls wait in."""
         return self._ctx.priority
+
+    @property
+    def body_format(self) -> WireFormat:
+        """How request bodies are sent now: ``"json"``, or ``"form"`` (after a 415 under auto)."""
+        return self._core.body_formats.current
+
+    @property
+    def clock_skew(self) -> float:
+        """Seconds the academy's clock runs ahead of ours, from its ``Date`` headers (0: none)."""
+        return self._core.skew.offset
 
     def as_user(self, email: str) -> ClientView:
         """A view acting as another member; same pool, budget and lifecycle."""

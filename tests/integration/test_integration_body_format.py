@@ -25,9 +25,11 @@ async def test_auto_switches_the_whole_client_to_form_after_one_415(
     # One attempt for faults: the 415 resend must not spend it.
     retry = RetryPolicy(max_attempts=1, base_delay=0.0, max_delay=0.0)
     async with serving(dialect="form_only", client={"retry": retry}) as (academy, client):
+        assert client.body_format == "json"
         created = await client.members.create("formal@dialect.test", name="Formal One")
         assert _statuses(academy) == [415, 201]
         view = client.as_user(academy.admin_email)
+        assert view.body_format == "form"
         updated = await view.members.update(created.id, company="Acme & Co")
         await client.members.invite(created.id, subject="Hi [you]", body="a=b&c")
         assert _statuses(academy) == [415, 201, 200, 200]

@@ -25,9 +25,11 @@ async def test_a_fresh_client_gets_in_after_one_401_and_later_calls_need_none(
     """An academy 5 minutes off: one 401, resent re-signed; then every token is accepted."""
     caplog.set_level(logging.WARNING, logger="coursepath_async")
     async with serving(clock_offset=offset) as (academy, client):
+        assert client.clock_skew == 0.0
         me = await client.members.me()
         assert me.email == academy.admin_email
         assert _statuses(academy) == [401, 200]
+        assert abs(client.clock_skew - offset) < 2
         for member in academy.state.members()[:5]:
             await client.members.get(member.id)
         page = await client.members.list(page_size=5).first_page()
