@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
-from cli_env import cli_env, run_cli
+from cli_env import cli_env, run_cli, served_sandbox
 
 from coursepath_async.testing import DEFAULT_ADMIN_EMAIL, DIALECTS, SandboxAcademy
 from coursepath_async.testing._auth import encode_token
@@ -87,31 +86,12 @@ async def test_the_sandbox_command_refuses_an_unknown_dialect_and_lists_them() -
 
 async def test_the_sandbox_command_serves_a_dialect() -> None:
     """``sandbox --dialect form_only,text_errors`` says so and answers a JSON body 415 in text."""
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "coursepath_async", "sandbox", "--port", "0", "--members", "2"),
-        *("--dialect", "form_only,text_errors", "--api-key", "k" * 40),
-        env=cli_env(None),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    banner: list[str] = []
-    async with asyncio.timeout(30):
-        while not (line := (await process.stdout.readline()).decode()).startswith(
-            "  export COURSEPATH_ALLOW_HTTP"
-        ):
-            banner.append(line)
-    url = next(ln.split("=", 1)[1].strip() for ln in banner if "COURSEPATH_URL=" in ln)
-    try:
+    options = ("--members", "2", "--dialect", "form_only,text_errors", "--api-key", "k" * 40)
+    async with served_sandbox(*options) as (url, banner), aiohttp.ClientSession() as session:
         claims = {"email": DEFAULT_ADMIN_EMAIL, "iat": int(time.time()), "jti": "cli-dialect-1"}
-        token = encode_token(claims, "k" * 40)
-        async with aiohttp.ClientSession() as session:
-            headers = {"Authorization": f"Bearer {token}"}
-            async with session.post(url + "/api/v1/members", json={}, headers=headers) as answer:
-                status, body = answer.status, await answer.read()
-    finally:
-        process.send_signal(signal.SIGINT)
-        await process.communicate()
+        headers = {"Authorization": f"Bearer {encode_token(claims, 'k' * 40)}"}
+        async with session.post(url + "/api/v1/members", json={}, headers=headers) as answer:
+            status, body = answer.status, await answer.read()
     assert "  dialect form_only,text_errors: body_encodings='form', error_body='text'\n" in banner
     assert status == 415
     assert body.startswith(b"unsupported_media_type: ")
