@@ -18,7 +18,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from ._client import CoursepathClient
-from ._config import ENV_API_KEY, ENV_MAX_RATE, parse_rate
+from ._config import (
+    BODY_FORMATS,
+    ENV_API_KEY,
+    ENV_BODY_FORMAT,
+    ENV_MAX_RATE,
+    BodyFormat,
+    check_body_format,
+    parse_rate,
+)
 from ._event_loop import choose_loop
 from ._event_loop import run as run_on_chosen_loop
 from ._exceptions import ConfigurationError, CoursepathError
@@ -75,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Bulk import, sync and export for Coursepath academies.",
         epilog=(
             "Connection settings come from flags or COURSEPATH_URL, COURSEPATH_API_KEY, "
-            "COURSEPATH_USER, COURSEPATH_MAX_RATE and COURSEPATH_ALLOW_HTTP=1 (local sandbox "
+            "COURSEPATH_USER, COURSEPATH_MAX_RATE, COURSEPATH_BODY_FORMAT and "
+            "COURSEPATH_ALLOW_HTTP=1 (local sandbox "
             "only). The API key is never taken as a flag, so it stays out of shell history "
             "and process lists."
         ),
@@ -120,6 +129,14 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
             " the rate a server allows is learnt from its 429s either way)"
         ),
     )
+    group.add_argument(
+        "--body-format",
+        choices=BODY_FORMATS,
+        help=(
+            f"request bodies as JSON, form or auto: JSON until the academy answers 415, "
+            f"then form (default: ${ENV_BODY_FORMAT}, else auto)"
+        ),
+    )
 
 
 def client_from_args(args: argparse.Namespace) -> CoursepathClient:
@@ -145,6 +162,7 @@ def client_from_args(args: argparse.Namespace) -> CoursepathClient:
         max_concurrency=args.concurrency,
         timeout=args.timeout,
         max_rate=_max_rate(args),
+        body_format=_body_format(args),
     )
 
 
@@ -154,6 +172,14 @@ def _max_rate(args: argparse.Namespace) -> float | None:
         return parse_rate(args.max_rate, name="--max-rate")
     raw = os.environ.get(ENV_MAX_RATE)
     return parse_rate(raw, name=ENV_MAX_RATE) if raw else None
+
+
+def _body_format(args: argparse.Namespace) -> BodyFormat:
+    """``--body-format``, else ``COURSEPATH_BODY_FORMAT``, else auto."""
+    if args.body_format is not None:
+        return check_body_format(args.body_format, name="--body-format")
+    raw = os.environ.get(ENV_BODY_FORMAT)
+    return check_body_format(raw.strip(), name=ENV_BODY_FORMAT) if raw else "auto"
 
 
 _ABORTED_WITH_JOURNAL = "aborted: the journal keeps what finished; re-run to resume"

@@ -389,15 +389,40 @@ def _add_sandbox(commands: Subparsers) -> None:
     limiter.add_argument(
         "--clock-offset",
         type=float,
-        default=0.0,
         metavar="SECONDS",
-        help="run the academy's clock (Date headers, dated Retry-After) this far ahead",
+        help=(
+            "run the academy's clock (Date headers, dated Retry-After, token checks) this "
+            "far ahead (overrides a --dialect's)"
+        ),
     )
+    dialect = parser.add_argument(
+        "--dialect",
+        metavar="NAME[,NAME...]",
+        help=(
+            "answer the API's open points as another academy might, one preset or several "
+            "combined: %(names)s"
+        ),
+    )
+    dialect.names = _DialectNames()  # read by argparse for %(names)s
     parser.set_defaults(handler=_sandbox)
 
 
+class _DialectNames:
+    """The dialect presets' names, read only when ``--help`` is printed.
+
+    Importing the sandbox (aiohttp's server) for them would slow every command's start.
+    """
+
+    def __str__(self) -> str:
+        from .testing import DIALECTS
+
+        return ", ".join(DIALECTS)
+
+
 def _sandbox(args: argparse.Namespace) -> int:
-    from .testing import Faults, SandboxAcademy
+    from .testing import Dialect, Faults, SandboxAcademy
+
+    dialect = Dialect.named(args.dialect or "default")  # an unknown name: usage error
 
     faults = Faults(
         seed=args.seed,
@@ -431,8 +456,12 @@ def _sandbox(args: argparse.Namespace) -> int:
             rate_limit_style=args.rate_limit_style,
             rate_limit_burst=args.rate_limit_burst,
             clock_offset=args.clock_offset,
+            dialect=dialect,
         ) as academy:
             print(f"sandbox academy at {academy.url} ({args.members} members); Ctrl-C stops it")
+            if args.dialect:
+                changes = ", ".join(f"{k}={v!r}" for k, v in academy.dialect.changes().items())
+                print(f"  dialect {args.dialect}: {changes or 'the default'}")
             if rate_limit is not None:
                 print(f"  rate limited to {rate_limit:g} requests/s ({args.rate_limit_style})")
             print(f"  export COURSEPATH_URL={academy.url}")

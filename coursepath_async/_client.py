@@ -13,6 +13,8 @@ from ._config import (
     BodyFormat,
     ClientConfig,
     Priority,
+    WireFormat,
+    check_body_format,
     check_count,
     check_optional_rate,
     check_optional_seconds,
@@ -71,6 +73,16 @@ class _Base:
         """The scheduler lane this view's calls wait in."""
         return self._ctx.priority
 
+    @property
+    def body_format(self) -> WireFormat:
+        """How request bodies are sent now: ``"json"``, or ``"form"`` (after a 415 under auto)."""
+        return self._core.body_formats.current
+
+    @property
+    def clock_skew(self) -> float:
+        """Seconds the academy's clock runs ahead of ours, from its ``Date`` headers (0: none)."""
+        return self._core.skew.offset
+
     def as_user(self, email: str) -> ClientView:
         """A view acting as another member; same pool, budget and lifecycle."""
         return self.with_options(user=validate_email(email, field="user"))
@@ -124,7 +136,10 @@ class CoursepathClient(_Base):
     per-member views with :meth:`as_user`. Every call signs a fresh single-use JWT
     when it is dispatched, waits for a slot in the shared budget and for the rate
     governor (which learns the server's rate limit; ``max_rate`` caps it, in requests
-    per second), and is retried per the :class:`RetryPolicy`.
+    per second), and is retried per the :class:`RetryPolicy`. ``body_format`` is how
+    request bodies travel: ``"auto"`` (JSON, switching the whole client to form encoding
+    once a server answers 415), ``"json"`` or ``"form"``. Tokens are signed on the
+    server's clock as its ``Date`` headers tell it.
     """
 
     def __init__(
@@ -140,7 +155,7 @@ class CoursepathClient(_Base):
         deadline: float | None = None,
         allow_http: bool = False,
         ssl: SSLParam = True,
-        body_format: BodyFormat = "json",
+        body_format: BodyFormat = "auto",
         page_window: int | None = None,
         max_listing_records: int = MAX_RECORDS,
         priority: Priority = Priority.NORMAL,
@@ -152,8 +167,6 @@ class CoursepathClient(_Base):
             raise ConfigurationError(
                 f"ssl must be an ssl.SSLContext or a bool, got {type(ssl).__name__}"
             )
-        if body_format not in ("json", "form"):
-            raise ConfigurationError(f"body_format must be 'json' or 'form', got {body_format!r}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         config = ClientConfig(
@@ -163,7 +176,7 @@ class CoursepathClient(_Base):
             interactive_reserve=check_count("interactive_reserve", interactive_reserve),
             timeout=check_seconds("timeout", timeout),
             deadline=check_optional_seconds("deadline", deadline),
-            body_format=body_format,
+            body_format=check_body_format(body_format),
             max_listing_records=check_positive_int("max_listing_records", max_listing_records),
             max_rate=check_optional_rate("max_rate", max_rate),
         )

@@ -18,8 +18,13 @@ ENV_URL = "COURSEPATH_URL"
 ENV_API_KEY = "COURSEPATH_API_KEY"
 ENV_USER = "COURSEPATH_USER"
 ENV_MAX_RATE = "COURSEPATH_MAX_RATE"
+ENV_BODY_FORMAT = "COURSEPATH_BODY_FORMAT"
 
-BodyFormat = Literal["json", "form"]
+#: How request bodies are encoded: "auto" sends JSON until a server answers 415, then form.
+BodyFormat = Literal["auto", "json", "form"]
+#: The encoding one request body is actually sent in.
+WireFormat = Literal["json", "form"]
+BODY_FORMATS: tuple[BodyFormat, ...] = ("auto", "json", "form")
 
 
 class Priority(IntEnum):
@@ -220,6 +225,15 @@ def parse_rate(text: str, *, name: str) -> float:
             f"{name} must be a rate such as 100 or 100/s (or N/min, N/h), got {text!r}"
         ) from None
     return check_rate(name, value)
+
+
+def check_body_format(value: object, *, name: str = "body_format") -> BodyFormat:
+    """One of ``auto``, ``json`` or ``form`` (exactly: a CLI flag or env var is the same)."""
+    for choice in BODY_FORMATS:
+        if value == choice and isinstance(value, str):
+            return choice
+    choices = ", ".join(repr(c) for c in BODY_FORMATS)
+    raise ConfigurationError(f"{name} must be one of {choices}, got {short_repr(value)}")
 
 
 def check_priority(value: object) -> Priority:

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 from attrs import frozen
 
 from ._auth import TokenSigner
-from ._config import ClientConfig, Priority
+from ._bodyformat import BodyFormats
+from ._config import ClientConfig, Priority, WireFormat
 from ._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
@@ -31,6 +32,7 @@ from ._retry import (
     GiveUp,
     Outcome,
     Refusal,
+    Rejection,
     RetryPolicy,
     classify,
     decide,
@@ -38,6 +40,7 @@ from ._retry import (
 )
 from ._sansio import ApiRequest, RawResponse, RequestKind, encode_body
 from ._scheduler import Scheduler
+from ._skew import TOKEN_SKEW_LIMIT, ClockSkew, measure
 from ._transport import SSLParam, Transport
 
 T = TypeVar("T")
@@ -60,13 +63,20 @@ _NO_ATTEMPT = Attempt()  # frozen: every call starts from this one
 
 
 class _Call:
-    """One call's progress, which the deadline reads when it strikes: in doubt or not."""
+    """One call's progress, which the deadline reads when it strikes: in doubt or not.
 
-    __slots__ = ("attempt", "in_flight")
+    Also what its last attempt's token was dated with (the clock offset) and, after a
+    401, the offset that answer's ``Date`` showed; ``resigned`` once it was resent so.
+    """
+
+    __slots__ = ("attempt", "in_flight", "refused_skew", "resigned", "signed_with")
 
     def __init__(self) -> None:
         self.attempt = _NO_ATTEMPT
         self.in_flight = False
+        self.signed_with = 0.0
+        self.refused_skew: float | None = None
+        self.resigned = False
 
     @property
     def in_doubt(self) -> bool:
@@ -90,6 +100,10 @@ class Core:
         self.page_window = page_window
         self.retry = retry
         self.signer = TokenSigner(api_key)
+        #: The server's clock offset, from its Date headers: tokens are dated on its clock.
+        self.skew = ClockSkew()
+        #: JSON or form bodies, for the client and all its views (auto: a 415 switches).
+        self.body_formats = BodyFormats(config.body_format)
         #: Blanks tokens and this client's API key in what servers answer.
         self.redact = Redactor([api_key])
         # One governor for the client and all its views: the server's limit is per academy.
@@ -151,13 +165,20 @@ class Core:
         """Attempt until success or a final error: each attempt, then the retry decision."""
         if self.closed:
             raise RuntimeError("the Coursepath client is closed")
-        data, headers = self._wire(request)
+        # The body's format (None: no body), fixed for the call unless a 415 switches it.
+        sent_as = None if request.body is None else self.body_formats.current
+        data, headers = self._wire(request, sent_as)
         clock = self.scheduler.now  # the one clock: the governor's and the scheduler's
         began = clock()
         while True:
             answer = await self._attempt(request, ctx, url, data, headers, call)
             if isinstance(answer, RawResponse):
                 return url, answer
+            if isinstance(answer, Rejection) and self._resend_at_once(answer, call, sent_as):
+                if sent_as is not None and sent_as != self.body_formats.current:
+                    sent_as = self.body_formats.current
+                    data, headers = self._wire(request, sent_as)
+                continue
             decision = decide(
                 answer,
                 call.attempt,
@@ -179,11 +200,32 @@ class Core:
             )
             await self._back_off(wait)
 
-    def _wire(self, request: ApiRequest) -> tuple[bytes | None, dict[str, str]]:
+    def _resend_at_once(self, outcome: Rejection, call: _Call, sent_as: WireFormat | None) -> bool:
+        """Whether a refusal that applied nothing is mended by resending the call now.
+
+        A 415 to a JSON body under ``body_format="auto"`` (resent as form), and a 401
+        whose ``Date`` shows our token was dated over a minute off the server's clock
+        (resent once, signed on its clock). Neither waits nor counts as a fault.
+        """
+        status = outcome.error.status_code
+        if status == 415:
+            return sent_as is not None and self.body_formats.refused(sent_as)
+        skew = call.refused_skew
+        if status != 401 or skew is None or call.resigned:
+            return False
+        if abs(skew - call.signed_with) <= TOKEN_SKEW_LIMIT:
+            return False
+        call.resigned = True
+        self.skew.adopt(skew)
+        return True
+
+    def _wire(
+        self, request: ApiRequest, body_format: WireFormat | None
+    ) -> tuple[bytes | None, dict[str, str]]:
         """The body bytes and headers every attempt sends (each adds its own token)."""
-        if request.body is None:
+        if request.body is None or body_format is None:
             return None, {"Accept": "application/json", "User-Agent": _USER_AGENT}
-        data, content_type = encode_body(request.body, self.config.body_format)
+        data, content_type = encode_body(request.body, body_format)
         return data, {
             "Accept": "application/json",
             "User-Agent": _USER_AGENT,
@@ -208,9 +250,12 @@ class Core:
             if self.closed:  # closed while we waited or backed off: never reopen
                 raise RuntimeError("the Coursepath client is closed")
             call.in_flight = True
-            # Signed here, after any wait for a slot: iat is the dispatch time.
-            headers["Authorization"] = "Bearer " + self.signer.sign(ctx.user)
+            # Signed here, after any wait for a slot: iat is the dispatch time, on the
+            # server's clock.
+            offset = call.signed_with = self.skew.offset
+            headers["Authorization"] = "Bearer " + self.signer.sign(ctx.user, offset)
             sent_at = scheduler.now()
+            sent_wall = time.time()
             try:
                 response = await self.transport.request(
                     request.method, url, headers=headers, data=data, max_body=request.max_body
@@ -219,6 +264,9 @@ class Core:
                 answer: RawResponse | APIConnectionError = exc
             else:
                 now = scheduler.now()
+                wall = time.time()
+                date = response.headers.get("date")
+                self.skew.observe(date, sent=sent_wall, received=wall)
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug(
                         "%s %s -> %d (attempt %d, %.3fs)",
@@ -228,13 +276,15 @@ class Core:
                         call.attempt.number + 1,
                         now - sent_at,
                     )
-                hint = quota_hint(response.headers, now=time.time())
+                hint = quota_hint(response.headers, now=wall)
                 if hint is not None:  # the server told its quota
                     self.governor.heed(hint, now=now)
                 if 200 <= response.status < 300:  # a 3xx is not followed; a 1xx no answer
                     self.governor.accepted(now)
                     scheduler.succeeded()
                     return response
+                if response.status == 401:
+                    call.refused_skew = measure(date, sent=sent_wall, received=wall)
                 answer = response
             outcome = classify(
                 request, url, answer, earlier=call.attempt, now=time.time(), redact=self.redact

@@ -19,7 +19,7 @@ import orjson
 from attrs import frozen
 from multidict import CIMultiDictProxy
 
-from ._config import BodyFormat
+from ._config import WireFormat
 from ._exceptions import (
     APIResponseValidationError,
     APIStatusError,
@@ -99,7 +99,7 @@ def _flatten_form(body: Mapping[str, Any], prefix: str = "") -> list[tuple[str, 
     return pairs
 
 
-def encode_body(body: Mapping[str, Any], body_format: BodyFormat) -> tuple[bytes, str]:
+def encode_body(body: Mapping[str, Any], body_format: WireFormat) -> tuple[bytes, str]:
     """Serialise a request body as JSON (the default) or as a form with ``mail[subject]`` keys.
 
     A form carries only text: a value it cannot represent as JSON would (a list, None,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from coursepath_async.testing import SandboxAcademy
 
@@ -38,3 +41,27 @@ async def run_cli(academy: SandboxAcademy | None, *args: str, **env: str) -> tup
         out, err = await process.communicate()
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode("utf-8", "replace")
+
+
+@asynccontextmanager
+async def served_sandbox(*args: str) -> AsyncIterator[tuple[str, list[str]]]:
+    """Run ``coursepath-async sandbox --port 0 *args``: its URL and banner lines; Ctrl-C after."""
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "coursepath_async", "sandbox", "--port", "0", *args),
+        env=cli_env(None),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    banner: list[str] = []
+    try:
+        async with asyncio.timeout(30):
+            while not (line := (await process.stdout.readline()).decode()).startswith(
+                "  export COURSEPATH_ALLOW_HTTP"
+            ):
+                banner.append(line)
+        url = next(ln.split("=", 1)[1].strip() for ln in banner if "COURSEPATH_URL=" in ln)
+        yield url, banner
+    finally:
+        process.send_signal(signal.SIGINT)
+        await process.communicate()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import signal
 import sys
 import time
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
-from cli_env import cli_env
+from cli_env import cli_env, served_sandbox
 
 from coursepath_async.testing import SandboxAcademy
 from coursepath_async.testing._limiter import RATE_LIMIT_STYLES, RateLimitStyle
@@ -86,32 +85,14 @@ async def test_max_rate_holds_the_cli_to_it(tmp_path: Path) -> None:
 
 async def test_the_sandbox_command_serves_a_limiter() -> None:
     """``sandbox --rate-limit 5/s --rate-limit-style 503-retry-after --clock-offset 90``."""
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "coursepath_async", "sandbox", "--port", "0", "--members", "2"),
-        *("--rate-limit", "5/s", "--rate-limit-burst", "1", "--rate-limit-style"),
-        *("503-retry-after", "--clock-offset", "90"),
-        env=cli_env(None),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    banner: list[str] = []
-    async with asyncio.timeout(30):
-        while not (line := (await process.stdout.readline()).decode()).startswith(
-            "  export COURSEPATH_ALLOW_HTTP"
-        ):
-            banner.append(line)
-    url = next(ln.split("=", 1)[1].strip() for ln in banner if "COURSEPATH_URL=" in ln)
-    try:
-        async with aiohttp.ClientSession() as session:
-            statuses, headers = [], []
-            for _ in range(2):
-                async with session.get(url + "/api/v1/members/me") as response:
-                    statuses.append(response.status)
-                    headers.append(response.headers.copy())
-    finally:
-        process.send_signal(signal.SIGINT)
-        await process.communicate()
+    limiter = ("--rate-limit", "5/s", "--rate-limit-burst", "1", "--rate-limit-style")
+    options = ("--members", "2", *limiter, "503-retry-after", "--clock-offset", "90")
+    async with served_sandbox(*options) as (url, banner), aiohttp.ClientSession() as session:
+        statuses, headers = [], []
+        for _ in range(2):
+            async with session.get(url + "/api/v1/members/me") as response:
+                statuses.append(response.status)
+                headers.append(response.headers.copy())
     assert "rate limited to 5 requests/s (503-retry-after)" in "".join(banner)
     assert statuses == [401, 503]  # the gateway spends a token before the app says 401
     assert headers[1]["Retry-After"] == "1"

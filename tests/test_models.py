@@ -306,3 +306,30 @@ def test_extra_still_takes_part_in_equality() -> None:
     two = structure({"id": 1, "email": "a@x.co", "x": 2}, Member)
     assert one != two
     assert len({one, two}) == 2
+
+
+_CREATED = datetime(2026, 12, 2, 7, 31, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("created", "expected"),
+    [
+        ("2026-12-02T07:31:05Z", _CREATED),
+        ("2026-12-02 07:31:05", _CREATED),  # no zone: taken as UTC
+        ("2026-12-02T08:31:05+01:00", _CREATED),
+        (None, None),
+    ],
+)
+@pytest.mark.parametrize("model", [Member, Course, CourseMember, ProgramMember])
+def test_created_date_in_each_form_a_server_writes_it(
+    created: str | None, expected: datetime | None, model: type[Any]
+) -> None:
+    """A createdDate with Z, zone-less (UTC), with an offset or absent decodes on both paths."""
+    record: dict[str, Any] = {"id": 7, "email": "d@x.co", "courseId": 1, "memberId": 7}
+    if created is not None:
+        record["createdDate"] = created
+    fast = structure(record, model)
+    slow = structure({**record, "id": "7"}, model) if model in (Member, Course) else fast
+    assert fast.created_date == expected
+    assert slow.created_date == expected
+    assert expected is None or fast.created_date.utcoffset() is not None

@@ -18,6 +18,11 @@ scripted ones per route with ``academy.script("GET", "/members/me", 503, 503)`` 
 ``applied_then``, ``reset`` and ``slow_body`` spoil the answer to a request that was
 handled, writes included.
 
+``SandboxAcademy(dialect="form_only")`` (or a :class:`Dialect`, or several preset
+names of :data:`DIALECTS`) answers the API's open points as another real academy
+might: 400 for an existing email, zone-less or missing dates, form-only bodies,
+wrapped lists, other page caps, other write statuses, a clock minutes off, text errors.
+
 ``printed_forms(exc)`` yields every form an exception (and its chain) can be printed
 in, and ``leaked_credentials(text, api_key=..., tokens=...)`` names what of a key or
 token shows in a text, for tests proving that no API key or token leaks.
@@ -27,6 +32,7 @@ pytest users get the ``coursepath_sandbox`` and ``coursepath_client`` fixtures w
 """
 
 from ._auth import REJECTION_REASONS
+from ._dialect import DIALECTS, Dialect
 from ._faults import Faults, ScriptedFault
 from ._fixture import FixtureError
 from ._printed import leaked_credentials, printed_forms
@@ -48,6 +54,8 @@ __all__ = [
     "CourseEvent",
     "CourseRecord",
     "DEFAULT_ADMIN_EMAIL",
+    "DIALECTS",
+    "Dialect",
     "DuplicateEmailError",
     "Enrolment",
     "Faults",

@@ -31,13 +31,22 @@ from typing import Final
 from aiohttp import web
 
 from ._auth import TokenClaims, TokenRejectedError, TokenVerifier, peek_claims
+from ._dialect import DEFAULT_DIALECT, Dialect
 from ._faults import POST_APP_KINDS, PRE_APP_KINDS, FaultInjector, FaultScript, ScriptedFault
 from ._handlers import Call, Endpoint, Endpoints
 from ._limiter import Limiter
 from ._recorder import Recorder, RequestRecord
 from ._routing import Match, Router
 from ._state import AcademyState
-from ._wire import ApiError, Reply, echo_reply, error_reply, parse_body, proxy_error_reply
+from ._wire import (
+    ApiError,
+    Reply,
+    echo_reply,
+    error_reply,
+    parse_body,
+    proxy_error_reply,
+    text_error,
+)
 
 _WRITES: Final = frozenset({"POST", "DELETE", "PUT", "PATCH"})
 
@@ -69,7 +78,7 @@ class SandboxApp:
         script: FaultScript,
         api_key: str,
         limiter: Limiter | None = None,
-        clock_offset: float = 0.0,
+        dialect: Dialect = DEFAULT_DIALECT,
     ) -> None:
         self.state = state
         #: Only for ``echo`` faults, which play a debug page that shows it.
@@ -83,8 +92,12 @@ class SandboxApp:
         self.script = script
         #: The gateway's rate limiter, if any: it answers before faults and the app.
         self.limiter = limiter
+        #: How this academy answers the open points: bodies taken, error type, clock.
+        self.dialect = dialect
         #: Seconds the server's clock (its ``Date`` headers) runs ahead of ours.
-        self.clock_offset = clock_offset
+        self.clock_offset = dialect.clock_offset
+        self._accepts = dialect.body_encodings
+        self._text_errors = dialect.error_body == "text"
         #: Set when the academy closes, releasing hung requests.
         self.closing = asyncio.Event()
         self._ids = itertools.count(1)
@@ -194,7 +207,8 @@ class SandboxApp:
             body: dict[str, object] = {}
             if request.method in _WRITES:
                 # Parameters may come in the query string too; the body wins.
-                body = {**query, **parse_body(request.content_type, await request.read())}
+                raw = await request.read()
+                body = {**query, **parse_body(request.content_type, raw, self._accepts)}
             call = Call(ids=match.ids, query=query, body=body, actor=actor, request_id=request_id)
             return endpoint.handler(self.endpoints, call)
         except ApiError as exc:
@@ -209,6 +223,8 @@ class SandboxApp:
         return headers
 
     def _response(self, reply: Reply, request_id: str) -> web.Response:
+        if self._text_errors:  # the one place every error reply of the app passes
+            reply = text_error(reply)
         headers = self._headers(reply, request_id)
         if not reply.body:
             return web.Response(status=reply.status, headers=headers, reason=reply.reason)

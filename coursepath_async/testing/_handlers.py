@@ -7,12 +7,14 @@ respect to other requests; authentication, faults and recording live in ``_app``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 import orjson
 from attrs import frozen
 
+from ._dialect import DEFAULT_DIALECT, EMAIL_IN_USE, Dialect
 from ._recorder import Invitation, InviteScope, Recorder
 from ._records import (
     CourseRecord,
@@ -36,6 +38,11 @@ from ._wire import (
     parse_page,
 )
 
+R = TypeVar("R")
+
+#: A limit no listing reaches: a wrapped page's total counts the whole listing.
+_EVERYTHING: Final = 2**62
+
 #: Who may call a route: admins always; learners ``never``, only about themselves
 #: (``self``: the route's ``memberId`` is theirs), or ``always``.
 LearnerAccess = Literal["never", "self", "always"]
@@ -45,11 +52,9 @@ LearnerAccess = Literal["never", "self", "always"]
 class ApiOptions:
     """Behaviour switches of the API that Part B of the spec leaves open."""
 
-    duplicate_status: int = 409
+    #: How this academy answers the open points (statuses, shapes, caps, dates).
+    dialect: Dialect = DEFAULT_DIALECT
     newest_first: bool = False
-    member_page_size: int = 500
-    course_page_size: int = 250
-    group_page_size: int = 100
 
 
 @frozen(kw_only=True)
@@ -70,6 +75,10 @@ class Endpoints:
         self._state = state
         self._recorder = recorder
         self._options = options
+        self._dialect = dialect = options.dialect
+        self._dates = dialect.created_date
+        self._honour = dialect.limit_above_cap == "honoured"
+        self._wrapped = dialect.list_shape == "wrapped"
 
     def __repr__(self) -> str:
         return f"<Endpoints {self._options!r}>"
@@ -103,22 +112,53 @@ class Endpoints:
     # -- replies --------------------------------------------------------------------
 
     def _member_reply(self, status: int, member: MemberRecord) -> Reply:
-        return Reply(status, self._state.encode_member(member))
+        return Reply(status, self._encode_member(member))
+
+    def _created(self, member: MemberRecord) -> Reply:
+        """The answer to a create: the member, with the dialect's 201 or 200."""
+        return self._member_reply(self._dialect.create_status, member)
+
+    def _removed(self) -> Reply:
+        """The answer to a DELETE: 204, or 200 with a JSON body in some dialects."""
+        if self._dialect.delete_reply == "json":
+            return json_reply(200, {"deleted": True})
+        return Reply(204, b"", None)
+
+    def _listing(
+        self,
+        call: Call,
+        kind: Literal["member", "course", "group"],
+        page: Callable[..., list[R]],
+        encode: Callable[[R], bytes],
+    ) -> Reply:
+        """One page of a listing, capped and shaped as the dialect says.
+
+        ``page(offset, limit, newest_first=...)`` reads the state; a wrapped answer's
+        ``total`` counts the whole listing.
+        """
+        cap = self._dialect.page_cap(kind)
+        offset, limit = parse_page(call.query, cap, honour=self._honour)
+        order = self._options.newest_first
+        items = [encode(record) for record in page(offset, limit, newest_first=order)]
+        total = len(page(0, _EVERYTHING, newest_first=order)) if self._wrapped else None
+        return array_reply(items, total=total)
+
+    def _encode_member(self, member: MemberRecord) -> bytes:
+        return self._state.encode_member(member, self._dates)
+
+    def _encode_course(self, course: CourseRecord) -> bytes:
+        return orjson.dumps(course_json(course, self._dates))
 
     def _member_list(
         self, call: Call, *, course_id: int | None = None, group_id: int | None = None
     ) -> Reply:
-        offset, limit = parse_page(call.query, self._options.member_page_size)
-        page = self._state.page_members(
-            offset,
-            limit,
+        page = functools.partial(
+            self._state.page_members,
             filters=member_filters(call.query),
             course_id=course_id,
             group_id=group_id,
-            newest_first=self._options.newest_first,
         )
-        encode = self._state.encode_member
-        return array_reply([encode(member) for member in page])
+        return self._listing(call, "member", page, self._encode_member)
 
     def _create_member(self, call: Call) -> MemberRecord:
         fields = member_fields(call.body, creating=True)
@@ -136,7 +176,14 @@ class Endpoints:
                 registration=get("registration"),
             )
         except DuplicateEmailError as exc:
-            raise ApiError(self._options.duplicate_status, "conflict", str(exc)) from None
+            raise self._duplicate(exc) from None
+
+    def _duplicate(self, exc: DuplicateEmailError) -> ApiError:
+        """The dialect's answer to an email in use: 409/422 ``conflict`` or a 400 message."""
+        status = self._dialect.duplicate_status
+        if status == 400:
+            return ApiError(400, "bad_request", EMAIL_IN_USE)
+        return ApiError(status, "conflict", str(exc))
 
     # -- members --------------------------------------------------------------------
 
@@ -153,8 +200,8 @@ class Endpoints:
         return self._member_list(call)
 
     def create_member(self, call: Call) -> Reply:
-        """POST /members — 201, or 409/422 ``conflict`` when the email exists."""
-        return self._member_reply(201, self._create_member(call))
+        """POST /members — 201 (or 200), or 400/409/422 when the email exists."""
+        return self._created(self._create_member(call))
 
     def update_member(self, call: Call) -> Reply:
         """POST /members/{memberId} — 200 with the updated member."""
@@ -163,7 +210,7 @@ class Endpoints:
         try:
             updated = self._state.update_member(member.id, **fields)
         except DuplicateEmailError as exc:
-            raise ApiError(self._options.duplicate_status, "conflict", str(exc)) from None
+            raise self._duplicate(exc) from None
         return self._member_reply(200, updated)
 
     # -- courses --------------------------------------------------------------------
@@ -174,18 +221,15 @@ class Endpoints:
 
     def get_course(self, call: Call) -> Reply:
         """GET /courses/{courseId}."""
-        return json_reply(200, course_json(self._course(call)))
+        return json_reply(200, course_json(self._course(call), self._dates))
 
     def member_courses(self, call: Call) -> Reply:
         """GET /members/{memberId}/courses — paginated."""
         return self._course_list(call, member_id=self._member(call).id)
 
     def _course_list(self, call: Call, *, member_id: int | None) -> Reply:
-        offset, limit = parse_page(call.query, self._options.course_page_size)
-        page = self._state.page_courses(
-            offset, limit, member_id=member_id, newest_first=self._options.newest_first
-        )
-        return array_reply([orjson.dumps(course_json(course)) for course in page])
+        page = functools.partial(self._state.page_courses, member_id=member_id)
+        return self._listing(call, "course", page, self._encode_course)
 
     def course_members(self, call: Call) -> Reply:
         """GET /courses/{courseId}/members — filtered, paginated."""
@@ -196,7 +240,7 @@ class Endpoints:
         course = self._course(call)
         member = self._create_member(call)
         self._state.enrol(course.id, member.id)
-        return self._member_reply(201, member)
+        return self._created(member)
 
     def get_coursemember(self, call: Call) -> Reply:
         """GET .../coursemember — the result, 404 when not enrolled."""
@@ -204,20 +248,20 @@ class Endpoints:
         enrolment = self._state.enrolment(course.id, member.id)
         if enrolment is None:
             raise ApiError(404, "not_found", f"member {member.id} is not in course {course.id}")
-        return json_reply(200, enrolment_json(enrolment))
+        return json_reply(200, enrolment_json(enrolment, self._dates))
 
     def enrol(self, call: Call) -> Reply:
         """POST .../coursemember — 201 when new, 200 with the existing enrolment."""
         course, member = self._course(call), self._member(call)
         enrolment, created = self._state.enrol(course.id, member.id)
-        return json_reply(201 if created else 200, enrolment_json(enrolment))
+        return json_reply(201 if created else 200, enrolment_json(enrolment, self._dates))
 
     def unenrol(self, call: Call) -> Reply:
         """DELETE .../coursemember — 204, deleting the result; 404 when not enrolled."""
         course, member = self._course(call), self._member(call)
         if not self._state.unenrol(course.id, member.id):
             raise ApiError(404, "not_found", f"member {member.id} is not in course {course.id}")
-        return Reply(204, b"", None)
+        return self._removed()
 
     # -- programs -------------------------------------------------------------------
 
@@ -226,20 +270,21 @@ class Endpoints:
         program_id = self._program_id(call)
         member = self._create_member(call)
         self._state.enrol_program(program_id, member.id)
-        return self._member_reply(201, member)
+        return self._created(member)
 
     def enrol_program(self, call: Call) -> Reply:
         """POST .../programmember — 201 when new, 200 when already enrolled."""
         program_id, member = self._program_id(call), self._member(call)
         enrolment, created = self._state.enrol_program(program_id, member.id)
-        return json_reply(201 if created else 200, program_enrolment_json(enrolment))
+        record = program_enrolment_json(enrolment, self._dates)
+        return json_reply(201 if created else 200, record)
 
     def unenrol_program(self, call: Call) -> Reply:
         """DELETE .../programmember — 204; 404 when not enrolled."""
         program_id, member = self._program_id(call), self._member(call)
         if not self._state.unenrol_program(program_id, member.id):
             raise ApiError(404, "not_found", f"member {member.id} is not in program {program_id}")
-        return Reply(204, b"", None)
+        return self._removed()
 
     # -- invitations ----------------------------------------------------------------
 
@@ -277,6 +322,11 @@ class Endpoints:
                 request_id=call.request_id,
             )
         )
+        reply = self._dialect.invite_reply
+        if reply == "no_content":
+            return Reply(204, b"", None)
+        if reply == "empty":
+            return Reply(200, b"", None)
         return json_reply(200, {"invited": True})
 
     # -- groups ---------------------------------------------------------------------
@@ -294,11 +344,8 @@ class Endpoints:
         return self._group_list(call, member_id=self._member(call).id)
 
     def _group_list(self, call: Call, *, member_id: int | None) -> Reply:
-        offset, limit = parse_page(call.query, self._options.group_page_size)
-        page = self._state.page_groups(
-            offset, limit, member_id=member_id, newest_first=self._options.newest_first
-        )
-        return array_reply([orjson.dumps(group_json(group)) for group in page])
+        page = functools.partial(self._state.page_groups, member_id=member_id)
+        return self._listing(call, "group", page, _encode_group)
 
     def join_group(self, call: Call) -> Reply:
         """POST /members/{memberId}/groups — 201 when added, 200 when already in it."""
@@ -317,7 +364,11 @@ class Endpoints:
             self._state.leave_all_groups(member.id)
         elif not self._state.leave_group(member.id, name):
             raise ApiError(404, "not_found", f"member {member.id} is not in group {name!r}")
-        return Reply(204, b"", None)
+        return self._removed()
+
+
+def _encode_group(group: GroupRecord) -> bytes:
+    return orjson.dumps(group_json(group))
 
 
 Handler = Callable[[Endpoints, Call], Reply]

@@ -9,8 +9,8 @@ the fixture dump so both always agree.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
-from typing import Literal
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Final, Literal
 
 from attrs import frozen
 
@@ -115,6 +115,31 @@ def format_date(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: The zone of ``offset``-style dates: an academy an hour east of UTC.
+_EAST: Final = timezone(timedelta(hours=1))
+#: How a dialect writes ``createdDate``: ISO with Z, naive UTC, with an offset, or not at all.
+DateStyle = Literal["iso", "naive", "offset", "absent"]
+
+
+def styled_date(value: datetime, style: DateStyle) -> str | None:
+    """``value`` as a dialect writes it; None for ``absent`` (the key is then left out)."""
+    if style == "naive":
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if style == "offset":
+        return value.astimezone(_EAST).isoformat(timespec="seconds")
+    if style == "absent":
+        return None
+    return format_date(value)
+
+
+def _created(record: JsonDict, value: datetime, style: DateStyle) -> JsonDict:
+    """``record`` with its ``createdDate`` in ``style`` (none at all when ``absent``)."""
+    text = styled_date(value, style)
+    if text is not None:
+        record["createdDate"] = text
+    return record
+
+
 def parse_date(value: str) -> datetime:
     """Parse an ISO 8601 date as written by :func:`format_date` (naive means UTC)."""
     parsed = datetime.fromisoformat(value)
@@ -128,9 +153,9 @@ def name_from_email(email: str) -> str:
     return " ".join(word.capitalize() for word in words) or email
 
 
-def member_json(member: MemberRecord) -> JsonDict:
+def member_json(member: MemberRecord, dates: DateStyle = "iso") -> JsonDict:
     """Return the public JSON shape of a member (the role is sandbox-internal)."""
-    return {
+    record: JsonDict = {
         "id": member.id,
         "email": member.email,
         "name": member.name,
@@ -141,18 +166,14 @@ def member_json(member: MemberRecord) -> JsonDict:
         "association": member.association,
         "identification": member.identification,
         "registration": member.registration,
-        "createdDate": format_date(member.created),
     }
+    return _created(record, member.created, dates)
 
 
-def course_json(course: CourseRecord) -> JsonDict:
+def course_json(course: CourseRecord, dates: DateStyle = "iso") -> JsonDict:
     """Return the public JSON shape of a course."""
-    return {
-        "id": course.id,
-        "name": course.name,
-        "description": course.description,
-        "createdDate": format_date(course.created),
-    }
+    record: JsonDict = {"id": course.id, "name": course.name, "description": course.description}
+    return _created(record, course.created, dates)
 
 
 def program_json(program: ProgramRecord) -> JsonDict:
@@ -170,25 +191,26 @@ def group_json(group: GroupRecord) -> JsonDict:
     return {"id": group.id, "name": group.name}
 
 
-def enrolment_json(enrolment: Enrolment) -> JsonDict:
-    """Return the public ``coursemember`` JSON shape of a course enrolment."""
-    return {
+def enrolment_json(enrolment: Enrolment, dates: DateStyle = "iso") -> JsonDict:
+    """Return the public ``coursemember`` JSON shape of a course enrolment.
+
+    ``completedDate`` carries the result, so it follows ``dates`` but is never left out.
+    """
+    completed = enrolment.completed
+    record: JsonDict = {
         "courseId": enrolment.course_id,
         "memberId": enrolment.member_id,
         "score": enrolment.score,
         "success": enrolment.success,
         "completedDate": (
-            None if enrolment.completed is None else format_date(enrolment.completed)
+            None if completed is None else styled_date(completed, dates) or format_date(completed)
         ),
         "certificate": enrolment.certificate,
-        "createdDate": format_date(enrolment.created),
     }
+    return _created(record, enrolment.created, dates)
 
 
-def program_enrolment_json(enrolment: ProgramEnrolment) -> JsonDict:
+def program_enrolment_json(enrolment: ProgramEnrolment, dates: DateStyle = "iso") -> JsonDict:
     """Return the public ``programmember`` JSON shape of a program enrolment."""
-    return {
-        "programId": enrolment.program_id,
-        "memberId": enrolment.member_id,
-        "createdDate": format_date(enrolment.created),
-    }
+    record: JsonDict = {"programId": enrolment.program_id, "memberId": enrolment.member_id}
+    return _created(record, enrolment.created, dates)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import secrets
 import time
 import uuid
@@ -20,6 +19,7 @@ from aiohttp import web
 
 from ._app import SandboxApp
 from ._auth import Jti, TokenVerifier, encode_token
+from ._dialect import Dialect, DuplicateStatus
 from ._faults import FaultInjector, Faults, FaultScript, ScriptEntry
 from ._fixture import dump_state, load_state, read_fixture
 from ._handlers import ROUTES, ApiOptions, Endpoints
@@ -34,6 +34,20 @@ from ._webhooks import WebhookSender
 DEFAULT_ADMIN_EMAIL: Final = "admin@sandbox.test"
 
 
+def _dialect(base: Dialect | str | None, **explicit: Any) -> Dialect:
+    """The academy's dialect: ``base`` (or presets by name), with explicit keywords over it."""
+    if base is None:
+        dialect = Dialect()
+    elif isinstance(base, str):
+        dialect = Dialect.named(base)
+    elif isinstance(base, Dialect):
+        dialect = base
+    else:
+        raise TypeError(f"dialect must be a Dialect or preset names, got {type(base).__name__}")
+    given = {name: value for name, value in explicit.items() if value is not None}
+    return attrs.evolve(dialect, **given) if given else dialect
+
+
 class SandboxAcademy:
     """A stateful, fault-injecting Coursepath academy served over real loopback HTTP.
 
@@ -46,6 +60,12 @@ class SandboxAcademy:
     limiter in front (see ``_limiter``: ``rate_limit_style`` is how it refuses,
     ``rate_limit_burst`` its bucket); ``clock_offset`` runs the academy's clock that
     many seconds ahead of ours (its ``Date`` headers, dated Retry-After, token checks).
+
+    ``dialect`` (a :class:`Dialect` or preset names, ``"form_only,no_dates"``) is how the
+    academy answers the API's open points; the keywords ``duplicate_status``,
+    ``member_page_size``, ``course_page_size``, ``group_page_size`` and ``clock_offset``
+    are dialect fields too, and override the dialect's value when given; ``dialect``
+    (the attribute) is the result.
     """
 
     def __init__(
@@ -67,11 +87,12 @@ class SandboxAcademy:
         webhook_url: str | None = None,
         webhook_ssl: SSLContext | None = None,
         webhook_timeout: float = 5.0,
-        duplicate_status: Literal[409, 422] = 409,
+        dialect: Dialect | str | None = None,
+        duplicate_status: DuplicateStatus | None = None,
         list_order: Literal["id", "newest_first"] = "id",
-        member_page_size: int = 500,
-        course_page_size: int = 250,
-        group_page_size: int = 100,
+        member_page_size: int | None = None,
+        course_page_size: int | None = None,
+        group_page_size: int | None = None,
         token_max_age: float = 120.0,
         token_max_skew: float = 30.0,
         max_log: int | None = None,
@@ -79,16 +100,20 @@ class SandboxAcademy:
         rate_limit: float | None = None,
         rate_limit_style: RateLimitStyle = "429",
         rate_limit_burst: float | None = None,
-        clock_offset: float = 0.0,
+        clock_offset: float | None = None,
     ) -> None:
-        if duplicate_status not in (409, 422):
-            raise ValueError("duplicate_status must be 409 or 422")
+        self.dialect = _dialect(
+            dialect,
+            duplicate_status=duplicate_status,
+            member_page_cap=member_page_size,
+            course_page_cap=course_page_size,
+            group_page_cap=group_page_size,
+            clock_offset=clock_offset,
+        )
         if list_order not in ("id", "newest_first"):
             raise ValueError("list_order must be 'id' or 'newest_first'")
         if min(members, courses, programs, groups) < 0:
             raise ValueError("seed counts must not be negative")
-        if min(member_page_size, course_page_size, group_page_size) < 1:
-            raise ValueError("page sizes must be positive")
         self._api_key = api_key or secrets.token_urlsafe(32)
         self._admin_email = admin_email
         self._host = host
@@ -116,17 +141,9 @@ class SandboxAcademy:
             )
         self.recorder = Recorder(max_log=max_log, record_jtis=record_jtis)
         self._faults = faults or Faults()
-        options = ApiOptions(
-            duplicate_status=duplicate_status,
-            newest_first=list_order == "newest_first",
-            member_page_size=member_page_size,
-            course_page_size=course_page_size,
-            group_page_size=group_page_size,
-        )
+        options = ApiOptions(dialect=self.dialect, newest_first=list_order == "newest_first")
         self._script = FaultScript()
-        if not math.isfinite(clock_offset):
-            raise ValueError("clock_offset must be a finite number of seconds")
-        self._clock_offset = float(clock_offset)
+        self._clock_offset = self.dialect.clock_offset
         limiter = None
         if rate_limit is not None:
             limit = RateLimit(rate=rate_limit, style=rate_limit_style, burst=rate_limit_burst)
@@ -146,7 +163,7 @@ class SandboxAcademy:
             script=self._script,
             api_key=self._api_key,
             limiter=limiter,
-            clock_offset=self._clock_offset,
+            dialect=self.dialect,
         )
         self._runner: web.ServerRunner | None = None
         self._port: int | None = None

@@ -26,6 +26,7 @@ import orjson
 from ._records import (
     CourseEvent,
     CourseRecord,
+    DateStyle,
     Enrolment,
     EventName,
     GroupRecord,
@@ -123,7 +124,7 @@ class AcademyState:
         self._members: dict[int, MemberRecord] = {}
         self._member_ids: list[int] = []
         self._by_email: dict[str, int] = {}
-        self._encoded_members: dict[int, tuple[MemberRecord, bytes]] = {}
+        self._encoded_members: dict[int, tuple[MemberRecord, DateStyle, bytes]] = {}
         self._courses: dict[int, CourseRecord] = {}
         self._course_ids: list[int] = []
         self._programs: dict[int, ProgramRecord] = {}
@@ -192,13 +193,13 @@ class AcademyState:
         """Return every member, ordered by id."""
         return [self._members[member_id] for member_id in self._member_ids]
 
-    def encode_member(self, member: MemberRecord) -> bytes:
+    def encode_member(self, member: MemberRecord, dates: DateStyle = "iso") -> bytes:
         """Return the member's JSON bytes, cached until the record is replaced."""
         cached = self._encoded_members.get(member.id)
-        if cached is not None and cached[0] is member:
-            return cached[1]
-        encoded = orjson.dumps(member_json(member))
-        self._encoded_members[member.id] = (member, encoded)
+        if cached is not None and cached[0] is member and cached[1] == dates:
+            return cached[2]
+        encoded = orjson.dumps(member_json(member, dates))
+        self._encoded_members[member.id] = (member, dates, encoded)
         return encoded
 
     def add_member(

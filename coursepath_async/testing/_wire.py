@@ -15,6 +15,7 @@ from http import HTTPStatus
 from typing import Final, Literal
 from urllib.parse import parse_qsl, quote, quote_plus
 
+import attrs
 import orjson
 from attrs import field, frozen
 
@@ -22,6 +23,7 @@ from ._records import MEMBER_OPTIONAL_FIELDS
 
 JSON_TYPE: Final = "application/json"
 HTML_TYPE: Final = "text/html"
+TEXT_TYPE: Final = "text/plain"
 
 _INT = re.compile(r"[0-9]+")
 # Deliberately loose, like most web apps: something@something.tld, no spaces.
@@ -62,9 +64,29 @@ def json_reply(status: int, data: object) -> Reply:
     return Reply(status, orjson.dumps(data))
 
 
-def array_reply(items: list[bytes]) -> Reply:
-    """Return a 200 bare JSON array from already-encoded items (no re-encoding)."""
-    return Reply(200, b"[" + b",".join(items) + b"]")
+def array_reply(items: list[bytes], *, total: int | None = None) -> Reply:
+    """Return a 200 JSON array from already-encoded items (no re-encoding).
+
+    With a ``total``, the array is wrapped as ``{"data": [...], "total": N}``.
+    """
+    array = b"[" + b",".join(items) + b"]"
+    if total is None:
+        return Reply(200, array)
+    return Reply(200, b'{"data":' + array + b',"total":' + str(total).encode() + b"}")
+
+
+def text_error(reply: Reply) -> Reply:
+    """A JSON error reply as a ``text/plain`` one (``error: message``), as some servers answer."""
+    if reply.content_type != JSON_TYPE or reply.status < 400:
+        return reply
+    try:
+        data = orjson.loads(reply.body)
+    except orjson.JSONDecodeError:
+        return reply
+    if not isinstance(data, dict):
+        return reply
+    line = ": ".join(str(data[key]) for key in ("error", "message") if key in data)
+    return attrs.evolve(reply, body=line.encode(), content_type=TEXT_TYPE)
 
 
 def error_reply(
@@ -85,7 +107,6 @@ def proxy_error_reply(status: int, headers: Mapping[str, str] | None = None) -> 
     return Reply(status, body, HTML_TYPE, dict(headers or {}))
 
 
-TEXT_TYPE: Final = "text/plain"
 #: Where a wrapped token is cut, as a proxy's log formatter might.
 _WRAP = 40
 
@@ -131,18 +152,27 @@ def echo_reply(
     return Reply(status, page.encode(), HTML_TYPE, headers, reason)
 
 
-def parse_body(content_type: str, raw: bytes) -> dict[str, object]:
+#: The body encodings a server takes: both, form only or JSON only.
+Encodings = Literal["any", "form", "json"]
+_FORM_TYPE: Final = "application/x-www-form-urlencoded"
+
+
+def parse_body(content_type: str, raw: bytes, accepts: Encodings = "any") -> dict[str, object]:
     """Parse a request body into a dict; raise :class:`ApiError` 400/415 when it is wrong.
 
     An empty body is an empty dict whatever its type.  Bracketed keys are nested one
     level: ``mail[subject]=Hi`` and ``{"mail[subject]": "Hi"}`` both become
-    ``{"mail": {"subject": "Hi"}}``.
+    ``{"mail": {"subject": "Hi"}}``. A body in an encoding ``accepts`` excludes is a 415.
     """
     if not raw.strip():
         return {}
     mime = content_type.split(";", 1)[0].strip().lower()
     data: dict[str, object]
-    if mime == JSON_TYPE or mime.endswith("+json"):
+    json = mime == JSON_TYPE or mime.endswith("+json")
+    if (accepts == "form" and json) or (accepts == "json" and mime == _FORM_TYPE):
+        wanted = _FORM_TYPE if accepts == "form" else JSON_TYPE
+        raise ApiError(415, "unsupported_media_type", f"send {wanted}")
+    if json:
         try:
             loaded = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -150,7 +180,7 @@ def parse_body(content_type: str, raw: bytes) -> dict[str, object]:
         if not isinstance(loaded, dict):
             raise ApiError(400, "invalid_body", "request body must be a JSON object")
         data = loaded
-    elif mime == "application/x-www-form-urlencoded":
+    elif mime == _FORM_TYPE:
         try:
             data = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
         except UnicodeDecodeError:
@@ -180,11 +210,14 @@ def _nest_brackets(data: dict[str, object]) -> dict[str, object]:
     return nested
 
 
-def parse_page(query: Mapping[str, str], cap: int) -> tuple[int, int]:
-    """Return ``(offset, limit)``: defaults 0 and ``cap``, ``limit`` silently capped."""
+def parse_page(query: Mapping[str, str], cap: int, *, honour: bool = False) -> tuple[int, int]:
+    """Return ``(offset, limit)``: defaults 0 and ``cap``, ``limit`` silently capped.
+
+    With ``honour``, a ``limit`` above the cap is served as asked instead.
+    """
     offset = _non_negative(query, "offset", 0)
     limit = _non_negative(query, "limit", cap)
-    return offset, min(limit, cap)
+    return offset, limit if honour else min(limit, cap)
 
 
 def _non_negative(query: Mapping[str, str], name: str, default: int) -> int:

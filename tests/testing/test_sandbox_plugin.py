@@ -54,6 +54,8 @@ def test_public_names_are_pinned_and_sorted() -> None:
     assert names == sorted(names)
     assert set(names) == {
         "DEFAULT_ADMIN_EMAIL",
+        "DIALECTS",
+        "Dialect",
         "REJECTION_REASONS",
         "AcademyState",
         "CourseEvent",

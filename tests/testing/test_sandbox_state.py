@@ -212,8 +212,8 @@ def test_state_rules() -> None:
 def test_constructor_validates_options() -> None:
     """Unsupported option values are refused at construction."""
     with pytest.raises(ValueError, match="duplicate_status"):
-        SandboxAcademy(duplicate_status=400)  # type: ignore[arg-type]
+        SandboxAcademy(duplicate_status=418)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="list_order"):
         SandboxAcademy(list_order="random")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="page sizes"):
+    with pytest.raises(ValueError, match="member_page_cap"):
         SandboxAcademy(member_page_size=0)
