@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from ssl import SSLContext
 from types import TracebackType
 from typing import Self, TypeVar
@@ -26,6 +33,7 @@ from ._config import (
 from ._core import CallContext, Core
 from ._cursor import MAX_RECORDS
 from ._exceptions import ConfigurationError
+from ._hooks import HookRunner, Instrumentation, as_instrumentations
 from ._jobs import bounded_map
 from ._pagination import MAX_WINDOW
 from ._resources import Courses, Groups, Members, Programs
@@ -124,7 +132,9 @@ class CoursepathClient(_Base):
     per-member views with :meth:`as_user`. Every call signs a fresh single-use JWT
     when it is dispatched, waits for a slot in the shared budget and for the rate
     governor (which learns the server's rate limit; ``max_rate`` caps it, in requests
-    per second), and is retried per the :class:`RetryPolicy`.
+    per second), and is retried per the :class:`RetryPolicy`. ``hooks`` (a
+    :class:`Hooks`, an :class:`Instrumentation` or a list of them) observe every attempt,
+    call and bulk job of the client and its views.
     """
 
     def __init__(
@@ -145,6 +155,7 @@ class CoursepathClient(_Base):
         max_listing_records: int = MAX_RECORDS,
         priority: Priority = Priority.NORMAL,
         max_rate: float | None = None,
+        hooks: Instrumentation | Sequence[Instrumentation] | None = None,
     ) -> None:
         if not isinstance(allow_http, bool):
             raise ConfigurationError(f"allow_http must be True or False, got {allow_http!r}")
@@ -169,6 +180,7 @@ class CoursepathClient(_Base):
         )
         core = Core(
             config,
+            hooks=_hook_runner(config, hooks),
             api_key=resolve_api_key(api_key),
             retry=retry or RetryPolicy(),
             ssl=ssl,
@@ -214,6 +226,25 @@ class CoursepathClient(_Base):
 
     def __repr__(self) -> str:
         return f"<CoursepathClient {self.base_url} user={self.user!r}>"
+
+
+def _hook_runner(
+    config: ClientConfig, hooks: Instrumentation | Sequence[Instrumentation] | None
+) -> HookRunner | None:
+    """The runner of ``hooks=`` for the core; None when there are none (no cost per call)."""
+    try:
+        instrumentations = as_instrumentations(hooks)
+    except TypeError as exc:
+        raise ConfigurationError(str(exc)) from None
+    if not instrumentations:
+        return None
+    url = config.base_url
+    return HookRunner(
+        instrumentations,
+        server_address=url.host or "",
+        server_port=url.port or 443,
+        root_path=config.api_root.path,
+    )
 
 
 class ClientView(_Base):

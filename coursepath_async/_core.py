@@ -23,6 +23,7 @@ from ._exceptions import (
     APITimeoutError,
 )
 from ._governor import RateGovernor
+from ._hooks import HookRunner, Trace
 from ._models import structure
 from ._ratelimit import quota_hint
 from ._redact import REDACT, Redactor
@@ -31,6 +32,7 @@ from ._retry import (
     GiveUp,
     Outcome,
     Refusal,
+    Retry,
     RetryPolicy,
     classify,
     decide,
@@ -62,11 +64,15 @@ _NO_ATTEMPT = Attempt()  # frozen: every call starts from this one
 class _Call:
     """One call's progress, which the deadline reads when it strikes: in doubt or not."""
 
-    __slots__ = ("attempt", "in_flight")
+    __slots__ = ("attempt", "in_flight", "queue_wait", "sent_at", "trace")
 
-    def __init__(self) -> None:
+    def __init__(self, trace: Trace | None = None) -> None:
         self.attempt = _NO_ATTEMPT
         self.in_flight = False
+        #: The hooks' view of the call (None without hooks), and its last attempt's timing.
+        self.trace = trace
+        self.queue_wait = 0.0
+        self.sent_at = 0.0
 
     @property
     def in_doubt(self) -> bool:
@@ -85,6 +91,7 @@ class Core:
         retry: RetryPolicy,
         ssl: SSLParam,
         page_window: int,
+        hooks: HookRunner | None = None,
     ) -> None:
         self.config = config
         self.page_window = page_window
@@ -111,6 +118,10 @@ class Core:
         self.closed = False
         self._closing = asyncio.Event()  # ends backoff waits when the client closes
         self._root = str(config.api_root)
+        #: The client's instrumentations (``hooks=``); None: no hooks, no cost.
+        self.hooks = hooks
+        if hooks is not None:
+            hooks.opened(self.scheduler.stats)
 
     def url_for(self, path: str) -> str:
         """The full URL of an API path, for messages."""
@@ -121,10 +132,15 @@ class Core:
     ) -> Coroutine[Any, Any, tuple[str, RawResponse]]:
         """Run one call to a 2xx answer or a typed error; returns (url, response)."""
         url = self._root + request.target()
-        call = _Call()
+        hooks = self.hooks
+        call = _Call(None if hooks is None else hooks.start(request, ctx.priority))
         if ctx.deadline is None:
-            return self._attempts(request, ctx, url, call)
-        return self._within_deadline(request, ctx, url, call, ctx.deadline)
+            calling = self._attempts(request, ctx, url, call)
+        else:
+            calling = self._within_deadline(request, ctx, url, call, ctx.deadline)
+        if call.trace is None:
+            return calling
+        return HookRunner.run_call(calling, call.trace, self.scheduler.now)
 
     async def _within_deadline(
         self, request: ApiRequest, ctx: CallContext, url: str, call: _Call, deadline: float
@@ -157,6 +173,8 @@ class Core:
         while True:
             answer = await self._attempt(request, ctx, url, data, headers, call)
             if isinstance(answer, RawResponse):
+                if call.trace is not None:
+                    self._observe(call.trace, call, answer, None)
                 return url, answer
             decision = decide(
                 answer,
@@ -166,6 +184,8 @@ class Core:
                 ctx.deadline,
                 policy=self.retry,
             )
+            if call.trace is not None:
+                self._observe(call.trace, call, answer, decision)
             if isinstance(decision, GiveUp):
                 raise decision.error
             wait, attempt, failure = decision.wait, call.attempt.number, answer.error
@@ -178,6 +198,17 @@ class Core:
                 failure,
             )
             await self._back_off(wait)
+
+    def _observe(
+        self,
+        trace: Trace,
+        call: _Call,
+        answer: RawResponse | Outcome,
+        decision: Retry | GiveUp | None,
+    ) -> None:
+        """Hand the attempt that just ended, and what the retry policy decided, to the hooks."""
+        elapsed = self.scheduler.now() - call.sent_at
+        trace.attempt(answer, decision, queue_wait=call.queue_wait, elapsed=elapsed)
 
     def _wire(self, request: ApiRequest) -> tuple[bytes | None, dict[str, str]]:
         """The body bytes and headers every attempt sends (each adds its own token)."""
@@ -202,15 +233,19 @@ class Core:
         """One attempt: slot, fresh token, send, classify; a 2xx answer or what went wrong."""
         scheduler = self.scheduler
         # The slot's fast path without a coroutine: a free slot is simply taken.
-        if not scheduler.try_acquire(ctx.priority):
+        if scheduler.try_acquire(ctx.priority):
+            call.queue_wait = 0.0
+        else:
+            queued_at = scheduler.now()
             await scheduler.acquire(ctx.priority)
+            call.queue_wait = scheduler.now() - queued_at
         try:
             if self.closed:  # closed while we waited or backed off: never reopen
                 raise RuntimeError("the Coursepath client is closed")
             call.in_flight = True
             # Signed here, after any wait for a slot: iat is the dispatch time.
             headers["Authorization"] = "Bearer " + self.signer.sign(ctx.user)
-            sent_at = scheduler.now()
+            call.sent_at = sent_at = scheduler.now()
             try:
                 response = await self.transport.request(
                     request.method, url, headers=headers, data=data, max_body=request.max_body
@@ -271,10 +306,12 @@ class Core:
         Calls backing off or queued (even behind a long ``Retry-After`` pause) are let go
         at once, and raise that the client is closed.
         """
-        self.closed = True
+        was_closed, self.closed = self.closed, True
         self._closing.set()
         self.scheduler.close()
         await self.transport.aclose()
+        if self.hooks is not None and not was_closed:
+            await self.hooks.aclose(self.scheduler.stats)
 
 
 def decode_model(
