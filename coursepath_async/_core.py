@@ -66,11 +66,11 @@ class _Call:
 
     __slots__ = ("attempt", "in_flight", "queue_wait", "sent_at", "trace")
 
-    def __init__(self, trace: Trace | None = None) -> None:
+    def __init__(self) -> None:
         self.attempt = _NO_ATTEMPT
         self.in_flight = False
         #: The hooks' view of the call (None without hooks), and its last attempt's timing.
-        self.trace = trace
+        self.trace: Trace | None = None
         self.queue_wait = 0.0
         self.sent_at = 0.0
 
@@ -132,15 +132,14 @@ class Core:
     ) -> Coroutine[Any, Any, tuple[str, RawResponse]]:
         """Run one call to a 2xx answer or a typed error; returns (url, response)."""
         url = self._root + request.target()
-        hooks = self.hooks
-        call = _Call(None if hooks is None else hooks.start(request, ctx.priority))
+        call = _Call()
         if ctx.deadline is None:
             calling = self._attempts(request, ctx, url, call)
         else:
             calling = self._within_deadline(request, ctx, url, call, ctx.deadline)
-        if call.trace is None:
+        if self.hooks is None:
             return calling
-        return HookRunner.run_call(calling, call.trace, self.scheduler.now)
+        return self.hooks.run_call(calling, call, request, ctx.priority, self.scheduler.now)
 
     async def _within_deadline(
         self, request: ApiRequest, ctx: CallContext, url: str, call: _Call, deadline: float

@@ -19,7 +19,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from attrs import field, frozen
 
@@ -31,6 +31,12 @@ from ._sansio import ApiRequest, RawResponse
 from ._scheduler import SchedulerStats
 
 T = TypeVar("T")
+
+
+class Traced(Protocol):
+    """A call in progress that hooks follow: the core's per-call state."""
+
+    trace: Trace | None
 
 logger = logging.getLogger("coursepath_async.hooks")
 
@@ -250,7 +256,7 @@ class HookRunner:
         for guard in self._guards:
             await guard.drain(CLOSE_WAIT)
 
-    def start(self, request: ApiRequest, lane: Priority) -> Trace:
+    def _start(self, request: ApiRequest, lane: Priority) -> Trace:
         """A call of ``request`` in ``lane`` is starting: tell every instrumentation."""
         address, port, root = self._origin
         template = path_template(request.path)
@@ -264,11 +270,20 @@ class HookRunner:
         )
         return Trace(self._guards, start)
 
-    @staticmethod
     async def run_call(
-        calling: Coroutine[Any, Any, T], trace: Trace, clock: Callable[[], float]
+        self,
+        calling: Coroutine[Any, Any, T],
+        call: Traced,
+        request: ApiRequest,
+        lane: Priority,
+        clock: Callable[[], float],
     ) -> T:
-        """Await one call; then tell ``trace``'s instrumentations how it ended."""
+        """Await ``calling``, the attempts of ``call``, telling every instrumentation about it.
+
+        Started here, in the task that awaits the call, so that a tracer's context is
+        set and reset in that one task however the call's coroutine was handed around.
+        """
+        trace = call.trace = self._start(request, lane)
         began = clock()
         error: BaseException | None = None
         try:
