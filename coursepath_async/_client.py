@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import warnings
 from collections.abc import (
     AsyncGenerator,
@@ -10,8 +11,10 @@ from collections.abc import (
     Awaitable,
     Callable,
     Iterable,
+    Mapping,
     Sequence,
 )
+from contextlib import AbstractContextManager
 from ssl import SSLContext
 from types import TracebackType
 from typing import Self, TypeVar
@@ -119,6 +122,13 @@ class _Base:
         """
         limit = 2 * self._core.config.max_concurrency if concurrency is None else concurrency
         return bounded_map(fn, items, limit=check_positive_int("concurrency", limit), stop=stop)
+
+    def _observe_job(
+        self, kind: str, counts: Callable[[], Mapping[str, int]]
+    ) -> AbstractContextManager[None]:
+        """For bulk jobs: the hooks see the job start, then end with ``counts()``."""
+        hooks = self._core.hooks
+        return contextlib.nullcontext() if hooks is None else hooks.job(kind, counts)
 
     def scheduler_stats(self) -> SchedulerStats:
         """Slots in use, callers waiting per lane and the rate governor, for the whole client."""

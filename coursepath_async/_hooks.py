@@ -18,7 +18,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
 from attrs import field, frozen
@@ -37,6 +37,7 @@ class Traced(Protocol):
     """A call in progress that hooks follow: the core's per-call state."""
 
     trace: Trace | None
+
 
 logger = logging.getLogger("coursepath_async.hooks")
 
@@ -295,7 +296,7 @@ class HookRunner:
             trace.ended(clock() - began, error)
 
     @contextlib.contextmanager
-    def job(self, kind: str, counts: Callable[[], dict[str, int]]) -> Iterator[None]:
+    def job(self, kind: str, counts: Callable[[], Mapping[str, int]]) -> Iterator[None]:
         """Run a bulk job inside: instrumentations see it start, then end with ``counts()``."""
         states = [g.run("job_started", g.instrumentation.job_started, kind) for g in self._guards]
         began = time.monotonic()
@@ -308,7 +309,7 @@ class HookRunner:
         finally:
             record = JobRecord(
                 kind=kind,
-                counts=counts(),
+                counts=dict(counts()),
                 elapsed=time.monotonic() - began,
                 error=None if error is None else type(error).__name__,
             )

@@ -186,11 +186,13 @@ class OpenTelemetryHooks(Instrumentation):
         return [stats() for stats in list(self._schedulers)]
 
     def _observe_active(self, options: CallbackOptions) -> Iterable[Observation]:
-        yield Observation(sum(s.active for s in self._stats()))
+        stats = self._stats()
+        if stats:  # no open client: nothing to observe
+            yield Observation(sum(s.active for s in stats))
 
     def _observe_queued(self, options: CallbackOptions) -> Iterable[Observation]:
         stats = self._stats()
-        for lane in Priority:
+        for lane in Priority if stats else ():
             name = lane.name.lower()
             yield Observation(sum(s.pending[name] for s in stats), {"coursepath.lane": name})
 
