@@ -38,7 +38,8 @@ class _Open:
 
     span: Span
     token: object
-    attributes: Attributes
+    #: What every measurement of the call's attempts is labelled with.
+    labels: Attributes
 
 
 class OpenTelemetryHooks(Instrumentation):
@@ -94,44 +95,40 @@ class OpenTelemetryHooks(Instrumentation):
 
     def call_started(self, start: CallStart) -> _Open:
         """Open the call's CLIENT span and make it current, for spans made inside it."""
-        attributes: Attributes = {
+        labels: Attributes = {
             "http.request.method": start.method,
             "url.template": start.url_template,
             "server.address": start.server_address,
             "server.port": start.server_port,
-            "coursepath.lane": start.lane.name.lower(),
         }
         span = self._tracer.start_span(
             f"coursepath {start.method} {start.path_template}",
             kind=SpanKind.CLIENT,
-            attributes=attributes,
+            attributes={**labels, "coursepath.lane": start.lane.name.lower()},
         )
         token = context.attach(trace.set_span_in_context(span))
-        return _Open(span, token, attributes)
+        return _Open(span, token, labels)
 
     def attempt_ended(self, state: _Open, record: AttemptRecord) -> None:
         """Add the attempt as an event; measure it as one HTTP request."""
+        answer = _present(
+            {
+                "http.response.status_code": record.status,
+                "error.type": _error_type(record.status, record.error),
+            }
+        )
         event: dict[str, Any] = {
             "coursepath.attempt": record.attempt,
             "coursepath.outcome": record.outcome,
-            "http.response.status_code": record.status,
-            "error.type": _error_type(record.status, record.error),
+            **answer,
             "coursepath.elapsed_s": record.elapsed,
             "coursepath.queue_wait_s": record.queue_wait,
             "coursepath.will_retry": record.will_retry,
-            "coursepath.retry_wait_s": record.retry_wait,
         }
-        state.span.add_event("coursepath.attempt", attributes=_present(event))
-        measured = dict(state.attributes)
-        measured.pop("coursepath.lane")
-        measured.update(
-            _present(
-                {
-                    "http.response.status_code": record.status,
-                    "error.type": _error_type(record.status, record.error),
-                }
-            )
-        )
+        if record.retry_wait is not None:
+            event["coursepath.retry_wait_s"] = record.retry_wait
+        state.span.add_event("coursepath.attempt", attributes=event)
+        measured = {**state.labels, **answer}
         self._duration.record(record.elapsed, measured)
         if record.will_retry:
             self._retries.add(1, measured)
@@ -162,12 +159,12 @@ class OpenTelemetryHooks(Instrumentation):
 
     def job_started(self, kind: str) -> _Open:
         """Open the job's span and make it current: its calls' spans nest under it."""
-        attributes: Attributes = {"coursepath.job": kind}
+        labels: Attributes = {"coursepath.job": kind}
         span = self._tracer.start_span(
-            f"coursepath job {kind}", kind=SpanKind.INTERNAL, attributes=attributes
+            f"coursepath job {kind}", kind=SpanKind.INTERNAL, attributes=labels
         )
         token = context.attach(trace.set_span_in_context(span))
-        return _Open(span, token, attributes)
+        return _Open(span, token, labels)
 
     def job_ended(self, state: _Open, record: JobRecord) -> None:
         """Set the job's counters, reset the context and end the span."""
