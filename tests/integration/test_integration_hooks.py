@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import pytest
 from _support import serving
@@ -13,10 +14,12 @@ from coursepath_async import (
     AttemptRecord,
     CallRecord,
     Hooks,
+    JobRecord,
     NotFoundError,
     Priority,
     UncertainOutcomeError,
 )
+from coursepath_async.bulk import MappingRows, SyncOptions, export_members, sync_members
 from coursepath_async.testing import ScriptedFault
 
 
@@ -193,3 +196,40 @@ async def test_a_call_cut_by_its_deadline_records_the_timeout_and_no_attempt() -
     assert seen.attempts == []
     (call,) = seen.calls
     assert (call.attempts, call.error) == (0, "APITimeoutError")
+
+
+async def test_bulk_jobs_report_their_counters_when_they_end(tmp_path: Path) -> None:
+    """A sync and an export each end with one job record holding their counts."""
+    jobs: list[JobRecord] = []
+    seen = Seen()
+    hooks = [seen.hooks(), Hooks(on_job=jobs.append)]
+    async with serving(client={"hooks": hooks}) as (academy, client):
+        rows = MappingRows([{"email": academy.admin_email}, {"email": "new.one@example.com"}])
+        await sync_members(client, rows, journal=None, options=SyncOptions(dry_run=True))
+        stats = await export_members(client, tmp_path / "members.csv", format="csv")
+    sync, export = jobs
+    assert (sync.kind, sync.error) == ("sync", None)
+    assert sync.counts["rows"] == 2
+    assert (export.kind, export.counts, export.error) == (
+        "export_members",
+        {"records": stats.records},
+        None,
+    )
+    assert stats.records == 20
+    assert {c.lane for c in seen.calls} == {Priority.BULK}
+
+
+async def test_a_job_that_raises_reports_the_error_class(tmp_path: Path) -> None:
+    """An export refused because its file exists still ends its job record, with the error."""
+    jobs: list[JobRecord] = []
+    out = tmp_path / "members.csv"
+    out.write_text("keep me")
+    async with serving(client={"hooks": Hooks(on_job=jobs.append)}) as (_, client):
+        with pytest.raises(FileExistsError):
+            await export_members(client, out, format="csv")
+    (job,) = jobs
+    assert (job.kind, job.counts, job.error) == (
+        "export_members",
+        {"records": 0},
+        "FileExistsError",
+    )
