@@ -158,7 +158,7 @@ class _Guard:
         except Exception as exc:
             self.failed(name, exc)
             return _FAILED
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):  # None: the usual, cheap case
             self._spawn(name, result)
             return None
         return result

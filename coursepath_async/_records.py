@@ -6,6 +6,7 @@ path, and carries no token, key, email or body: it is safe to log and to export 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Literal
 
@@ -25,6 +26,7 @@ _ID_NAMES = {
 }
 
 
+@functools.lru_cache(maxsize=4096)  # the same few paths, or ids a job goes through
 def path_template(path: str) -> str:
     """The endpoint a path calls, ids replaced by their names: ``/members/{memberId}/groups``.
 
