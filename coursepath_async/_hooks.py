@@ -58,7 +58,8 @@ class Instrumentation:
     context); for plain callbacks use :class:`Hooks`. Every method is called synchronously
     in the calling task and must not block; one that returns an awaitable has it run in
     the background. ``call_started`` and ``job_started`` return a state object that is
-    handed back to the matching ``*_ended`` calls.
+    handed back to the matching ``*_ended`` calls; when one of them raises, that call or
+    job is not reported to this instrumentation again.
     """
 
     #: Background tasks (awaitables the methods return) that may run at once.
@@ -240,9 +241,9 @@ class HookRunner:
         server_address: str,
         server_port: int,
         root_path: str,
-        clock: Callable[[], float] = time.monotonic,
+        log_clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._guards = tuple(_Guard(i, clock) for i in instrumentations)
+        self._guards = tuple(_Guard(i, log_clock) for i in instrumentations)
         self._origin = (server_address, server_port, root_path.rstrip("/"))
 
     def opened(self, stats: Callable[[], SchedulerStats]) -> None:

@@ -13,7 +13,9 @@ from coursepath_async import (
     APITimeoutError,
     AttemptRecord,
     CallRecord,
+    CallStart,
     Hooks,
+    Instrumentation,
     JobRecord,
     NotFoundError,
     Priority,
@@ -233,3 +235,37 @@ async def test_a_job_that_raises_reports_the_error_class(tmp_path: Path) -> None
         {"records": 0},
         "FileExistsError",
     )
+
+
+class _Tracer(Instrumentation):
+    """An instrumentation that refuses its first call's start, and notes what it is told."""
+
+    def __init__(self) -> None:
+        self.told: list[str] = []
+
+    def call_started(self, start: CallStart) -> object:
+        if not self.told:
+            self.told.append("refused")
+            raise RuntimeError("tracer not ready")
+        self.told.append(f"start {start.url_template}")
+        return start.path_template
+
+    def attempt_ended(self, state: object, record: AttemptRecord) -> None:
+        self.told.append(f"attempt {record.attempt} of {state}")
+
+    def call_ended(self, state: object, record: CallRecord) -> None:
+        self.told.append(f"end of {state}")
+
+
+async def test_an_instrumentation_whose_start_raised_hears_nothing_more_of_that_call() -> None:
+    """The first call's start raised: the call succeeds, and only the second is reported."""
+    tracer = _Tracer()
+    async with serving(client={"hooks": tracer}) as (_, client):
+        await client.members.me()
+        await client.members.get(2)
+    assert tracer.told == [
+        "refused",
+        "start /api/v1/members/{memberId}",
+        "attempt 1 of /members/{memberId}",
+        "end of /members/{memberId}",
+    ]
