@@ -14,16 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
+import timeit
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
-from coursepath_async import CoursepathClient, Hooks, Instrumentation
+from coursepath_async import CoursepathClient, Hooks, Instrumentation, Priority
+from coursepath_async._hooks import HookRunner
+from coursepath_async._sansio import ApiRequest, RawResponse
 
-from ._common import ADMIN, API_KEY, Result, sandbox, spread
+from ._common import ADMIN, API_KEY, Result, interleaved, sandbox, spread
 from ._util import median
 
 Batch = Callable[[int], Coroutine[Any, Any, None]]
+
+_ORIGIN: dict[str, Any] = {"server_address": "127.0.0.1", "server_port": 80, "root_path": "/"}
 
 
 def _noop(record: object) -> None:
@@ -60,8 +66,13 @@ async def _otel() -> AsyncIterator[tuple[Instrumentation, Callable[[], None]] | 
         meter_provider.shutdown()
 
 
-async def _measure(url: str, rounds: int, batch: int) -> dict[str, list[float]]:
-    """CPU µs per request of each variant, one figure per batch, batches interleaved."""
+async def _measure(
+    url: str, rounds: int, batch: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """CPU µs per request of each variant, one figure per batch, batches interleaved.
+
+    Also the hook path's own cost per call, without I/O (:func:`_machinery`).
+    """
     async with contextlib.AsyncExitStack() as stack:
         otel = await stack.enter_async_context(_otel())
         variants: dict[str, tuple[Any, Callable[[], None]]] = {
@@ -70,6 +81,7 @@ async def _measure(url: str, rounds: int, batch: int) -> dict[str, list[float]]:
         }
         if otel is not None:
             variants["otel"] = otel
+        machinery = _machinery(rounds, None if otel is None else otel[0])
         loops: dict[str, Batch] = {}
         for name, (hooks, _) in variants.items():
             client = await stack.enter_async_context(
@@ -88,7 +100,29 @@ async def _measure(url: str, rounds: int, batch: int) -> dict[str, list[float]]:
                 await loops[name](batch)
                 figures[name].append((time.process_time() - started) / batch * 1e6)
                 variants[name][1]()  # empty the span exporter outside the timing
-        return figures
+        return figures, machinery
+
+
+def _machinery(rounds: int, otel: Instrumentation | None) -> dict[str, list[float]]:
+    """µs per call of the hook path alone (a call's start, one attempt, its end), no I/O."""
+    request = ApiRequest(method="GET", path="/members/12")
+    answer = RawResponse(200, {}, b"")
+    runners = {"hook": HookRunner((Hooks(on_attempt=_noop, on_call=_noop),), **_ORIGIN)}
+    if otel is not None:
+        runners["otel"] = HookRunner((otel,), **_ORIGIN)
+    n = 2_000
+
+    def per_call(runner: HookRunner, _round: int) -> float:
+        def one() -> None:
+            trace = runner._start(request, Priority.NORMAL)
+            trace.attempt(answer, None, queue_wait=0.0, elapsed=0.001)
+            trace.ended(0.001, None)
+
+        return timeit.timeit(one, number=n) / n * 1e6
+
+    return interleaved(
+        rounds, {name: functools.partial(per_call, runner) for name, runner in runners.items()}
+    )
 
 
 def _loop(client: CoursepathClient) -> Batch:
@@ -108,7 +142,7 @@ def hook_overhead(*, quick: bool) -> list[Result]:
     """Client CPU µs per request: no hooks, a no-op sync hook, OpenTelemetry."""
     rounds, batch = (6, 100) if quick else (48, 100)
     with sandbox(members=20) as url:
-        figures = asyncio.run(_measure(url, rounds, batch))
+        figures, machinery = asyncio.run(_measure(url, rounds, batch))
     none, hook = median(figures["none"]), median(figures["hook"])
     otel = median(figures["otel"]) if "otel" in figures else None
     # The extra is the median of each round's adjacent differences: a busy spell on a
@@ -124,6 +158,11 @@ def hook_overhead(*, quick: bool) -> list[Result]:
         + (f", OTel {spread(extra['otel'], '{:.1f}')}" if otel is not None else "")
         + f"; no hooks alone {spread(figures['none'], '{:.1f}')})",
     ]
+    notes.append(
+        "the hook path alone (a call's start, one attempt and its end, no I/O, timeit in "
+        f"{rounds} interleaved rounds): hook {median(machinery['hook']):.1f} µs per call"
+        + (f", OTel {median(machinery['otel']):.1f} µs" if "otel" in machinery else "")
+    )
     if otel is None:
         notes.append("OpenTelemetry not measured: opentelemetry-sdk is not installed")
     return [
