@@ -81,7 +81,7 @@ async def _measure(
         }
         if otel is not None:
             variants["otel"] = otel
-        machinery = _machinery(rounds, None if otel is None else otel[0])
+        machinery = _machinery(rounds, otel)
         loops: dict[str, Batch] = {}
         for name, (hooks, _) in variants.items():
             client = await stack.enter_async_context(
@@ -103,25 +103,29 @@ async def _measure(
         return figures, machinery
 
 
-def _machinery(rounds: int, otel: Instrumentation | None) -> dict[str, list[float]]:
+def _machinery(
+    rounds: int, otel: tuple[Instrumentation, Callable[[], None]] | None
+) -> dict[str, list[float]]:
     """µs per call of the hook path alone (a call's start, one attempt, its end), no I/O."""
     request = ApiRequest(method="GET", path="/members/12")
     answer = RawResponse(200, {}, b"")
-    runners = {"hook": HookRunner((Hooks(on_attempt=_noop, on_call=_noop),), **_ORIGIN)}
+    hooks = Hooks(on_attempt=_noop, on_call=_noop)
+    runners = {"hook": (HookRunner((hooks,), **_ORIGIN), lambda: None)}
     if otel is not None:
-        runners["otel"] = HookRunner((otel,), **_ORIGIN)
+        runners["otel"] = (HookRunner((otel[0],), **_ORIGIN), otel[1])
     n = 2_000
 
-    def per_call(runner: HookRunner, _round: int) -> float:
+    def per_call(runner: HookRunner, clear: Callable[[], None], _round: int) -> float:
         def one() -> None:
             trace = runner._start(request, Priority.NORMAL)
             trace.attempt(answer, None, queue_wait=0.0, elapsed=0.001)
             trace.ended(0.001, None)
 
+        clear()  # finished spans would pile up across rounds (and slow the collector)
         return timeit.timeit(one, number=n) / n * 1e6
 
     return interleaved(
-        rounds, {name: functools.partial(per_call, runner) for name, runner in runners.items()}
+        rounds, {name: functools.partial(per_call, *pair) for name, pair in runners.items()}
     )
 
 
