@@ -2,7 +2,8 @@
 
 A :class:`CoursepathClient` signs a fresh single-use JWT for every attempt, runs
 calls through one bounded, prioritised scheduler, retries per a :class:`RetryPolicy`,
-streams listings through :class:`Paginator` and returns attrs models.
+streams listings through :class:`Paginator` and returns attrs models; :class:`Hooks`
+see every attempt, call and bulk job as a frozen record.
 """
 
 from ._client import ClientView, CoursepathClient
@@ -24,8 +25,10 @@ from ._exceptions import (
     UncertainOutcomeError,
     UnprocessableEntityError,
 )
+from ._hooks import Hooks, Instrumentation
 from ._models import Course, CourseMember, Group, Member, ProgramMember
 from ._pagination import Paginator
+from ._records import AttemptRecord, CallRecord, CallStart, JobRecord
 from ._retry import RetryPolicy
 from ._scheduler import SchedulerStats
 
@@ -36,8 +39,11 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "AttemptRecord",
     "AuthenticationError",
     "BadRequestError",
+    "CallRecord",
+    "CallStart",
     "ClientView",
     "ConfigurationError",
     "ConflictError",
@@ -46,6 +52,9 @@ __all__ = [
     "CoursepathClient",
     "CoursepathError",
     "Group",
+    "Hooks",
+    "Instrumentation",
+    "JobRecord",
     "Member",
     "NotFoundError",
     "Paginator",

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from contextlib import AbstractContextManager
 from ssl import SSLContext
 from types import TracebackType
 from typing import Self, TypeVar
@@ -28,6 +38,7 @@ from ._config import (
 from ._core import CallContext, Core
 from ._cursor import MAX_RECORDS
 from ._exceptions import ConfigurationError
+from ._hooks import HookRunner, Instrumentation, as_instrumentations
 from ._jobs import bounded_map
 from ._pagination import MAX_WINDOW
 from ._resources import Courses, Groups, Members, Programs
@@ -124,6 +135,13 @@ class _Base:
         limit = 2 * self._core.config.max_concurrency if concurrency is None else concurrency
         return bounded_map(fn, items, limit=check_positive_int("concurrency", limit), stop=stop)
 
+    def _observe_job(
+        self, kind: str, counts: Callable[[], Mapping[str, int]]
+    ) -> AbstractContextManager[None]:
+        """For bulk jobs: the hooks see the job start, then end with ``counts()``."""
+        hooks = self._core.hooks
+        return contextlib.nullcontext() if hooks is None else hooks.job(kind, counts)
+
     def scheduler_stats(self) -> SchedulerStats:
         """Slots in use, callers waiting per lane and the rate governor, for the whole client."""
         return self._core.scheduler.stats()
@@ -139,7 +157,9 @@ class CoursepathClient(_Base):
     per second), and is retried per the :class:`RetryPolicy`. ``body_format`` is how
     request bodies travel: ``"auto"`` (JSON, switching the whole client to form encoding
     once a server answers 415), ``"json"`` or ``"form"``. Tokens are signed on the
-    server's clock as its ``Date`` headers tell it.
+    server's clock as its ``Date`` headers tell it. ``hooks`` (a
+    :class:`Hooks`, an :class:`Instrumentation` or a list of them) observe every attempt,
+    call and bulk job of the client and its views.
     """
 
     def __init__(
@@ -160,6 +180,7 @@ class CoursepathClient(_Base):
         max_listing_records: int = MAX_RECORDS,
         priority: Priority = Priority.NORMAL,
         max_rate: float | None = None,
+        hooks: Instrumentation | Sequence[Instrumentation] | None = None,
     ) -> None:
         if not isinstance(allow_http, bool):
             raise ConfigurationError(f"allow_http must be True or False, got {allow_http!r}")
@@ -182,6 +203,7 @@ class CoursepathClient(_Base):
         )
         core = Core(
             config,
+            hooks=_hook_runner(config, hooks),
             api_key=resolve_api_key(api_key),
             retry=retry or RetryPolicy(),
             ssl=ssl,
@@ -227,6 +249,25 @@ class CoursepathClient(_Base):
 
     def __repr__(self) -> str:
         return f"<CoursepathClient {self.base_url} user={self.user!r}>"
+
+
+def _hook_runner(
+    config: ClientConfig, hooks: Instrumentation | Sequence[Instrumentation] | None
+) -> HookRunner | None:
+    """The runner of ``hooks=`` for the core; None when there are none (no cost per call)."""
+    try:
+        instrumentations = as_instrumentations(hooks)
+    except TypeError as exc:
+        raise ConfigurationError(str(exc)) from None
+    if not instrumentations:
+        return None
+    url = config.base_url
+    return HookRunner(
+        instrumentations,
+        server_address=url.host or "",
+        server_port=url.port or 443,
+        root_path=config.api_root.path,
+    )
 
 
 class ClientView(_Base):

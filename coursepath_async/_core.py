@@ -24,6 +24,7 @@ from ._exceptions import (
     APITimeoutError,
 )
 from ._governor import RateGovernor
+from ._hooks import HookRunner, Trace
 from ._models import structure
 from ._ratelimit import quota_hint
 from ._redact import REDACT, Redactor
@@ -33,6 +34,7 @@ from ._retry import (
     Outcome,
     Refusal,
     Rejection,
+    Retry,
     RetryPolicy,
     classify,
     decide,
@@ -69,7 +71,16 @@ class _Call:
     401, the offset that answer's ``Date`` showed; ``resigned`` once it was resent so.
     """
 
-    __slots__ = ("attempt", "in_flight", "refused_skew", "resigned", "signed_with")
+    __slots__ = (
+        "attempt",
+        "in_flight",
+        "queue_wait",
+        "refused_skew",
+        "resigned",
+        "sent_at",
+        "signed_with",
+        "trace",
+    )
 
     def __init__(self) -> None:
         self.attempt = _NO_ATTEMPT
@@ -77,6 +88,10 @@ class _Call:
         self.signed_with = 0.0
         self.refused_skew: float | None = None
         self.resigned = False
+        #: The hooks' view of the call (None without hooks), and its last attempt's timing.
+        self.trace: Trace | None = None
+        self.queue_wait = 0.0
+        self.sent_at = 0.0
 
     @property
     def in_doubt(self) -> bool:
@@ -95,6 +110,7 @@ class Core:
         retry: RetryPolicy,
         ssl: SSLParam,
         page_window: int,
+        hooks: HookRunner | None = None,
     ) -> None:
         self.config = config
         self.page_window = page_window
@@ -125,6 +141,10 @@ class Core:
         self.closed = False
         self._closing = asyncio.Event()  # ends backoff waits when the client closes
         self._root = str(config.api_root)
+        #: The client's instrumentations (``hooks=``); None: no hooks, no cost.
+        self.hooks = hooks
+        if hooks is not None:
+            hooks.opened(self.scheduler.stats)
 
     def url_for(self, path: str) -> str:
         """The full URL of an API path, for messages."""
@@ -137,8 +157,12 @@ class Core:
         url = self._root + request.target()
         call = _Call()
         if ctx.deadline is None:
-            return self._attempts(request, ctx, url, call)
-        return self._within_deadline(request, ctx, url, call, ctx.deadline)
+            calling = self._attempts(request, ctx, url, call)
+        else:
+            calling = self._within_deadline(request, ctx, url, call, ctx.deadline)
+        if self.hooks is None:
+            return calling
+        return self.hooks.run_call(calling, call, request, ctx.priority, self.scheduler.now)
 
     async def _within_deadline(
         self, request: ApiRequest, ctx: CallContext, url: str, call: _Call, deadline: float
@@ -173,8 +197,12 @@ class Core:
         while True:
             answer = await self._attempt(request, ctx, url, data, headers, call)
             if isinstance(answer, RawResponse):
+                if call.trace is not None:
+                    self._observe(call.trace, call, answer, None)
                 return url, answer
             if isinstance(answer, Rejection) and self._resend_at_once(answer, call, sent_as):
+                if call.trace is not None:
+                    self._observe(call.trace, call, answer, Retry(wait=0.0))
                 if sent_as is not None and sent_as != self.body_formats.current:
                     sent_as = self.body_formats.current
                     data, headers = self._wire(request, sent_as)
@@ -187,6 +215,8 @@ class Core:
                 ctx.deadline,
                 policy=self.retry,
             )
+            if call.trace is not None:
+                self._observe(call.trace, call, answer, decision)
             if isinstance(decision, GiveUp):
                 raise decision.error
             wait, attempt, failure = decision.wait, call.attempt.number, answer.error
@@ -199,6 +229,17 @@ class Core:
                 failure,
             )
             await self._back_off(wait)
+
+    def _observe(
+        self,
+        trace: Trace,
+        call: _Call,
+        answer: RawResponse | Outcome,
+        decision: Retry | GiveUp | None,
+    ) -> None:
+        """Hand the attempt that just ended, and what the retry policy decided, to the hooks."""
+        elapsed = self.scheduler.now() - call.sent_at
+        trace.attempt(answer, decision, queue_wait=call.queue_wait, elapsed=elapsed)
 
     def _resend_at_once(self, outcome: Rejection, call: _Call, sent_as: WireFormat | None) -> bool:
         """Whether a refusal that applied nothing is mended by resending the call now.
@@ -244,8 +285,12 @@ class Core:
         """One attempt: slot, fresh token, send, classify; a 2xx answer or what went wrong."""
         scheduler = self.scheduler
         # The slot's fast path without a coroutine: a free slot is simply taken.
-        if not scheduler.try_acquire(ctx.priority):
+        if scheduler.try_acquire(ctx.priority):
+            call.queue_wait = 0.0
+        else:
+            queued_at = scheduler.now()
             await scheduler.acquire(ctx.priority)
+            call.queue_wait = scheduler.now() - queued_at
         try:
             if self.closed:  # closed while we waited or backed off: never reopen
                 raise RuntimeError("the Coursepath client is closed")
@@ -254,7 +299,7 @@ class Core:
             # server's clock.
             offset = call.signed_with = self.skew.offset
             headers["Authorization"] = "Bearer " + self.signer.sign(ctx.user, offset)
-            sent_at = scheduler.now()
+            call.sent_at = sent_at = scheduler.now()
             sent_wall = time.time()
             try:
                 response = await self.transport.request(
@@ -321,10 +366,12 @@ class Core:
         Calls backing off or queued (even behind a long ``Retry-After`` pause) are let go
         at once, and raise that the client is closed.
         """
-        self.closed = True
+        was_closed, self.closed = self.closed, True
         self._closing.set()
         self.scheduler.close()
         await self.transport.aclose()
+        if self.hooks is not None and not was_closed:
+            await self.hooks.aclose(self.scheduler.stats)
 
 
 def decode_model(

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .._config import BodyFormat, Priority
+from .._config import Priority, WireFormat
 from .._core import _USER_AGENT, Core
 from .._cursor import page_body_limit
 from .._exceptions import APIConnectionError, APIResponseValidationError
@@ -65,7 +65,7 @@ class Prober:
         target: str,
         *,
         body: Mapping[str, Any] | None = None,
-        body_format: BodyFormat = "json",
+        body_format: WireFormat = "json",
         max_body: int | None = None,
     ) -> Exchange:
         """One probe, asked again only after a refusal for the rate."""
@@ -85,7 +85,7 @@ class Prober:
         path: str,
         target: str,
         body: Mapping[str, Any] | None,
-        body_format: BodyFormat,
+        body_format: WireFormat,
         max_body: int | None,
     ) -> Exchange:
         core = self._core

@@ -109,18 +109,23 @@ async def export_members(
     """
     bulk = client.with_options(priority=Priority.BULK)
     started = time.monotonic()
-    with open_writer(
-        format,
-        out,
-        MEMBER_COLUMNS,
-        table="members",
-        overwrite=overwrite,
-        formula_guard=formula_guard,
-    ) as writer:
+    tally = {"records": 0}
+    with (
+        client._observe_job("export_members", lambda: tally),
+        open_writer(
+            format,
+            out,
+            MEMBER_COLUMNS,
+            table="members",
+            overwrite=overwrite,
+            formula_guard=formula_guard,
+        ) as writer,
+    ):
         async with aclosing(bulk.members.list(window=window, **filters).pages()) as pages:
             async for page in pages:
                 for member in page:
                     _emit(writer, member_record(member), on_record)
+                tally["records"] = writer.records
     return _stats(writer, format, started, skipped=0)
 
 
@@ -159,14 +164,18 @@ async def export_results(
             return _Skip.OPEN
         return result_record(course, member, result)
 
-    with open_writer(
-        format,
-        out,
-        RESULT_COLUMNS,
-        table="results",
-        overwrite=overwrite,
-        formula_guard=formula_guard,
-    ) as writer:
+    tally = {"records": 0, "skipped": 0}
+    with (
+        client._observe_job("export_results", lambda: tally),
+        open_writer(
+            format,
+            out,
+            RESULT_COLUMNS,
+            table="results",
+            overwrite=overwrite,
+            formula_guard=formula_guard,
+        ) as writer,
+    ):
         pairs = _pairs(bulk, wanted)
         async with (
             aclosing(pairs),
@@ -177,6 +186,7 @@ async def export_results(
                     skipped += 1
                 elif not isinstance(outcome, _Skip):
                     _emit(writer, outcome, on_record)
+                tally.update(records=writer.records, skipped=skipped)
     return _stats(writer, format, started, skipped=skipped)
 
 

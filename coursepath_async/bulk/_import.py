@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
+import attrs
 from attrs import field, frozen
 
 from .._client import ClientView, _Base
@@ -89,9 +90,10 @@ async def import_members(
         journal.bind_academy(client.base_url)
     job = _ImportJob(bulk, None if options.dry_run else journal, options, on_plan)
     report = ImportReport(source=source_label(rows), kind="import", dry_run=options.dry_run)
-    await run_rows(
-        bulk, rows, job.row, report, concurrency=options.concurrency, stop=stop, on_row=on_row
-    )
+    with client._observe_job("import", lambda: attrs.asdict(report.totals)):
+        await run_rows(
+            bulk, rows, job.row, report, concurrency=options.concurrency, stop=stop, on_row=on_row
+        )
     return report
 
 

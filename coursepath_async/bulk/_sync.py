@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import aclosing
 from functools import partial
 
+import attrs
 from attrs import field, frozen
 
 from .._client import ClientView, _Base
@@ -119,6 +120,22 @@ async def sync_members(
     if journal is not None and not options.dry_run:
         journal.bind_academy(client.base_url)
     report = ImportReport(source=source_label(rows), kind="sync", dry_run=options.dry_run)
+    with client._observe_job("sync", lambda: attrs.asdict(report.totals)):
+        plan = await _sync(bulk, rows, report, journal, options, stop, on_row, on_plan)
+    return SyncResult(plan=plan, report=report)
+
+
+async def _sync(
+    bulk: ClientView,
+    rows: Rows,
+    report: ImportReport,
+    journal: Journal | None,
+    options: SyncOptions,
+    stop: asyncio.Event | None,
+    on_row: OnRow | None,
+    on_plan: Callable[[RowPlan], None] | None,
+) -> Plan:
+    """The sync itself: read, list the academy, plan, then run every row's plan."""
     desired = _read(rows, report, on_row)
     academy = await load_academy(bulk, desired, concurrency=options.concurrency, stop=stop)
     if stop is not None and stop.is_set():
@@ -148,7 +165,7 @@ async def sync_members(
                 on_row=on_row,
             )
     finish_report(report, rows)
-    return SyncResult(plan=plan, report=report)
+    return plan
 
 
 def _check_destructive(rows: Rows, options: SyncOptions) -> None:
