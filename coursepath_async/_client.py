@@ -147,15 +147,23 @@ class CoursepathClient(_Base):
         max_rate: float | None = None,
     ) -> None:
         if not isinstance(allow_http, bool):
-            raise ConfigurationError(f"allow_http must be True or False, got {allow_http!r}")
+            raise ConfigurationError(
+                f"allow_http must be True or False, got {allow_http!r}", argument="allow_http"
+            )
         if not isinstance(ssl, bool | SSLContext):
             raise ConfigurationError(
-                f"ssl must be an ssl.SSLContext or a bool, got {type(ssl).__name__}"
+                f"ssl must be an ssl.SSLContext or a bool, got {type(ssl).__name__}",
+                argument="ssl",
             )
         if body_format not in ("json", "form"):
-            raise ConfigurationError(f"body_format must be 'json' or 'form', got {body_format!r}")
+            raise ConfigurationError(
+                f"body_format must be 'json' or 'form', got {body_format!r}",
+                argument="body_format",
+            )
         if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ConfigurationError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+            raise ConfigurationError(
+                f"retry must be a RetryPolicy, got {type(retry).__name__}", argument="retry"
+            )
         config = ClientConfig(
             base_url=resolve_base_url(base_url, allow_http=allow_http),
             user=resolve_user(user),

@@ -27,6 +27,7 @@ from typing import ClassVar, Literal
 
 from attrs import evolve, field, frozen, validators
 
+from .._exceptions import InvalidInputError
 from .._models import Member
 from .._validation import validate_group_name, validate_id
 from ._journal import MEMBER_STEP
@@ -518,7 +519,9 @@ def _group_steps(
 ) -> list[AddToGroup | RemoveFromGroup]:
     if current.groups is None:
         if options.remove_groups:
-            raise ValueError("remove_groups needs each member's current groups (groups=None)")
+            raise InvalidInputError(
+                "remove_groups needs each member's current groups (groups=None)", argument="current"
+            )
         return [AddToGroup(name) for name in wanted.values()]  # adding twice is harmless
     have = {group_key(name) for name in current.groups}
     steps: list[AddToGroup | RemoveFromGroup] = [
@@ -539,7 +542,9 @@ def _course_steps(
 ) -> list[EnrollCourse | UnenrollCourse]:
     if current.courses is None:
         if options.unenroll:
-            raise ValueError("unenroll needs each member's current courses (courses=None)")
+            raise InvalidInputError(
+                "unenroll needs each member's current courses (courses=None)", argument="current"
+            )
         return [EnrollCourse(course) for course in wanted]  # enrolling twice is idempotent
     steps: list[EnrollCourse | UnenrollCourse] = [
         EnrollCourse(course) for course in wanted if course not in current.courses

@@ -27,6 +27,7 @@ from attrs import field, frozen
 
 from .._client import ClientView, _Base
 from .._config import Priority
+from .._exceptions import InvalidInputError
 from .._models import Member
 from .._pagination import Paginator
 from ._apply import (
@@ -113,7 +114,7 @@ async def sync_members(
     in every mapping; other MappingRows cannot be checked without consuming them.
     """
     if journal is None and not options.dry_run:
-        raise ValueError("a sync that writes needs a journal")
+        raise InvalidInputError("a sync that writes needs a journal", argument="journal")
     _check_destructive(rows, options)
     bulk = client.with_options(priority=Priority.BULK)
     if journal is not None and not options.dry_run:
@@ -163,10 +164,11 @@ def _check_destructive(rows: Rows, options: SyncOptions) -> None:
             continue
         missing = _missing_column(rows, column)
         if missing is not None:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{flag} refused: {missing}, so every listed member would leave every "
                 f"{noun}; add a {column!r} column (an empty cell means none) or name the "
-                f"{column} to keep (--{noun}, PlanOptions.{column})"
+                f"{column} to keep (--{noun}, PlanOptions.{column})",
+                argument="options",
             )
 
 

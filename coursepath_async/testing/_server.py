@@ -18,6 +18,14 @@ import attrs
 import orjson
 from aiohttp import web
 
+from .._exceptions import InvalidInputError
+from .._validation import (
+    check_choice,
+    check_http_url,
+    check_int,
+    check_number,
+    validate_email,
+)
 from ._app import SandboxApp
 from ._auth import Jti, TokenVerifier, encode_token
 from ._faults import FaultInjector, Faults, FaultScript, ScriptEntry
@@ -81,14 +89,33 @@ class SandboxAcademy:
         rate_limit_burst: float | None = None,
         clock_offset: float = 0.0,
     ) -> None:
-        if duplicate_status not in (409, 422):
-            raise ValueError("duplicate_status must be 409 or 422")
-        if list_order not in ("id", "newest_first"):
-            raise ValueError("list_order must be 'id' or 'newest_first'")
-        if min(members, courses, programs, groups) < 0:
-            raise ValueError("seed counts must not be negative")
-        if min(member_page_size, course_page_size, group_page_size) < 1:
-            raise ValueError("page sizes must be positive")
+        check_choice(duplicate_status, field="duplicate_status", choices=(409, 422))
+        check_choice(list_order, field="list_order", choices=("id", "newest_first"))
+        counts = {"members": members, "courses": courses, "programs": programs, "groups": groups}
+        for name, count in counts.items():
+            check_int(count, field=name, minimum=0)
+        sizes = {
+            "member_page_size": member_page_size,
+            "course_page_size": course_page_size,
+            "group_page_size": group_page_size,
+        }
+        for name, size in sizes.items():
+            check_int(size, field=name)
+        check_int(port, field="port", minimum=0, maximum=65535)
+        for name, seconds in (
+            ("token_max_age", token_max_age),
+            ("token_max_skew", token_max_skew),
+            ("webhook_timeout", webhook_timeout),
+        ):
+            check_number(seconds, field=name, above_minimum=True)
+        check_number(completion_rate, field="completion_rate", maximum=1.0)
+        validate_email(admin_email, field="admin_email")
+        if webhook_url is not None:
+            check_http_url(webhook_url, field="webhook_url")
+        if faults is not None and not isinstance(faults, Faults):
+            raise InvalidInputError(
+                f"faults must be a Faults, got {type(faults).__name__}", argument="faults"
+            )
         self._api_key = api_key or secrets.token_urlsafe(32)
         self._admin_email = admin_email
         self._host = host
@@ -124,8 +151,7 @@ class SandboxAcademy:
             group_page_size=group_page_size,
         )
         self._script = FaultScript()
-        if not math.isfinite(clock_offset):
-            raise ValueError("clock_offset must be a finite number of seconds")
+        check_number(clock_offset, field="clock_offset", minimum=-math.inf)
         self._clock_offset = float(clock_offset)
         limiter = None
         if rate_limit is not None:

@@ -23,6 +23,7 @@ from typing import Any, cast
 import attrs
 import orjson
 
+from .._exceptions import CoursepathError
 from ._records import (
     CourseEvent,
     CourseRecord,
@@ -58,7 +59,7 @@ UPDATABLE_MEMBER_FIELDS = frozenset(
 )
 
 
-class SandboxStateError(Exception):
+class SandboxStateError(CoursepathError):
     """Base class of the errors the sandbox state raises to its direct callers."""
 
 
