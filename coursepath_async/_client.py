@@ -19,6 +19,7 @@ from ._config import (
     check_positive_int,
     check_priority,
     check_seconds,
+    resolve_allow_http,
     resolve_api_key,
     resolve_base_url,
     resolve_user,
@@ -125,6 +126,12 @@ class CoursepathClient(_Base):
     when it is dispatched, waits for a slot in the shared budget and for the rate
     governor (which learns the server's rate limit; ``max_rate`` caps it, in requests
     per second), and is retried per the :class:`RetryPolicy`.
+
+    ``base_url``, ``api_key``, ``user`` and ``allow_http`` fall back to
+    ``COURSEPATH_URL``, ``COURSEPATH_API_KEY``, ``COURSEPATH_USER`` and
+    ``COURSEPATH_ALLOW_HTTP``. ``allow_http=True`` (or ``COURSEPATH_ALLOW_HTTP=1``) permits a plain ``http://`` academy: a local sandbox
+    only, as Coursepath itself serves https only. A client belongs to the event loop of
+    its first call. Invalid arguments raise :class:`InvalidInputError` naming them.
     """
 
     def __init__(
@@ -138,7 +145,7 @@ class CoursepathClient(_Base):
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         deadline: float | None = None,
-        allow_http: bool = False,
+        allow_http: bool | None = None,
         ssl: SSLParam = True,
         body_format: BodyFormat = "json",
         page_window: int | None = None,
@@ -146,10 +153,7 @@ class CoursepathClient(_Base):
         priority: Priority = Priority.NORMAL,
         max_rate: float | None = None,
     ) -> None:
-        if not isinstance(allow_http, bool):
-            raise ConfigurationError(
-                f"allow_http must be True or False, got {allow_http!r}", argument="allow_http"
-            )
+        allow_http = resolve_allow_http(allow_http)
         if not isinstance(ssl, bool | SSLContext):
             raise ConfigurationError(
                 f"ssl must be an ssl.SSLContext or a bool, got {type(ssl).__name__}",

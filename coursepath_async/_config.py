@@ -18,6 +18,7 @@ ENV_URL = "COURSEPATH_URL"
 ENV_API_KEY = "COURSEPATH_API_KEY"
 ENV_USER = "COURSEPATH_USER"
 ENV_MAX_RATE = "COURSEPATH_MAX_RATE"
+ENV_ALLOW_HTTP = "COURSEPATH_ALLOW_HTTP"
 
 BodyFormat = Literal["json", "form"]
 
@@ -94,9 +95,10 @@ def _shown(raw: str) -> str:
 def resolve_base_url(value: str | None, *, allow_http: bool) -> URL:
     """Validate the academy URL: an http(s) origin, https unless explicitly allowed."""
     raw = value if value is not None else os.environ.get(ENV_URL)
+    what = f"academy URL ({'base_url' if value is not None else ENV_URL})"
     if raw is not None and not isinstance(raw, str):
         raise ConfigurationError(
-            f"academy URL must be a string, got {type(raw).__name__}", argument="base_url"
+            f"{what} must be a string, got {type(raw).__name__}", argument="base_url"
         )
     if not raw:
         raise ConfigurationError(
@@ -111,22 +113,22 @@ def resolve_base_url(value: str | None, *, allow_http: bool) -> URL:
         host = url.raw_host
     except (TypeError, ValueError, IndexError, UnicodeError):
         raise ConfigurationError(
-            f"academy URL {_shown(raw)} is not a valid URL", argument="base_url"
+            f"{what} {_shown(raw)} is not a valid URL", argument="base_url"
         ) from None
     if url.scheme not in ("http", "https") or not _valid_host(host):
         raise ConfigurationError(
-            f"academy URL {_shown(raw)} must look like https://acme.coursepath.com",
+            f"{what} {_shown(raw)} must look like https://acme.coursepath.com",
             argument="base_url",
         )
     if url.user or url.password or url.query_string or url.fragment:
         raise ConfigurationError(
-            f"academy URL {url.origin()} must not carry credentials, a query or a fragment",
+            f"{what} {url.origin()} must not carry credentials, a query or a fragment",
             argument="base_url",
         )
     if url.scheme == "http" and not allow_http:
         raise ConfigurationError(
-            f"academy URL {url.origin()} uses plain http; Coursepath requires https "
-            "(pass allow_http=True only for a local sandbox)",
+            f"{what} {url.origin()} uses plain http; Coursepath requires https "
+            f"(pass allow_http=True or set {ENV_ALLOW_HTTP}=1, only for a local sandbox)",
             argument="base_url",
         )
     # Accept a URL pasted with the API prefix; endpoint paths add it back.
@@ -134,6 +136,26 @@ def resolve_base_url(value: str | None, *, allow_http: bool) -> URL:
     if path.endswith("/api/v1"):
         path = path[: -len("/api/v1")]
     return url.with_path(path or "/")
+
+
+_YES, _NO = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def resolve_allow_http(value: object) -> bool:
+    """``allow_http`` as given, else ``COURSEPATH_ALLOW_HTTP`` (1/true/yes or 0/false/no)."""
+    if value is not None:
+        if not isinstance(value, bool):
+            raise ConfigurationError(
+                f"allow_http must be True or False, got {short_repr(value)}", argument="allow_http"
+            )
+        return value
+    raw = os.environ.get(ENV_ALLOW_HTTP, "").strip().lower()
+    if raw not in _YES + _NO:
+        raise ConfigurationError(
+            f"{ENV_ALLOW_HTTP} must be 1 or 0 (true/false, yes/no), got {short_repr(raw)}",
+            argument="allow_http",
+        )
+    return raw in _YES
 
 
 def resolve_api_key(value: str | None) -> str:

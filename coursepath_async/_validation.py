@@ -7,6 +7,7 @@ import re
 from collections.abc import Collection
 from typing import TypeVar
 
+from attrs import Attribute
 from yarl import URL
 
 from ._exceptions import InvalidInputError
@@ -161,3 +162,9 @@ def check_http_url(value: object, *, field: str) -> str:
             argument=field,
         )
     return str(value)
+
+
+def positive_or_none(_instance: object, attribute: Attribute[int | None], value: object) -> None:
+    """An attrs validator: ``None``, or an int >= 1 (a count option such as ``concurrency``)."""
+    if value is not None:
+        check_int(value, field=attribute.name)

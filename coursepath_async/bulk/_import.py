@@ -23,6 +23,7 @@ from .._client import ClientView, _Base
 from .._config import Priority
 from .._exceptions import InvalidInputError
 from .._models import Member
+from .._validation import positive_or_none
 from ._apply import (
     OnRow,
     invalid_report,
@@ -61,7 +62,7 @@ class ImportOptions:
     #: Plan and report without writing anything, journal included (lookups still run).
     dry_run: bool = False
     #: Rows in flight; default: twice the client's budget.
-    concurrency: int | None = None
+    concurrency: int | None = field(default=None, validator=positive_or_none)
 
 
 async def import_members(

@@ -30,6 +30,7 @@ from .._config import Priority
 from .._exceptions import InvalidInputError
 from .._models import Member
 from .._pagination import Paginator
+from .._validation import positive_or_none
 from ._apply import (
     OnRow,
     failed_report,
@@ -76,7 +77,7 @@ class SyncOptions:
     #: List and plan, but write nothing (no journal needed).
     dry_run: bool = False
     #: Rows (and listings) in flight; default: twice the client's budget.
-    concurrency: int | None = None
+    concurrency: int | None = field(default=None, validator=positive_or_none)
     #: Let ``remove_groups``/``unenroll`` run on rows that cannot be shown to carry a
     #: groups/courses column (e.g. MappingRows over a generator): a missing one then
     #: means "none", so every listed member leaves every group / course.

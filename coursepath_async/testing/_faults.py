@@ -35,7 +35,7 @@ from typing import Any, Final, Literal
 from attrs import Attribute, field, frozen
 
 from .._exceptions import InvalidInputError
-from .._validation import check_int, check_number
+from .._validation import check_int, check_number, short_repr
 
 FaultKind = Literal[
     "ok", "status", "rate_limit", "hang", "delay", "applied_then", "reset", "slow_body", "echo"
@@ -249,7 +249,7 @@ def as_scripted_fault(entry: ScriptEntry) -> ScriptedFault:
     if isinstance(entry, ScriptedFault):
         return entry
     if isinstance(entry, bool):
-        raise InvalidInputError("a scripted fault cannot be a bool", argument="entry")
+        raise InvalidInputError("faults: a scripted fault cannot be a bool", argument="faults")
     if isinstance(entry, int):
         return ScriptedFault.status(entry)
     simple = {
@@ -265,7 +265,9 @@ def as_scripted_fault(entry: ScriptEntry) -> ScriptedFault:
     for prefix, make in makers:
         if entry.startswith(prefix) and entry[len(prefix) :].isdigit():
             return make(int(entry[len(prefix) :]))
-    raise InvalidInputError(f"unknown scripted fault {entry!r}", argument="entry")
+    raise InvalidInputError(
+        f"faults: unknown scripted fault {short_repr(entry)}", argument="faults"
+    )
 
 
 @frozen

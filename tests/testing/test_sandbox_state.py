@@ -215,5 +215,5 @@ def test_constructor_validates_options() -> None:
         SandboxAcademy(duplicate_status=400)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="list_order"):
         SandboxAcademy(list_order="random")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="page sizes"):
+    with pytest.raises(ValueError, match="member_page_size"):
         SandboxAcademy(member_page_size=0)
