@@ -129,9 +129,10 @@ class CoursepathClient(_Base):
 
     ``base_url``, ``api_key``, ``user`` and ``allow_http`` fall back to
     ``COURSEPATH_URL``, ``COURSEPATH_API_KEY``, ``COURSEPATH_USER`` and
-    ``COURSEPATH_ALLOW_HTTP``. ``allow_http=True`` (or ``COURSEPATH_ALLOW_HTTP=1``) permits a plain ``http://`` academy: a local sandbox
-    only, as Coursepath itself serves https only. A client belongs to the event loop of
-    its first call. Invalid arguments raise :class:`InvalidInputError` naming them.
+    ``COURSEPATH_ALLOW_HTTP``. ``allow_http=True`` (or ``COURSEPATH_ALLOW_HTTP=1``)
+    permits a plain ``http://`` academy: a local sandbox only, as Coursepath serves
+    https only. A client belongs to the event loop of its first call. Invalid arguments
+    raise :class:`InvalidInputError` naming them.
     """
 
     def __init__(

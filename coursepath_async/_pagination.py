@@ -40,6 +40,7 @@ class Paginator(Generic[T]):
     __slots__ = (
         "_cap",
         "_fetch",
+        "_in_flight",
         "_iterations",
         "_key",
         "_max_records",
@@ -66,9 +67,12 @@ class Paginator(Generic[T]):
         self._window = validate_count(window, field="window", maximum=MAX_WINDOW)
         self._key = key
         self._max_records = validate_count(max_records, field="max_records")
-        #: The iterations started from this paginator, for aclose(); weak: a finished
-        #: or dropped one is forgotten.
+        #: For aclose(): the iterations started from this paginator (weakly: one that
+        #: finished or was dropped is forgotten), and the page fetches in flight, also
+        #: those of an iteration a ``break`` dropped, whose own cleanup runs only later,
+        #: when the event loop finalizes it.
         self._iterations: weakref.WeakSet[AsyncGenerator[Any, None]] = weakref.WeakSet()
+        self._in_flight: set[asyncio.Future[Any]] = set()
 
     @property
     def page_size(self) -> int:
@@ -84,12 +88,14 @@ class Paginator(Generic[T]):
         return iteration
 
     async def aclose(self) -> None:
-        """End every iteration of this listing still open; its pages in flight are cancelled.
+        """End every iteration of this listing and cancel its pages in flight, now.
 
-        The paginator stays usable: a later ``async for`` starts the listing afresh.
+        Call it when no task is iterating any more. The paginator stays usable: a later
+        ``async for`` starts the listing afresh.
         """
         for iteration in list(self._iterations):
             await iteration.aclose()
+        await _cancel(deque(self._in_flight))
 
     async def _pages(self) -> AsyncGenerator[list[T], None]:
         cursor = self._cursor()
@@ -120,7 +126,10 @@ class Paginator(Generic[T]):
             request = cursor.next_request()
             if request is None:
                 return
-            pending.append(asyncio.ensure_future(self._get(request)))
+            future = asyncio.ensure_future(self._get(request))
+            self._in_flight.add(future)
+            future.add_done_callback(self._in_flight.discard)
+            pending.append(future)
 
     def _get(self, request: PageRequest) -> Awaitable[list[T] | Page[T]]:
         return self._fetch(request.offset, request.limit)

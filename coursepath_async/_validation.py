@@ -99,12 +99,11 @@ def check_group_name(value: object, *, field: str = "name") -> str:
 
 def check_int(value: object, *, field: str, minimum: int = 1, maximum: int = _MAX_ID) -> int:
     """Return an int (never a bool) from ``minimum`` to ``maximum``, or say which bound failed."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInputError(
-            f"{field} must be an integer, got {short_repr(value)}", argument=field
-        )
-    if not minimum <= value <= maximum:
-        bound = f">= {minimum:,}" if maximum == _MAX_ID else f"from {minimum:,} to {maximum:,}"
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        if maximum != _MAX_ID:
+            bound = f"an integer from {minimum:,} to {maximum:,}"
+        else:
+            bound = "a positive integer" if minimum == 1 else f"an integer >= {minimum:,}"
         raise InvalidInputError(f"{field} must be {bound}, got {short_repr(value)}", argument=field)
     return int(value)
 

@@ -20,8 +20,8 @@ from urllib.parse import parse_qsl
 
 from attrs import field, frozen
 
-from .._exceptions import CoursepathError
-from .._validation import validate_id
+from .._exceptions import CoursepathError, InvalidInputError
+from .._validation import short_repr, validate_id
 
 __all__ = [
     "EventKind",
@@ -69,13 +69,23 @@ def _positive_id(_instance: object, attribute: object, value: int) -> None:
     validate_id(value, field=getattr(attribute, "name", "id"))
 
 
+def _event_kind(value: object) -> EventKind:
+    try:
+        return EventKind(value)
+    except ValueError:
+        names = ", ".join(kind.value for kind in EventKind)
+        raise InvalidInputError(
+            f"event must be one of {names}, got {short_repr(value)}", argument="event"
+        ) from None
+
+
 @frozen(kw_only=True)
 class WebhookEvent:
     """One parsed delivery: *claimed* by an unsigned POST, not yet verified."""
 
     course_id: int = field(validator=_positive_id)
     member_id: int = field(validator=_positive_id)
-    event: EventKind = field(converter=EventKind)
+    event: EventKind = field(converter=_event_kind)
 
     @property
     def key(self) -> tuple[EventKind, int, int]:
