@@ -13,14 +13,13 @@ import signal
 import sqlite3
 import stat
 import struct
-import sys
 import termios
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-from cli_env import cli_env
+from cli_env import run_cli, start_cli
 
 from coursepath_async import CoursepathClient, __version__
 from coursepath_async.testing import SandboxAcademy
@@ -34,28 +33,6 @@ async def academy() -> AsyncIterator[SandboxAcademy]:
         yield a
 
 
-async def _start(
-    academy: SandboxAcademy | None, *args: str, stderr: int = asyncio.subprocess.PIPE, **env: str
-) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "coursepath_async",
-        *args,
-        env=cli_env(academy, **env),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=stderr,
-    )
-
-
-async def _run(academy: SandboxAcademy | None, *args: str, **env: str) -> tuple[int, str, str]:
-    process = await _start(academy, *args, stderr=asyncio.subprocess.PIPE, **env)
-    async with asyncio.timeout(120):
-        out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode("utf-8", "replace")
-
-
 def _people(tmp_path: Path, rows: int = 3) -> Path:
     path = tmp_path / "people.csv"
     lines = ["email,name", *(f"p{i}@polish.test,P {i}" for i in range(rows))]
@@ -65,7 +42,7 @@ def _people(tmp_path: Path, rows: int = 3) -> Path:
 
 async def test_version_prints_the_package_version() -> None:
     """``--version`` prints ``coursepath-async <version>`` and exits 0."""
-    code, out, _ = await _run(None, "--version")
+    code, out, _ = await run_cli(None, "--version")
     assert code == 0
     assert out.strip() == f"coursepath-async {__version__}"
 
@@ -74,11 +51,11 @@ async def test_log_level_is_accepted_after_the_subcommand(
     academy: SandboxAcademy, tmp_path: Path
 ) -> None:
     """``import FILE --log-level debug`` logs each request, like ``--log-level debug import``."""
-    code, _, err = await _run(academy, "import", str(_people(tmp_path)), "--log-level", "debug")
+    code, _, err = await run_cli(academy, "import", str(_people(tmp_path)), "--log-level", "debug")
     assert code == 0, err
     assert "DEBUG coursepath_async: POST /members" in err
     journal = str(tmp_path / "second.journal.sqlite")
-    code, _, err = await _run(academy, "import", str(_people(tmp_path)), "--journal", journal)
+    code, _, err = await run_cli(academy, "import", str(_people(tmp_path)), "--journal", journal)
     assert code == 0, err
     assert "DEBUG" not in err  # the default stays warning
 
@@ -89,20 +66,22 @@ async def test_errors_name_flags_not_library_parameters(tmp_path: Path) -> None:
     key_file = tmp_path / "key"
     key_file.write_text(API_KEY)
     connection = ("--user", "admin@polish.test", "--api-key-file", str(key_file))
-    code, _, err = await _run(None, "import", people, "--url", "http://127.0.0.1:9", *connection)
+    code, _, err = await run_cli(None, "import", people, "--url", "http://127.0.0.1:9", *connection)
     assert code == 2
     assert "(--url)" in err
     assert "--allow-http" in err
     assert "allow_http" not in err
     assert "base_url" not in err
-    code, _, err = await _run(
+    code, _, err = await run_cli(
         None, "import", people, "--url", "https://a.example.com", "--concurrency", "0", *connection
     )
     assert code == 2
     assert "--concurrency must be an integer >= 1, got 0" in err
     assert "max_concurrency" not in err
     key_file.write_text("\n")
-    code, _, err = await _run(None, "import", people, "--url", "https://a.example.com", *connection)
+    code, _, err = await run_cli(
+        None, "import", people, "--url", "https://a.example.com", *connection
+    )
     assert code == 2
     assert f"--api-key-file {key_file} is empty" in err
     assert "api_key" not in err
@@ -113,13 +92,15 @@ async def test_export_takes_its_format_from_the_extension(
 ) -> None:
     """``--out m.sqlite`` writes SQLite; ``--format csv --out m.sqlite`` is refused unsent."""
     out = tmp_path / "m.sqlite"
-    code, _, err = await _run(academy, "export", "members", "--out", str(out))
+    code, _, err = await run_cli(academy, "export", "members", "--out", str(out))
     assert code == 0, err
     with sqlite3.connect(out) as db:
         assert db.execute("select count(*) from members").fetchone() == (6,)
     sent = academy.recorder.total
     clash = tmp_path / "n.sqlite"
-    code, _, err = await _run(academy, "export", "members", "--format", "csv", "--out", str(clash))
+    code, _, err = await run_cli(
+        academy, "export", "members", "--format", "csv", "--out", str(clash)
+    )
     assert code == 2
     assert f"--format csv does not match --out {clash}" in err
     assert academy.recorder.total == sent
@@ -134,7 +115,7 @@ async def test_the_report_is_readable_by_its_owner_only(
     report = tmp_path / "people.report.json"
     report.write_text("{}")
     report.chmod(0o644)  # an older report, world-readable: replaced, not reused
-    code, _, err = await _run(academy, "import", str(people), "--report", str(report))
+    code, _, err = await run_cli(academy, "import", str(people), "--report", str(report))
     assert code == 0, err
     assert stat.S_IMODE(report.stat().st_mode) == 0o600
     journal = Path(f"{people}.journal.sqlite")
@@ -158,7 +139,7 @@ async def test_progress_bar_ends_at_100_percent_when_the_line_count_is_off(
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
     try:
         reading = asyncio.ensure_future(asyncio.to_thread(_read_all, main))
-        process = await _start(academy, "import", str(people), stderr=child)
+        process = await start_cli(academy, "import", str(people), stderr=child)
         os.close(child)
         async with asyncio.timeout(120):
             await process.communicate()
@@ -197,35 +178,42 @@ async def _banner(process: asyncio.subprocess.Process, last: str) -> list[str]:
     return lines
 
 
-async def test_ctrl_c_on_the_sandbox_speaks_of_the_sandbox() -> None:
-    """Ctrl-C on ``sandbox`` says it stops the academy, with no word of rows or a journal."""
-    process = await _start(None, "sandbox", "--port", "0", "--members", "3")
-    await _banner(process, "  export COURSEPATH_ALLOW_HTTP")
+@pytest.mark.parametrize(
+    ("command", "banner_ends", "says"),
+    [
+        pytest.param(
+            ("sandbox", "--port", "0", "--members", "3"),
+            "  export COURSEPATH_ALLOW_HTTP",
+            "stopping the sandbox academy",
+            id="sandbox",
+        ),
+        pytest.param(
+            ("webhooks", "serve", "--port", "0", "--out", "{tmp}/events.jsonl"),
+            "receiving webhooks at",
+            "stopping: no new deliveries; finishing the events being verified",
+            id="webhooks serve",
+        ),
+    ],
+)
+async def test_ctrl_c_says_what_each_serving_command_does(
+    academy: SandboxAcademy,
+    tmp_path: Path,
+    command: tuple[str, ...],
+    banner_ends: str,
+    says: str,
+) -> None:
+    """Ctrl-C on ``sandbox`` or ``webhooks serve`` speaks of it, not of rows or a journal."""
+    args = [part.replace("{tmp}", str(tmp_path)) for part in command]
+    process = await start_cli(academy, *args)
+    await _banner(process, banner_ends)
     process.send_signal(signal.SIGINT)
     async with asyncio.timeout(60):
         _, err = await process.communicate()
     text = err.decode()
     assert process.returncode == 0
-    assert "stopping the sandbox academy" in text
+    assert says in text
     assert "journal" not in text
     assert "rows" not in text
-
-
-async def test_ctrl_c_on_webhooks_serve_speaks_of_deliveries(
-    academy: SandboxAcademy, tmp_path: Path
-) -> None:
-    """Ctrl-C on ``webhooks serve`` says it finishes the events being verified, not rows."""
-    process = await _start(
-        academy, "webhooks", "serve", "--port", "0", "--out", str(tmp_path / "events.jsonl")
-    )
-    await _banner(process, "receiving webhooks at")
-    process.send_signal(signal.SIGINT)
-    async with asyncio.timeout(60):
-        _, err = await process.communicate()
-    text = err.decode()
-    assert process.returncode == 0
-    assert "stopping: no new deliveries; finishing the events being verified" in text
-    assert "journal" not in text
 
 
 async def test_sandbox_webhook_url_delivers_enrolment_events() -> None:
@@ -243,7 +231,7 @@ async def test_sandbox_webhook_url_delivers_enrolment_events() -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    process = await _start(
+    process = await start_cli(
         None,
         "sandbox",
         "--port",

@@ -20,8 +20,8 @@ from urllib.parse import parse_qsl
 
 from attrs import field, frozen
 
-from .._exceptions import CoursepathError, InvalidInputError
-from .._validation import short_repr, validate_id
+from .._exceptions import CoursepathError
+from .._validation import check_choice, validate_id
 
 __all__ = [
     "EventKind",
@@ -70,13 +70,9 @@ def _positive_id(_instance: object, attribute: object, value: int) -> None:
 
 
 def _event_kind(value: object) -> EventKind:
-    try:
-        return EventKind(value)
-    except ValueError:
-        names = ", ".join(kind.value for kind in EventKind)
-        raise InvalidInputError(
-            f"event must be one of {names}, got {short_repr(value)}", argument="event"
-        ) from None
+    if isinstance(value, EventKind):
+        return value
+    return EventKind(check_choice(value, field="event", choices=[k.value for k in EventKind]))
 
 
 @frozen(kw_only=True)
