@@ -188,7 +188,7 @@ def resolve_user(value: str | None) -> str:
             f"{source} is not valid UTF-8 text (a non-UTF-8 byte?)", argument="user"
         )
     try:
-        return validate_email(user, field="user")
+        return validate_email(user, field="user" if value is not None else ENV_USER)
     except ValueError as exc:
         raise ConfigurationError(str(exc), argument="user") from None
 
