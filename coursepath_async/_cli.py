@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import ssl
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 from ._client import CoursepathClient
 from ._config import (
     BODY_FORMATS,
+    ENV_ALLOW_HTTP,
     ENV_API_KEY,
     ENV_BODY_FORMAT,
     ENV_MAX_RATE,
@@ -29,11 +31,10 @@ from ._config import (
 )
 from ._event_loop import choose_loop
 from ._event_loop import run as run_on_chosen_loop
-from ._exceptions import ConfigurationError, CoursepathError
+from ._exceptions import ConfigurationError, CoursepathError, InvalidInputError
 from ._redact import REDACT
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE = 0, 1, 2
-ENV_ALLOW_HTTP = "COURSEPATH_ALLOW_HTTP"
 
 log = logging.getLogger("coursepath_async.cli")
 
@@ -52,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except (ConfigurationError, ValueError) as exc:
         # Bad setup or input: said clearly, before anything was sent.
-        return _stopped("error", exc, EXIT_USAGE)
+        return _stopped("error", exc, EXIT_USAGE, message=in_cli_terms(exc, args))
     except OSError as exc:  # an output file that exists or cannot be written
         return _stopped("error", exc, EXIT_USAGE)
     except CoursepathError as exc:
@@ -67,14 +68,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ROWS_FAILED
 
 
-def _stopped(what: str, exc: BaseException, code: int) -> int:
+def _stopped(what: str, exc: BaseException, code: int, *, message: str | None = None) -> int:
     """Print why the command stopped and return its exit code.
 
     The SDK's errors are redacted already; this is the last line before a terminal or a
     CI log, so anything token-shaped is blanked once more.
     """
-    print(f"coursepath-async: {what}: {REDACT(str(exc))}", file=sys.stderr)
+    print(f"coursepath-async: {what}: {REDACT(message or str(exc))}", file=sys.stderr)
     return code
+
+
+#: Library parameters whose flag has another name (the rest are ``--the-same-name``).
+_RENAMED_FLAGS = {
+    "base_url": "--url",
+    "api_key": "--api-key-file",
+    "max_concurrency": "--concurrency",
+    "workers": "--concurrency",
+    "secret": "--secret-env",
+    "courses": "--course",
+    "programs": "--program",
+    "groups": "--group",
+    "overwrite": "--overwrite",
+}
+#: Advice phrased for library callers ("pass allow_http=True"), in any message.
+_KEYWORD_ADVICE = re.compile(r"(?<![\w-])(allow_http|overwrite)=True\b")
+
+
+def in_cli_terms(exc: BaseException, args: argparse.Namespace) -> str:
+    """An invalid-input message with the library's parameter names turned into flags.
+
+    ``max_concurrency must be ...`` reads ``--concurrency must be ...`` on the command
+    line, ``pass api_key or set ...`` reads ``pass --api-key-file or set ...``. Only the
+    argument the error names is renamed, so other words of the message stay as they are.
+    """
+    text = _KEYWORD_ADVICE.sub(lambda m: "--" + m[1].replace("_", "-"), str(exc))
+    name = exc.argument if isinstance(exc, InvalidInputError) else None
+    flag = _flag_for(name, args) if name else None
+    if name is None or flag is None:
+        return text
+    return re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag, text)
+
+
+def _flag_for(name: str, args: argparse.Namespace) -> str | None:
+    """The flag that sets the library's ``name`` in this command, if one does."""
+    if hasattr(args, name):  # the flag has the parameter's name (dest), e.g. --timeout
+        return "--" + name.replace("_", "-")
+    return _RENAMED_FLAGS.get(name)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,9 +128,10 @@ def _parser() -> argparse.ArgumentParser:
             "and process lists."
         ),
     )
-    parser.add_argument(
-        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
-    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    add_log_level(parser, default="warning")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     from ._cli_commands import add_commands  # the commands import the bulk jobs lazily
@@ -100,7 +140,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def add_log_level(parser: argparse.ArgumentParser, *, default: str = argparse.SUPPRESS) -> None:
+    """``--log-level``; on a subcommand it is suppressed unless given, so either place works."""
+    parser.add_argument(
+        "--log-level", default=default, choices=_LOG_LEVELS, help="default: warning"
+    )
+
+
 def _connection_options(parser: argparse.ArgumentParser) -> None:
+    add_log_level(parser)
     group = parser.add_argument_group("connection")
     group.add_argument("--url", help="academy URL (default: $COURSEPATH_URL)")
     group.add_argument("--user", help="acting member's email (default: $COURSEPATH_USER)")
@@ -147,6 +198,12 @@ def client_from_args(args: argparse.Namespace) -> CoursepathClient:
             api_key = args.api_key_file.read_text().strip()
         except OSError as exc:
             raise ConfigurationError(f"cannot read --api-key-file: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigurationError(
+                f"--api-key-file {args.api_key_file} is not UTF-8 text; copy the API key again"
+            ) from None
+        if not api_key:
+            raise ConfigurationError(f"--api-key-file {args.api_key_file} is empty")
     context: ssl.SSLContext | bool = True
     if args.ca_file is not None:
         try:
@@ -157,7 +214,7 @@ def client_from_args(args: argparse.Namespace) -> CoursepathClient:
         args.url,
         api_key=api_key,
         user=args.user,
-        allow_http=args.allow_http or os.environ.get(ENV_ALLOW_HTTP) == "1",
+        allow_http=True if args.allow_http else None,  # None: COURSEPATH_ALLOW_HTTP decides
         ssl=context,
         max_concurrency=args.concurrency,
         timeout=args.timeout,
@@ -183,19 +240,25 @@ def _body_format(args: argparse.Namespace) -> BodyFormat:
 
 
 _ABORTED_WITH_JOURNAL = "aborted: the journal keeps what finished; re-run to resume"
+_STOPPING_WITH_JOURNAL = (
+    "stopping: finishing the rows in flight, then writing the journal and report "
+    "(Ctrl-C again to abort at once)"
+)
 
 
 def run_interruptible(
     job: Callable[[asyncio.Event], Awaitable[int]],
     *,
     drain: bool = True,
+    stopping: str = _STOPPING_WITH_JOURNAL,
     aborted: str = _ABORTED_WITH_JOURNAL,
 ) -> int:
     """Run an async job; the first Ctrl-C drains (``stop`` is set), the second aborts.
 
     Jobs with nothing to drain (``drain=False``, e.g. an export, which never leaves a
-    partial file) are cancelled by the first Ctrl-C. ``aborted`` is what an abort
-    prints; the default suits the journaled import and sync only.
+    partial file) are cancelled by the first Ctrl-C. ``stopping`` is what the first
+    Ctrl-C prints and ``aborted`` what an abort prints; the defaults suit the journaled
+    import and sync only, so every other command passes its own.
     """
 
     async def runner() -> int:
@@ -209,11 +272,7 @@ def run_interruptible(
             presses += 1
             if presses == 1 and drain:
                 stop.set()
-                print(
-                    "\nstopping: finishing the rows in flight, then writing the journal and "
-                    "report (Ctrl-C again to abort at once)",
-                    file=sys.stderr,
-                )
+                print(f"\n{stopping}", file=sys.stderr)
             elif task is not None:
                 task.cancel()
 

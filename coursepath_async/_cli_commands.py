@@ -10,7 +10,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._cli import EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, client_from_args, run_interruptible
+from ._cli import (
+    EXIT_OK,
+    EXIT_ROWS_FAILED,
+    EXIT_USAGE,
+    add_log_level,
+    client_from_args,
+    run_interruptible,
+)
 from ._config import parse_rate
 from ._progress import Progress, count_data_lines, governor_line
 
@@ -160,7 +167,7 @@ def _import(args: argparse.Namespace) -> int:
             )
 
     with rows:
-        return run_interruptible(job)
+        return _run_rows_interruptible(args, job)
 
 
 def _sync(args: argparse.Namespace) -> int:
@@ -198,7 +205,21 @@ def _sync(args: argparse.Namespace) -> int:
             return await _run_row_job(args, rows, "sync", options.plan, client.scheduler_stats, run)
 
     with rows:
-        return run_interruptible(job)
+        return _run_rows_interruptible(args, job)
+
+
+def _run_rows_interruptible(
+    args: argparse.Namespace, job: Callable[[asyncio.Event], Awaitable[int]]
+) -> int:
+    """Run an import or sync; what Ctrl-C says fits it: a dry run has no journal to resume."""
+    if not args.dry_run:
+        return run_interruptible(job)  # the defaults: journal and report, re-run to resume
+    return run_interruptible(
+        job,
+        stopping="stopping: finishing the rows in flight, then showing what was planned "
+        "(Ctrl-C again to abort at once)",
+        aborted="aborted: the dry run stopped; it changed nothing",
+    )
 
 
 def _report_path(args: argparse.Namespace) -> Path:
@@ -252,6 +273,8 @@ async def _run_row_job(
                 report = await run(journal, on_row, show_plan)
                 if kind == "sync" and not report.totals.interrupted:
                     journal.finish_run()
+        if not report.totals.interrupted:
+            progress.finish()  # the line count was an estimate; every row is done
     try:
         _write_atomically(report_path, report.to_json())
     except OSError as exc:
@@ -279,9 +302,15 @@ def _check_writable(path: Path) -> None:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Write a file whole or not at all, so a crash never leaves a truncated report."""
+    """Write a file whole or not at all, so a crash never leaves a truncated report.
+
+    Created readable by its owner only (0600), like the journal: a report lists emails.
+    """
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
+    temporary.unlink(missing_ok=True)  # a stale one may have wider permissions
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
     os.replace(temporary, path)
 
 
@@ -293,7 +322,12 @@ def _add_export(
 ) -> None:
     parser = commands.add_parser("export", help="stream members or course results to a file")
     parser.add_argument("what", choices=["members", "results"])
-    parser.add_argument("--format", choices=["csv", "jsonl", "sqlite"], default="csv")
+    parser.add_argument(
+        "--format",
+        choices=["csv", "jsonl", "sqlite"],
+        help="default: from --out's extension (.csv, .jsonl/.ndjson, .sqlite/.sqlite3/.db), "
+        "else csv",
+    )
     parser.add_argument("--out", type=Path, required=True, help="output file")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
     parser.add_argument(
@@ -315,6 +349,7 @@ def _export(args: argparse.Namespace) -> int:
 
     if args.what == "members" and (args.course or args.completed_only):
         raise ValueError("--course and --completed-only apply to 'export results' only")
+    args.format = export_format(args.format, args.out)
 
     async def job(stop: asyncio.Event) -> int:
         async with client_from_args(args) as client:
@@ -355,6 +390,29 @@ def _export(args: argparse.Namespace) -> int:
         raise FileExistsError(str(exc).replace("overwrite=True", "--overwrite")) from None
 
 
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".sqlite": "sqlite",
+    ".sqlite3": "sqlite",
+    ".db": "sqlite",
+}
+
+
+def export_format(given: str | None, out: Path) -> str:
+    """``--format``, else what ``--out``'s extension says, else csv; a mismatch is refused."""
+    implied = _EXTENSIONS.get(out.suffix.lower())
+    if given is None:
+        return implied or "csv"
+    if implied is not None and implied != given:
+        raise ValueError(
+            f"--format {given} does not match --out {out} (a {implied} file name); "
+            "drop --format or change the extension"
+        )
+    return given
+
+
 # -- sandbox and demo --------------------------------------------------------------------
 
 
@@ -375,6 +433,12 @@ def _add_sandbox(commands: Subparsers) -> None:
     parser.add_argument("--reset-rate", type=float, default=0.0)
     parser.add_argument("--applied-then-fail-rate", type=float, default=0.0)
     parser.add_argument("--max-log", type=int, default=10_000, help="requests kept in the log")
+    parser.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="POST a Coursepath webhook there on each enrolment created, completed or deleted",
+    )
+    add_log_level(parser)
     limiter = parser.add_argument_group("rate limiting (a gateway in front of the academy)")
     limiter.add_argument("--rate-limit", metavar="N/s", help="admit N requests a second")
     limiter.add_argument(
@@ -457,6 +521,7 @@ def _sandbox(args: argparse.Namespace) -> int:
             rate_limit_burst=args.rate_limit_burst,
             clock_offset=args.clock_offset,
             dialect=dialect,
+            webhook_url=args.webhook_url,
         ) as academy:
             print(f"sandbox academy at {academy.url} ({args.members} members); Ctrl-C stops it")
             if args.dialect:
@@ -464,6 +529,8 @@ def _sandbox(args: argparse.Namespace) -> int:
                 print(f"  dialect {args.dialect}: {changes or 'the default'}")
             if rate_limit is not None:
                 print(f"  rate limited to {rate_limit:g} requests/s ({args.rate_limit_style})")
+            if args.webhook_url is not None:
+                print(f"  webhooks to {args.webhook_url}")
             print(f"  export COURSEPATH_URL={academy.url}")
             if args.api_key is None:
                 # A throwaway key the sandbox made up, printed so clients can use it; a
@@ -477,7 +544,11 @@ def _sandbox(args: argparse.Namespace) -> int:
             print(f"served {academy.recorder.total:,} requests", file=sys.stderr)
         return EXIT_OK
 
-    return run_interruptible(serve, aborted="aborted: the sandbox stopped")
+    return run_interruptible(
+        serve,
+        stopping="stopping the sandbox academy (Ctrl-C again to abort at once)",
+        aborted="aborted: the sandbox stopped",
+    )
 
 
 def _add_demo(commands: Subparsers) -> None:
@@ -487,6 +558,7 @@ def _add_demo(commands: Subparsers) -> None:
     parser.add_argument("--rows", type=int, default=3000, help="people in the generated CSV")
     parser.add_argument("--dir", type=Path, help="where to write files (default: a temp dir)")
     parser.add_argument("--seed", type=int, default=2026)
+    add_log_level(parser)
     parser.set_defaults(handler=_demo)
 
 
@@ -499,5 +571,6 @@ def _demo(args: argparse.Namespace) -> int:
     folder = demo_folder(args.dir)
     return run_interruptible(
         lambda stop: run_demo(rows=args.rows, folder=folder, seed=args.seed, stop=stop),
+        stopping="stopping the demo after the rows in flight (Ctrl-C again to abort at once)",
         aborted="aborted: the demo stopped; run it again to start over",
     )

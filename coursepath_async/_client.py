@@ -31,6 +31,7 @@ from ._config import (
     check_positive_int,
     check_priority,
     check_seconds,
+    resolve_allow_http,
     resolve_api_key,
     resolve_base_url,
     resolve_user,
@@ -160,6 +161,13 @@ class CoursepathClient(_Base):
     server's clock as its ``Date`` headers tell it. ``hooks`` (a
     :class:`Hooks`, an :class:`Instrumentation` or a list of them) observe every attempt,
     call and bulk job of the client and its views.
+
+    ``base_url``, ``api_key``, ``user`` and ``allow_http`` fall back to
+    ``COURSEPATH_URL``, ``COURSEPATH_API_KEY``, ``COURSEPATH_USER`` and
+    ``COURSEPATH_ALLOW_HTTP``. ``allow_http=True`` (or ``COURSEPATH_ALLOW_HTTP=1``)
+    permits a plain ``http://`` academy: a local sandbox only, as Coursepath serves
+    https only. A client belongs to the event loop of its first call. Invalid arguments
+    raise :class:`InvalidInputError` naming them.
     """
 
     def __init__(
@@ -173,7 +181,7 @@ class CoursepathClient(_Base):
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         deadline: float | None = None,
-        allow_http: bool = False,
+        allow_http: bool | None = None,
         ssl: SSLParam = True,
         body_format: BodyFormat = "auto",
         page_window: int | None = None,
@@ -182,14 +190,16 @@ class CoursepathClient(_Base):
         max_rate: float | None = None,
         hooks: Instrumentation | Sequence[Instrumentation] | None = None,
     ) -> None:
-        if not isinstance(allow_http, bool):
-            raise ConfigurationError(f"allow_http must be True or False, got {allow_http!r}")
+        allow_http = resolve_allow_http(allow_http)
         if not isinstance(ssl, bool | SSLContext):
             raise ConfigurationError(
-                f"ssl must be an ssl.SSLContext or a bool, got {type(ssl).__name__}"
+                f"ssl must be an ssl.SSLContext or a bool, got {type(ssl).__name__}",
+                argument="ssl",
             )
         if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ConfigurationError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+            raise ConfigurationError(
+                f"retry must be a RetryPolicy, got {type(retry).__name__}", argument="retry"
+            )
         config = ClientConfig(
             base_url=resolve_base_url(base_url, allow_http=allow_http),
             user=resolve_user(user),

@@ -19,6 +19,7 @@ ENV_API_KEY = "COURSEPATH_API_KEY"
 ENV_USER = "COURSEPATH_USER"
 ENV_MAX_RATE = "COURSEPATH_MAX_RATE"
 ENV_BODY_FORMAT = "COURSEPATH_BODY_FORMAT"
+ENV_ALLOW_HTTP = "COURSEPATH_ALLOW_HTTP"
 
 #: How request bodies are encoded: "auto" sends JSON until a server answers 415, then form.
 BodyFormat = Literal["auto", "json", "form"]
@@ -99,11 +100,15 @@ def _shown(raw: str) -> str:
 def resolve_base_url(value: str | None, *, allow_http: bool) -> URL:
     """Validate the academy URL: an http(s) origin, https unless explicitly allowed."""
     raw = value if value is not None else os.environ.get(ENV_URL)
+    what = f"academy URL ({'base_url' if value is not None else ENV_URL})"
     if raw is not None and not isinstance(raw, str):
-        raise ConfigurationError(f"academy URL must be a string, got {type(raw).__name__}")
+        raise ConfigurationError(
+            f"{what} must be a string, got {type(raw).__name__}", argument="base_url"
+        )
     if not raw:
         raise ConfigurationError(
-            f"no academy URL: pass base_url or set {ENV_URL} (e.g. https://acme.coursepath.com)"
+            f"no academy URL: pass base_url or set {ENV_URL} (e.g. https://acme.coursepath.com)",
+            argument="base_url",
         )
     try:
         url = URL(raw.strip())
@@ -112,19 +117,24 @@ def resolve_base_url(value: str | None, *, allow_http: bool) -> URL:
         # are the same host, and only the encoded one is made of DNS-label characters.
         host = url.raw_host
     except (TypeError, ValueError, IndexError, UnicodeError):
-        raise ConfigurationError(f"academy URL {_shown(raw)} is not a valid URL") from None
+        raise ConfigurationError(
+            f"{what} {_shown(raw)} is not a valid URL", argument="base_url"
+        ) from None
     if url.scheme not in ("http", "https") or not _valid_host(host):
         raise ConfigurationError(
-            f"academy URL {_shown(raw)} must look like https://acme.coursepath.com"
+            f"{what} {_shown(raw)} must look like https://acme.coursepath.com",
+            argument="base_url",
         )
     if url.user or url.password or url.query_string or url.fragment:
         raise ConfigurationError(
-            f"academy URL {url.origin()} must not carry credentials, a query or a fragment"
+            f"{what} {url.origin()} must not carry credentials, a query or a fragment",
+            argument="base_url",
         )
     if url.scheme == "http" and not allow_http:
         raise ConfigurationError(
-            f"academy URL {url.origin()} uses plain http; Coursepath requires https "
-            "(pass allow_http=True only for a local sandbox)"
+            f"{what} {url.origin()} uses plain http; Coursepath requires https "
+            f"(pass allow_http=True or set {ENV_ALLOW_HTTP}=1, only for a local sandbox)",
+            argument="base_url",
         )
     # Accept a URL pasted with the API prefix; endpoint paths add it back.
     path = url.path.rstrip("/")
@@ -133,16 +143,42 @@ def resolve_base_url(value: str | None, *, allow_http: bool) -> URL:
     return url.with_path(path or "/")
 
 
+_YES, _NO = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def resolve_allow_http(value: object) -> bool:
+    """``allow_http`` as given, else ``COURSEPATH_ALLOW_HTTP`` (1/true/yes or 0/false/no)."""
+    if value is not None:
+        if not isinstance(value, bool):
+            raise ConfigurationError(
+                f"allow_http must be True or False, got {short_repr(value)}", argument="allow_http"
+            )
+        return value
+    raw = os.environ.get(ENV_ALLOW_HTTP, "").strip().lower()
+    if raw not in _YES + _NO:
+        raise ConfigurationError(
+            f"{ENV_ALLOW_HTTP} must be 1 or 0 (true/false, yes/no), got {short_repr(raw)}",
+            argument="allow_http",
+        )
+    return raw in _YES
+
+
 def resolve_api_key(value: str | None) -> str:
     """The HS256 secret from the argument or the environment; never echoed back."""
     key = value if value is not None else os.environ.get(ENV_API_KEY)
     if key is not None and not isinstance(key, str):
-        raise ConfigurationError(f"api_key must be a string, got {type(key).__name__}")
+        raise ConfigurationError(
+            f"api_key must be a string, got {type(key).__name__}", argument="api_key"
+        )
     if not key or not key.strip():
-        raise ConfigurationError(f"no API key: pass api_key or set {ENV_API_KEY}")
+        raise ConfigurationError(
+            f"no API key: pass api_key or set {ENV_API_KEY}", argument="api_key"
+        )
     if not is_utf8_text(key):  # e.g. a Latin-1 byte in the variable, decoded as a surrogate
         source = "api_key" if value is not None else ENV_API_KEY
-        raise ConfigurationError(f"{source} is not valid UTF-8 text; copy the API key again")
+        raise ConfigurationError(
+            f"{source} is not valid UTF-8 text; copy the API key again", argument="api_key"
+        )
     return key
 
 
@@ -150,29 +186,35 @@ def resolve_user(value: str | None) -> str:
     """The acting member's email from the argument or the environment."""
     user = value if value is not None else os.environ.get(ENV_USER)
     if not user:
-        raise ConfigurationError(f"no acting member: pass user or set {ENV_USER}")
+        raise ConfigurationError(f"no acting member: pass user or set {ENV_USER}", argument="user")
     if isinstance(user, str) and not is_utf8_text(user):
         source = "user" if value is not None else ENV_USER
-        raise ConfigurationError(f"{source} is not valid UTF-8 text (a non-UTF-8 byte?)")
+        raise ConfigurationError(
+            f"{source} is not valid UTF-8 text (a non-UTF-8 byte?)", argument="user"
+        )
     try:
-        return validate_email(user, field="user")
+        return validate_email(user, field="user" if value is not None else ENV_USER)
     except ValueError as exc:
-        raise ConfigurationError(str(exc)) from None
+        raise ConfigurationError(str(exc), argument="user") from None
 
 
 def check_positive_int(name: str, value: object, *, maximum: int | None = None) -> int:
     """A configuration count that must be an int >= 1 (and <= ``maximum`` when given)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{name} must be an integer >= 1, got {short_repr(value)}")
+        raise ConfigurationError(
+            f"{name} must be an integer >= 1, got {short_repr(value)}", argument=name
+        )
     if maximum is not None and value > maximum:
-        raise ConfigurationError(f"{name} must be at most {maximum:,}, got {short_repr(value)}")
+        raise ConfigurationError(
+            f"{name} must be at most {maximum:,}, got {short_repr(value)}", argument=name
+        )
     return value
 
 
 def check_count(name: str, value: object) -> int:
     """A configuration count that must be an int >= 0."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(f"{name} must be an integer >= 0, got {value!r}")
+        raise ConfigurationError(f"{name} must be an integer >= 0, got {value!r}", argument=name)
     return value
 
 
@@ -190,7 +232,7 @@ def check_seconds(name: str, value: object) -> float:
     """A configuration duration that must be a finite number of seconds >= 1 ms."""
     if not is_finite_number(value) or value < MIN_SECONDS:
         raise ConfigurationError(
-            f"{name} must be a number of seconds >= {MIN_SECONDS}, got {value!r}"
+            f"{name} must be a number of seconds >= {MIN_SECONDS}, got {value!r}", argument=name
         )
     return float(value)
 
@@ -204,7 +246,8 @@ def check_rate(name: str, value: object) -> float:
     """A number of requests per second: finite and >= MIN_RATE."""
     if not is_finite_number(value) or value < MIN_RATE:
         raise ConfigurationError(
-            f"{name} must be a number of requests per second >= {MIN_RATE:g}, got {value!r}"
+            f"{name} must be a number of requests per second >= {MIN_RATE:g}, got {value!r}",
+            argument=name,
         )
     return float(value)
 
@@ -222,7 +265,8 @@ def parse_rate(text: str, *, name: str) -> float:
         value = float(count) / _PER[unit.strip().lower()]
     except (KeyError, ValueError):
         raise ConfigurationError(
-            f"{name} must be a rate such as 100 or 100/s (or N/min, N/h), got {text!r}"
+            f"{name} must be a rate such as 100 or 100/s (or N/min, N/h), got {text!r}",
+            argument=name,
         ) from None
     return check_rate(name, value)
 
@@ -233,7 +277,9 @@ def check_body_format(value: object, *, name: str = "body_format") -> BodyFormat
         if value == choice and isinstance(value, str):
             return choice
     choices = ", ".join(repr(c) for c in BODY_FORMATS)
-    raise ConfigurationError(f"{name} must be one of {choices}, got {short_repr(value)}")
+    raise ConfigurationError(
+        f"{name} must be one of {choices}, got {short_repr(value)}", argument=name
+    )
 
 
 def check_priority(value: object) -> Priority:
@@ -246,4 +292,6 @@ def check_priority(value: object) -> Priority:
         except ValueError:
             pass
     choices = ", ".join(f"Priority.{p.name}" for p in Priority)
-    raise ConfigurationError(f"priority must be one of {choices}, got {value!r}")
+    raise ConfigurationError(
+        f"priority must be one of {choices}, got {value!r}", argument="priority"
+    )

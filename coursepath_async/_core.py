@@ -22,6 +22,7 @@ from ._exceptions import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
+    ClientStateError,
 )
 from ._governor import RateGovernor
 from ._hooks import HookRunner, Trace
@@ -139,6 +140,8 @@ class Core:
             ssl=ssl,
         )
         self.closed = False
+        #: The event loop of the first call: the pool, timers and waiters live there.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = asyncio.Event()  # ends backoff waits when the client closes
         self._root = str(config.api_root)
         #: The client's instrumentations (``hooks=``); None: no hooks, no cost.
@@ -187,8 +190,7 @@ class Core:
         self, request: ApiRequest, ctx: CallContext, url: str, call: _Call
     ) -> tuple[str, RawResponse]:
         """Attempt until success or a final error: each attempt, then the retry decision."""
-        if self.closed:
-            raise RuntimeError("the Coursepath client is closed")
+        self._check_usable()
         # The body's format (None: no body), fixed for the call unless a 415 switches it.
         sent_as = None if request.body is None else self.body_formats.current
         data, headers = self._wire(request, sent_as)
@@ -260,6 +262,23 @@ class Core:
         self.skew.adopt(skew)
         return True
 
+    def _check_usable(self) -> None:
+        """Refuse a call on a closed client, or from another loop than its first call's.
+
+        aiohttp's pool cannot move between loops: used from a second ``asyncio.run`` it
+        fails deep inside with "Event loop is closed" or "attached to a different loop".
+        """
+        if self.closed:
+            raise ClientStateError("the Coursepath client is closed")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise ClientStateError(
+                "this Coursepath client belongs to the event loop of its first call "
+                "(an earlier asyncio.run?); create a client inside each event loop"
+            )
+
     def _wire(
         self, request: ApiRequest, body_format: WireFormat | None
     ) -> tuple[bytes | None, dict[str, str]]:
@@ -293,7 +312,7 @@ class Core:
             call.queue_wait = scheduler.now() - queued_at
         try:
             if self.closed:  # closed while we waited or backed off: never reopen
-                raise RuntimeError("the Coursepath client is closed")
+                raise ClientStateError("the Coursepath client is closed")
             call.in_flight = True
             # Signed here, after any wait for a slot: iat is the dispatch time, on the
             # server's clock.
@@ -366,7 +385,10 @@ class Core:
         Calls backing off or queued (even behind a long ``Retry-After`` pause) are let go
         at once, and raise that the client is closed.
         """
-        was_closed, self.closed = self.closed, True
+        was_closed = self.closed
+        if not self.closed and self._loop is not None:
+            self._check_usable()  # from another loop the pool cannot be closed: say so
+        self.closed = True
         self._closing.set()
         self.scheduler.close()
         await self.transport.aclose()

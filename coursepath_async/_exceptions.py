@@ -3,7 +3,9 @@
 Hierarchy::
 
     CoursepathError
-    ├── ConfigurationError            bad setup: missing key, plain http, bad URL
+    ├── InvalidInputError             an argument is invalid (also a ValueError); names it
+    │   └── ConfigurationError        bad setup: missing key, plain http, bad URL
+    ├── ClientStateError              the client is closed, or used from another event loop
     ├── UncertainOutcomeError         a non-retryable write may or may not have happened
     ├── APIResponseValidationError    a 2xx answer whose body is not what the API promises
     ├── APIConnectionError            the request did not get an HTTP answer
@@ -35,8 +37,28 @@ class CoursepathError(Exception):
     """Root of every error this SDK raises."""
 
 
-class ConfigurationError(CoursepathError):
+class InvalidInputError(CoursepathError, ValueError):
+    """An argument to a public function or constructor is invalid; the message names it.
+
+    Also a ``ValueError``, so code written against plain ``ValueError`` still catches it.
+    ``argument`` is the parameter's name (e.g. ``"max_concurrency"``) when there is one.
+    """
+
+    def __init__(self, message: str, *, argument: str | None = None) -> None:
+        super().__init__(message)
+        self.argument = argument
+
+
+class ConfigurationError(InvalidInputError):
     """The client was set up wrongly (missing key or user, plain http, malformed URL)."""
+
+
+class ClientStateError(CoursepathError, RuntimeError):
+    """The client cannot serve this call: it is closed, or bound to another event loop.
+
+    A client belongs to the event loop of its first call (its connection pool lives
+    there); a second ``asyncio.run`` needs a client of its own.
+    """
 
 
 class UncertainOutcomeError(CoursepathError):

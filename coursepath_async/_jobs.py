@@ -16,6 +16,8 @@ from collections.abc import (
 )
 from typing import TypeVar
 
+from ._exceptions import InvalidInputError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -33,7 +35,7 @@ async def bounded_map(
     yielded. An exception from ``fn`` cancels the rest and propagates.
     """
     if limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
+        raise InvalidInputError(f"limit must be >= 1, got {limit!r}", argument="limit")
     source = _aiter(items)
     running: set[asyncio.Future[R]] = set()
     # Each finished call queues itself: O(1) per completion, where asyncio.wait would

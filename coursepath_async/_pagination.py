@@ -11,6 +11,7 @@ that stops (``break``) leaves no request behind that it did not already cause.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Hashable
 from typing import Any, Final, Generic, TypeVar
@@ -19,6 +20,7 @@ from ._cursor import MAX_RECORDS, Page, PageCursor, PageRequest
 from ._validation import validate_count
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 #: ``fetch(offset, limit)``: a page's records, or a :class:`Page` with the server's total.
 FetchPage = Callable[[int, int], Awaitable[list[T] | Page[T]]]
@@ -29,9 +31,23 @@ MAX_WINDOW: Final = 64
 
 
 class Paginator(Generic[T]):
-    """An async-iterable listing: ``async for x in p``, ``p.pages()``, ``await p.collect()``."""
+    """An async-iterable listing: ``async for x in p``, ``p.pages()``, ``await p.collect()``.
 
-    __slots__ = ("_cap", "_fetch", "_key", "_max_records", "_page_size", "_url", "_window")
+    ``await p.aclose()`` (or ``contextlib.aclosing(p)``) ends every iteration of it still
+    open, cancelling their prefetched pages at once instead of at garbage collection.
+    """
+
+    __slots__ = (
+        "_cap",
+        "_fetch",
+        "_in_flight",
+        "_iterations",
+        "_key",
+        "_max_records",
+        "_page_size",
+        "_url",
+        "_window",
+    )
 
     def __init__(
         self,
@@ -51,14 +67,37 @@ class Paginator(Generic[T]):
         self._window = validate_count(window, field="window", maximum=MAX_WINDOW)
         self._key = key
         self._max_records = validate_count(max_records, field="max_records")
+        #: For aclose(): the iterations started from this paginator (weakly: one that
+        #: finished or was dropped is forgotten), and the page fetches in flight, also
+        #: those of an iteration a ``break`` dropped, whose own cleanup runs only later,
+        #: when the event loop finalizes it.
+        self._iterations: weakref.WeakSet[AsyncGenerator[Any, None]] = weakref.WeakSet()
+        self._in_flight: set[asyncio.Future[Any]] = set()
 
     @property
     def page_size(self) -> int:
         """The effective page size: what was asked for, capped by the endpoint."""
         return self._page_size
 
-    async def pages(self) -> AsyncGenerator[list[T], None]:
+    def pages(self) -> AsyncGenerator[list[T], None]:
         """Yield each page's (deduplicated) records in listing order."""
+        return self._started(self._pages())
+
+    def _started(self, iteration: AsyncGenerator[S, None]) -> AsyncGenerator[S, None]:
+        self._iterations.add(iteration)
+        return iteration
+
+    async def aclose(self) -> None:
+        """End every iteration of this listing and cancel its pages in flight, now.
+
+        Call it when no task is iterating any more. The paginator stays usable: a later
+        ``async for`` starts the listing afresh.
+        """
+        for iteration in list(self._iterations):
+            await iteration.aclose()
+        await _cancel(deque(self._in_flight))
+
+    async def _pages(self) -> AsyncGenerator[list[T], None]:
         cursor = self._cursor()
         pending: deque[asyncio.Future[list[T] | Page[T]]] = deque()
         try:
@@ -87,14 +126,20 @@ class Paginator(Generic[T]):
             request = cursor.next_request()
             if request is None:
                 return
-            pending.append(asyncio.ensure_future(self._get(request)))
+            future = asyncio.ensure_future(self._get(request))
+            self._in_flight.add(future)
+            future.add_done_callback(self._in_flight.discard)
+            pending.append(future)
 
     def _get(self, request: PageRequest) -> Awaitable[list[T] | Page[T]]:
         return self._fetch(request.offset, request.limit)
 
-    async def __aiter__(self) -> AsyncGenerator[T, None]:
+    def __aiter__(self) -> AsyncGenerator[T, None]:
         """Stream records across all pages."""
-        pages = self.pages()
+        return self._started(self._records())
+
+    async def _records(self) -> AsyncGenerator[T, None]:
+        pages = self._pages()
         try:
             async for page in pages:
                 for record in page:
@@ -111,7 +156,7 @@ class Paginator(Generic[T]):
 
     async def collect(self) -> list[T]:
         """Every record in one list: for small listings only."""
-        return [record async for page in self.pages() for record in page]
+        return [record async for page in self._pages() for record in page]
 
     def __await__(self) -> Generator[Any, None, list[T]]:
         """``await paginator`` is ``await paginator.collect()``."""

@@ -50,8 +50,18 @@ class Progress:
         """Print a line above the bar without breaking it."""
         self._bar.write(message, file=sys.stderr)
 
+    def finish(self) -> None:
+        """All the work is done: the bar ends at 100%, whatever total was estimated.
+
+        The total of a CSV is a line count (quoted line breaks and blank lines make it
+        more than the rows, a missing final newline less), so the count alone may stop
+        at 97% or run past 100% on a run that did every row.
+        """
+        self._bar.total = self._bar.n
+        self._bar.refresh()
+
     def close(self) -> None:
-        """Finish the bar."""
+        """Close the bar, leaving it as it is (an interrupted run shows where it stopped)."""
         self._bar.close()
 
     def __enter__(self) -> Self:

@@ -18,9 +18,16 @@ import attrs
 from attrs import field, frozen
 
 from ._config import is_finite_number
-from ._exceptions import APIConnectionError, APIStatusError, CoursepathError, UncertainOutcomeError
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    CoursepathError,
+    InvalidInputError,
+    UncertainOutcomeError,
+)
 from ._redact import REDACT, Redactor
 from ._sansio import ApiRequest, RawResponse, RequestKind, status_error
+from ._validation import short_repr
 
 # Beyond 2**62 the delay is capped anyway; bounding the exponent keeps the float finite.
 _MAX_EXPONENT = 62
@@ -28,14 +35,17 @@ _MAX_EXPONENT = 62
 
 def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not is_finite_number(value) or value < 0:
-        raise ValueError(
-            f"RetryPolicy.{attribute.name} must be a finite number >= 0, got {value!r}"
+        raise InvalidInputError(
+            f"RetryPolicy.{attribute.name} must be a finite number >= 0, got {short_repr(value)}",
+            argument=attribute.name,
         )
 
 
 def _positive_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"RetryPolicy.{name} must be an integer >= 1, got {value!r}")
+        raise InvalidInputError(
+            f"RetryPolicy.{name} must be an integer >= 1, got {short_repr(value)}", argument=name
+        )
 
 
 @frozen(kw_only=True)

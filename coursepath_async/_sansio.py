@@ -23,6 +23,7 @@ from ._config import WireFormat
 from ._exceptions import (
     APIResponseValidationError,
     APIStatusError,
+    InvalidInputError,
     body_excerpt,
     status_error_class,
 )
@@ -77,14 +78,17 @@ def _form_text(name: str, value: object) -> str:
         return int.__repr__(value)  # the digits, even for an IntEnum member
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"form field {name!r} is {value!r}, which a form cannot carry")
+            raise InvalidInputError(
+                f"form field {name!r} is {value!r}, which a form cannot carry", argument=name
+            )
         # Positional notation with the shortest round-tripping digits: 1e16 is sent
         # as 10000000000000000, not as the text "1e+16".
         return format(Decimal(repr(value)), "f")
     what = "None" if value is None else f"a {type(value).__name__}"
-    raise ValueError(
+    raise InvalidInputError(
         f"form field {name!r} is {what}, which form encoding cannot represent faithfully "
-        "(only strings, numbers, bools and nested mappings); use body_format='json'"
+        "(only strings, numbers, bools and nested mappings); use body_format='json'",
+        argument=name,
     )
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import math
 
+from ._exceptions import ClientStateError
+
 #: Slices are a tenth of the timeout, and never coarser than a second.
 _MAX_RESOLUTION = 1.0
 
@@ -58,7 +60,7 @@ class AttemptTimeouts:
         """Watch the current task's attempt until :meth:`stop`."""
         task = asyncio.current_task()
         if task is None:
-            raise RuntimeError("a Coursepath call must run inside an asyncio task")
+            raise ClientStateError("a Coursepath call must run inside an asyncio task")
         loop = asyncio.get_running_loop()
         key = math.ceil((loop.time() + self.timeout) / self._resolution)
         watch = Watch(task, key)

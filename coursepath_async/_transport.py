@@ -8,7 +8,12 @@ from collections.abc import Mapping
 import aiohttp
 from yarl import URL
 
-from ._exceptions import APIConnectionError, APIResponseValidationError, APITimeoutError
+from ._exceptions import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    ClientStateError,
+)
 from ._sansio import RawResponse
 from ._timeouts import AttemptTimeouts, Watch
 
@@ -38,7 +43,7 @@ class Transport:
 
     def _open(self) -> aiohttp.ClientSession:
         if self._closed:
-            raise RuntimeError("the Coursepath client is closed")
+            raise ClientStateError("the Coursepath client is closed")
         # The scheduler is the real bound; the pool matches it so no attempt ever waits
         # for a connection (aiohttp's default of 100 would throttle bigger budgets).
         connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ssl=self._ssl)

@@ -26,17 +26,27 @@ def cli_env(academy: SandboxAcademy | None, **extra: str) -> dict[str, str]:
     return env
 
 
-async def run_cli(academy: SandboxAcademy | None, *args: str, **env: str) -> tuple[int, str, str]:
-    """Run ``python -m coursepath_async *args`` against ``academy`` with ``env``: code, out, err."""
-    process = await asyncio.create_subprocess_exec(
+async def start_cli(
+    academy: SandboxAcademy | None,
+    *args: str,
+    stderr: int = asyncio.subprocess.PIPE,
+    **env: str,
+) -> asyncio.subprocess.Process:
+    """Start ``python -m coursepath_async *args`` against ``academy``, stdout piped."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "coursepath_async",
         *args,
         env=cli_env(academy, **env),
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=stderr,
     )
+
+
+async def run_cli(academy: SandboxAcademy | None, *args: str, **env: str) -> tuple[int, str, str]:
+    """Run ``python -m coursepath_async *args`` against ``academy`` with ``env``: code, out, err."""
+    process = await start_cli(academy, *args, stderr=asyncio.subprocess.PIPE, **env)
     async with asyncio.timeout(60):
         out, err = await process.communicate()
     assert process.returncode is not None

@@ -25,6 +25,7 @@ from coursepath_async import (
     CourseMember,
     CoursepathClient,
     Group,
+    InvalidInputError,
     Member,
     NotFoundError,
     Priority,
@@ -421,19 +422,19 @@ BAD_CALLS: list[tuple[str, Callable[[CoursepathClient], object], type[Exception]
     ("bad email", lambda c: c.members.create("not-an-email"), ValueError),
     ("email no dot", lambda c: c.members.create("a@b"), ValueError),
     ("field not str", lambda c: c.members.create(NEW, name=5), ValueError),  # type: ignore[arg-type]
-    ("unknown field", lambda c: c.members.create(NEW, nickname="x"), TypeError),  # type: ignore[call-arg]
+    ("unknown field", lambda c: c.members.create(NEW, nickname="x"), InvalidInputError),  # type: ignore[call-arg]
     ("extra not mapping", lambda c: c.members.create(NEW, extra="x"), ValueError),  # type: ignore[arg-type]
     ("update nothing", lambda c: c.members.update(7), ValueError),
     ("update bad email", lambda c: c.members.update(7, email="x"), ValueError),
-    ("unknown filter", lambda c: c.members.list(foo="x"), TypeError),  # type: ignore[call-arg]
+    ("unknown filter", lambda c: c.members.list(foo="x"), InvalidInputError),  # type: ignore[call-arg]
     ("filter not str", lambda c: c.members.list(company=5), ValueError),  # type: ignore[arg-type]
-    ("name filter", lambda c: c.members.list(name="x"), TypeError),  # type: ignore[call-arg]
+    ("name filter", lambda c: c.members.list(name="x"), InvalidInputError),  # type: ignore[call-arg]
     ("page_size 0", lambda c: c.members.list(page_size=0), ValueError),
     ("page_size neg", lambda c: c.courses.list(page_size=-5), ValueError),
     ("window 0", lambda c: c.groups.list(window=0), ValueError),
     ("window 1e6", lambda c: c.members.list(window=1_000_000), ValueError),
     ("window 65", lambda c: c.courses.members(3, window=65), ValueError),
-    ("course filter", lambda c: c.courses.members(3, bogus="x"), TypeError),  # type: ignore[call-arg]
+    ("course filter", lambda c: c.courses.members(3, bogus="x"), InvalidInputError),  # type: ignore[call-arg]
     ("course_id", lambda c: c.courses.members("3"), ValueError),  # type: ignore[arg-type]
     ("group_id", lambda c: c.groups.members(-2), ValueError),
     ("member courses", lambda c: c.members.courses(0), ValueError),
@@ -470,9 +471,12 @@ async def test_bad_arguments_fail_before_any_request(
     call: Callable[[CoursepathClient], object],
     error: type[Exception],
 ) -> None:
-    """Invalid ids, emails, fields, filters and sizes raise before anything is sent."""
-    with pytest.raises(error):
+    """Invalid ids, emails, fields, filters and sizes raise InvalidInputError before any send."""
+    with pytest.raises(error) as raised:
         await _invoke(call, client)
+    assert isinstance(raised.value, InvalidInputError)
+    assert raised.value.argument is not None
+    assert raised.value.argument in str(raised.value)
     assert api.sent == []
 
 

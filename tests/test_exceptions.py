@@ -13,7 +13,7 @@ URL = "https://acme.example.com/api/v1/members/7"
 @pytest.mark.parametrize(
     ("cls", "parent"),
     [
-        (cp.ConfigurationError, cp.CoursepathError),
+        (cp.ConfigurationError, cp.InvalidInputError),
         (cp.UncertainOutcomeError, cp.CoursepathError),
         (cp.APIResponseValidationError, cp.CoursepathError),
         (cp.APIConnectionError, cp.CoursepathError),
@@ -33,6 +33,15 @@ def test_hierarchy(cls: type[Exception], parent: type[Exception]) -> None:
     """Each error has its documented direct parent, and all share CoursepathError."""
     assert cls.__bases__ == (parent,)
     assert issubclass(cls, cp.CoursepathError)
+
+
+def test_input_and_state_errors_keep_their_builtin_catches() -> None:
+    """InvalidInputError is a ValueError and ClientStateError a RuntimeError, both SDK errors."""
+    assert cp.InvalidInputError.__bases__ == (cp.CoursepathError, ValueError)
+    assert cp.ClientStateError.__bases__ == (cp.CoursepathError, RuntimeError)
+    error = cp.InvalidInputError("timeout must be a number", argument="timeout")
+    assert error.argument == "timeout"
+    assert str(error) == "timeout must be a number"
 
 
 def test_timeouts_are_not_builtin_timeouts() -> None:

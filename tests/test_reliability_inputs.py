@@ -28,11 +28,12 @@ from hypothesis import strategies as st
 from coursepath_async import (
     ConfigurationError,
     CoursepathClient,
+    InvalidInputError,
     RetryPolicy,
 )
 from coursepath_async._validation import validate_email
 from coursepath_async.bulk import MappingRows, PlanOptions
-from coursepath_async.bulk._import import ImportOptions, import_members, open_journal
+from coursepath_async.bulk._import import ImportOptions, open_journal
 from coursepath_async.testing import SandboxAcademy
 
 API_KEY = "reliability-inputs-api-key-0123456789-abcdefghij"
@@ -316,7 +317,7 @@ async def test_member_filters_refuse_non_text_and_unknown_names(
                     offenders.append(f"{name}({field}={value!r}): {raised!r}")
         for unknown in ("externalId", "Email", "offset", "limit", "name", "id", ""):
             raised = await refusal(listing, **{unknown: "x"})
-            if not (isinstance(raised, TypeError) and repr(unknown) in str(raised)):
+            if not (isinstance(raised, InvalidInputError) and repr(unknown) in str(raised)):
                 offenders.append(f"{name}({unknown}=...): {raised!r}")
     for value in NOT_TEXT:
         raised = await refusal(client.members.find_by_external_id, value)
@@ -429,12 +430,13 @@ async def test_map_and_import_concurrency_refuse_bad_values(
         with open_journal(
             str(journal_path), MappingRows(rows), kind="import", options=plan
         ) as journal:
-            options = ImportOptions(plan=plan, concurrency=value)  # type: ignore[arg-type]
-            raised = await refusal(
-                import_members, client, MappingRows(rows), journal=journal, options=options
-            )
-            if not (isinstance(raised, ConfigurationError) and "concurrency" in str(raised)):
-                offenders.append(f"import(concurrency={value!r}): {raised!r}")
+            try:  # refused where it is given, before the job can start
+                ImportOptions(plan=plan, concurrency=value)  # type: ignore[arg-type]
+            except InvalidInputError as exc:
+                if exc.argument != "concurrency" or "concurrency" not in str(exc):
+                    offenders.append(f"ImportOptions(concurrency={value!r}): {exc!r}")
+            else:
+                offenders.append(f"ImportOptions(concurrency={value!r}) was accepted")
             assert journal.counts() == {}
     assert not offenders, "\n".join(offenders)
     assert academy.recorder.total == 0
@@ -640,20 +642,20 @@ def test_allow_http_must_be_a_real_bool() -> None:
 # -- the command line ------------------------------------------------------------------------
 
 CLI_BAD_FLAGS: list[tuple[tuple[str, ...], str]] = [
-    (("--concurrency", "0"), "max_concurrency"),
-    (("--concurrency", "-3"), "max_concurrency"),
-    (("--timeout", "0"), "timeout"),
-    (("--timeout", "nan"), "timeout"),
-    (("--timeout", "inf"), "timeout"),
+    (("--concurrency", "0"), "--concurrency must"),
+    (("--concurrency", "-3"), "--concurrency must"),
+    (("--timeout", "0"), "--timeout must"),
+    (("--timeout", "nan"), "--timeout must"),
+    (("--timeout", "inf"), "--timeout must"),
     (("--course", "../1"), "--course"),
-    (("--course", "0"), "course id"),
-    (("--program", "-1"), "program id"),
-    (("--group", ""), "group"),
-    (("--group", "   "), "group"),
-    (("--delimiter", "ab"), "delimiter"),
+    (("--course", "0"), "--course must"),
+    (("--program", "-1"), "--program must"),
+    (("--group", ""), "--group must"),
+    (("--group", "   "), "--group must"),
+    (("--delimiter", "ab"), "--delimiter must"),
     (("--invite", "maybe"), "--invite"),
-    (("--url", "ftp://acme.example.com"), "academy URL"),
-    (("--user", "nobody"), "user"),
+    (("--url", "ftp://acme.example.com"), "academy URL (--url)"),
+    (("--user", "nobody"), "--user 'nobody' is not a valid email"),
     (("--api-key-file", "/nonexistent/key"), "--api-key-file"),
     (("--ca-file", "/nonexistent/ca.pem"), "--ca-file"),
     (("--max-rate", "fast"), "--max-rate"),

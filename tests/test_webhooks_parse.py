@@ -129,7 +129,7 @@ def test_event_construction_validates() -> None:
         WebhookEvent(course_id=0, member_id=1, event=EventKind.COURSEMEMBER_CREATED)
     with pytest.raises(ValueError, match="member_id"):
         WebhookEvent(course_id=1, member_id=True, event=EventKind.COURSEMEMBER_CREATED)
-    with pytest.raises(ValueError, match="not a valid EventKind"):
+    with pytest.raises(ValueError, match=r"event must be one of 'COURSEMEMBER_CREATED'"):
         WebhookEvent(course_id=1, member_id=1, event="COURSEMEMBER_EXPLODED")
 
 

@@ -7,7 +7,7 @@ from typing import Any, TypedDict, TypeVar
 
 from .._core import CallContext, Core, decode_model
 from .._cursor import Page, PageRequest, check_page_length, page_body_limit
-from .._exceptions import NotFoundError
+from .._exceptions import InvalidInputError, NotFoundError
 from .._models import Course, Group, Member
 from .._pagination import Paginator
 from .._sansio import ApiRequest, RequestKind, decode_json, list_total, unwrap_list
@@ -173,11 +173,16 @@ def _camel_strings(
     out: dict[str, str] = {}
     for name, value in values.items():
         if name not in names:
-            raise TypeError(f"unknown {what} {name!r}; expected one of {', '.join(sorted(names))}")
+            raise InvalidInputError(
+                f"unknown {what} {name!r}; expected one of {', '.join(sorted(names))}",
+                argument=name,
+            )
         if value is None:
             continue
         if not isinstance(value, str):
-            raise ValueError(f"{what} {name} must be a string, got {type(value).__name__}")
+            raise InvalidInputError(
+                f"{what} {name} must be a string, got {type(value).__name__}", argument=name
+            )
         out[names[name]] = value
     return out
 
@@ -195,7 +200,9 @@ def member_body(email: str | None, fields: Mapping[str, Any]) -> dict[str, Any]:
     fields = dict(fields)
     extra = fields.pop("extra", None) or {}
     if not isinstance(extra, Mapping):
-        raise ValueError(f"extra must be a mapping, got {type(extra).__name__}")
+        raise InvalidInputError(
+            f"extra must be a mapping, got {type(extra).__name__}", argument="extra"
+        )
     body: dict[str, Any] = {**extra, **_camel_strings(fields, MEMBER_FIELDS, "member field")}
     if email is not None:
         body["email"] = validate_email(email)
@@ -215,7 +222,9 @@ def invite_body(subject: str | None, body: str | None, action: str | None) -> di
         if value is None:
             continue
         if not isinstance(value, str):
-            raise ValueError(f"invitation {name} must be a string, got {type(value).__name__}")
+            raise InvalidInputError(
+                f"invitation {name} must be a string, got {type(value).__name__}", argument=name
+            )
         mail[name] = value
     return {"mail": mail} if mail else None
 

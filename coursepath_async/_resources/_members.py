@@ -6,11 +6,16 @@ import builtins
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Unpack
 
-from .._exceptions import BadRequestError, ConflictError, UnprocessableEntityError
+from .._exceptions import (
+    BadRequestError,
+    ConflictError,
+    InvalidInputError,
+    UnprocessableEntityError,
+)
 from .._models import Course, Group, Member
 from .._pagination import Paginator
 from .._sansio import RequestKind
-from .._validation import check_group_name, validate_email, validate_group_name
+from .._validation import check_group_name, short_repr, validate_email, validate_group_name
 from ._base import (
     COURSE_PAGE_CAP,
     GROUP_PAGE_CAP,
@@ -77,7 +82,10 @@ class Members(Resource):
         """The members carrying this externalId (normally one); one request."""
         if not isinstance(external_id, str) or not external_id:
             # None would drop the filter and "match" every member without an externalId.
-            raise ValueError(f"external_id must be a non-empty string, got {external_id!r}")
+            raise InvalidInputError(
+                f"external_id must be a non-empty string, got {short_repr(external_id)}",
+                argument="external_id",
+            )
         params = member_filters({"external_id": external_id})
         matches = await self._first_page("/members", Member, cap=MEMBER_PAGE_CAP, params=params)
         return [m for m in matches if m.external_id == external_id]
@@ -97,7 +105,10 @@ class Members(Resource):
         """Change the given fields of a member; fields left out are not touched."""
         body = member_body(email, fields)
         if not body:
-            raise ValueError("update needs at least one field to change")
+            raise InvalidInputError(
+                "update needs at least one of email or the member fields to change",
+                argument="email",
+            )
         path = f"/members/{ident(member_id, 'member_id')}"
         return await self._one("POST", path, Member, body=body, kind=RequestKind.IDEMPOTENT)
 

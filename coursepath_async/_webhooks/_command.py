@@ -68,7 +68,13 @@ def add_webhooks_command(
 
 
 def _serve(args: argparse.Namespace) -> int:
-    return run_interruptible(lambda stop: serve_webhooks(args, stop))
+    return run_interruptible(
+        lambda stop: serve_webhooks(args, stop),
+        stopping="stopping: no new deliveries; finishing the events being verified "
+        "(Ctrl-C again to abort at once)",
+        aborted="aborted: events still being verified were not written; the nightly sync "
+        "catches them",
+    )
 
 
 async def serve_webhooks(

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 from attrs import field, frozen
 
 from .._exceptions import CoursepathError
-from .._validation import validate_id
+from .._validation import check_choice, validate_id
 
 __all__ = [
     "EventKind",
@@ -69,13 +69,19 @@ def _positive_id(_instance: object, attribute: object, value: int) -> None:
     validate_id(value, field=getattr(attribute, "name", "id"))
 
 
+def _event_kind(value: object) -> EventKind:
+    if isinstance(value, EventKind):
+        return value
+    return EventKind(check_choice(value, field="event", choices=[k.value for k in EventKind]))
+
+
 @frozen(kw_only=True)
 class WebhookEvent:
     """One parsed delivery: *claimed* by an unsigned POST, not yet verified."""
 
     course_id: int = field(validator=_positive_id)
     member_id: int = field(validator=_positive_id)
-    event: EventKind = field(converter=EventKind)
+    event: EventKind = field(converter=_event_kind)
 
     @property
     def key(self) -> tuple[EventKind, int, int]:

@@ -24,6 +24,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from .._client import ClientView, CoursepathClient
 from .._config import Priority
+from .._exceptions import InvalidInputError
+from .._validation import check_int, check_number, short_repr
 from ._dedupe import RecentEvents
 from ._events import (
     MAX_BODY,
@@ -99,19 +101,31 @@ class WebhookReceiver:
         drain_timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if _PATH.fullmatch(path) is None:
-            raise ValueError(f"path must look like '/webhooks' (URL-safe segments), got {path!r}")
-        if secret is not None and _SECRET.fullmatch(secret) is None:
+        if not isinstance(path, str) or _PATH.fullmatch(path) is None:
+            raise InvalidInputError(
+                f"path must look like '/webhooks' (URL-safe segments), got {short_repr(path)}",
+                argument="path",
+            )
+        if secret is not None and (
+            not isinstance(secret, str) or _SECRET.fullmatch(secret) is None
+        ):
             # Never echo the secret, not even in an error.
-            raise ValueError("secret must be 16 to 256 URL-safe characters (A-Z a-z 0-9 . _ ~ -)")
-        for name, value in (("workers", workers), ("queue_size", queue_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if max_body < 64:
-            raise ValueError(f"max_body must be at least 64 bytes, got {max_body!r}")
-        for name, seconds in (("read_timeout", read_timeout), ("drain_timeout", drain_timeout)):
-            if not seconds > 0:
-                raise ValueError(f"{name} must be a positive number of seconds, got {seconds!r}")
+            raise InvalidInputError(
+                "secret must be 16 to 256 URL-safe characters (A-Z a-z 0-9 . _ ~ -)",
+                argument="secret",
+            )
+        check_int(workers, field="workers")
+        check_int(queue_size, field="queue_size")
+        check_int(dedupe_max, field="dedupe_max")
+        check_int(max_body, field="max_body", minimum=64)
+        check_number(dedupe_ttl, field="dedupe_ttl")
+        check_number(read_timeout, field="read_timeout", above_minimum=True)
+        check_number(drain_timeout, field="drain_timeout", above_minimum=True)
+        if not callable(on_event):
+            raise InvalidInputError(
+                f"on_event must be an async callable, got {short_repr(on_event)}",
+                argument="on_event",
+            )
         self._path = path
         self._secret = secret
         self._max_body = max_body

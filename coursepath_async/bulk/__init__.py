@@ -4,7 +4,7 @@ This package holds the pure layer the async jobs are built on: streaming row rea
 that account for every input line, the sync planner, the crash-safe SQLite journal and
 the run report. Error tree (all under :class:`~coursepath_async.CoursepathError`)::
 
-    BulkInputError (also a ValueError)  the input as a whole is unusable
+    BulkInputError (an InvalidInputError, so a ValueError)  the input as a whole is unusable
     JournalError                        the journal cannot be used
     ├── JournalLockedError              another process has it open
     ├── JournalMismatchError            it belongs to another job, input, options or academy

@@ -30,6 +30,7 @@ from .._config import Priority
 from .._exceptions import NotFoundError
 from .._models import Course, CourseMember, Member
 from .._resources._base import MemberFilters
+from .._validation import validate_id
 from ._writers import Column, ExportFormat, RecordWriter, open_writer
 
 __all__ = [
@@ -150,7 +151,11 @@ async def export_results(
     ``formula_guard`` (CSV only, on by default): text a spreadsheet would run gets a ``'``.
     """
     bulk = client.with_options(priority=Priority.BULK)
-    wanted = None if course_ids is None else tuple(course_ids)
+    wanted = (
+        None
+        if course_ids is None
+        else tuple(validate_id(course, field="course_ids") for course in course_ids)
+    )
     started = time.monotonic()
     skipped = 0
 

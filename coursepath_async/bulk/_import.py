@@ -22,7 +22,9 @@ from attrs import field, frozen
 
 from .._client import ClientView, _Base
 from .._config import Priority
+from .._exceptions import InvalidInputError
 from .._models import Member
+from .._validation import positive_or_none
 from ._apply import (
     OnRow,
     invalid_report,
@@ -61,7 +63,7 @@ class ImportOptions:
     #: Plan and report without writing anything, journal included (lookups still run).
     dry_run: bool = False
     #: Rows in flight; default: twice the client's budget.
-    concurrency: int | None = None
+    concurrency: int | None = field(default=None, validator=positive_or_none)
 
 
 async def import_members(
@@ -83,7 +85,7 @@ async def import_members(
     re-run with the journal resumes).
     """
     if journal is None and not options.dry_run:
-        raise ValueError("an import that writes needs a journal")
+        raise InvalidInputError("an import that writes needs a journal", argument="journal")
     _refuse_destructive(options.plan)
     bulk = client.with_options(priority=Priority.BULK)
     if journal is not None and not options.dry_run:
@@ -131,9 +133,10 @@ def _refuse_destructive(options: PlanOptions) -> None:
     """Refuse, before anything is sent, the destructive options only a sync can honour."""
     given = [name for name in ("remove_groups", "unenroll") if getattr(options, name)]
     if given:
-        raise ValueError(
+        raise InvalidInputError(
             f"import_members cannot {' or '.join(given)}: an import never reads members' "
-            "current groups and courses; use sync_members for that"
+            "current groups and courses; use sync_members for that",
+            argument="options",
         )
 
 
@@ -311,14 +314,17 @@ def input_fingerprint(rows: Rows, label: str | None = None) -> InputFingerprint:
     """What identifies ``rows`` to a journal (see :func:`open_journal`); checks ``label``."""
     if isinstance(rows, CsvRows):
         if label is not None:
-            raise ValueError("label is for in-memory rows; a file is fingerprinted by content")
+            raise InvalidInputError(
+                "label is for in-memory rows; a file is fingerprinted by content", argument="label"
+            )
         return InputFingerprint.of_file(rows.path)
     if rows.items is not None:
         return InputFingerprint.of_items(rows.items, source=label or "rows")
     if not label:
-        raise ValueError(
+        raise InvalidInputError(
             "a journal over rows from an iterator needs label= naming this data set (an "
             "export id, a date): they cannot be read ahead to fingerprint their content, "
-            "so nothing else stops the journal resuming different data; or pass a list"
+            "so nothing else stops the journal resuming different data; or pass a list",
+            argument="label",
         )
     return InputFingerprint.of_label(label)

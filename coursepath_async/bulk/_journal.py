@@ -68,6 +68,7 @@ from typing import Final, Literal, cast, get_args
 import orjson
 from attrs import frozen
 
+from .._exceptions import InvalidInputError
 from .._redact import scrub
 from ._errors import (
     InviteStateError,
@@ -318,7 +319,10 @@ def _options_json(options: Mapping[str, object]) -> str:
         if isinstance(value, Mapping):
             for key, item in value.items():
                 if not isinstance(key, str) or _SECRET_OPTION.search(key):
-                    raise ValueError(f"journal options must not hold credentials: {where}{key!r}")
+                    raise InvalidInputError(
+                        f"journal options must not hold credentials: {where}{key!r}",
+                        argument="options",
+                    )
                 check(item, f"{where}{key}.")
         elif isinstance(value, list | tuple):
             for item in value:
@@ -328,7 +332,9 @@ def _options_json(options: Mapping[str, object]) -> str:
     try:
         return orjson.dumps(options, option=orjson.OPT_SORT_KEYS).decode()
     except TypeError as exc:
-        raise ValueError(f"journal options must be JSON values: {exc}") from exc
+        raise InvalidInputError(
+            f"journal options must be JSON values: {exc}", argument="options"
+        ) from exc
 
 
 def _migrate_v1(conn: sqlite3.Connection) -> None:
@@ -367,7 +373,9 @@ def _identity(stat: os.stat_result) -> tuple[int, int]:
 
 def _check_key(key: str) -> None:
     if not key or len(key) > _MAX_KEY:
-        raise ValueError(f"a journal key must have 1 to {_MAX_KEY} characters, got {len(key)}")
+        raise InvalidInputError(
+            f"a journal key must have 1 to {_MAX_KEY} characters, got {len(key)}", argument="key"
+        )
 
 
 class Journal:
@@ -426,7 +434,10 @@ class Journal:
         ``resumed`` is then False and ``new_run`` True, whatever the input and options.
         """
         if batch_size < 1 or batch_seconds < 0:
-            raise ValueError("batch_size must be >= 1 and batch_seconds >= 0")
+            raise InvalidInputError(
+                "batch_size must be >= 1 and batch_seconds >= 0",
+                argument="batch_size" if batch_size < 1 else "batch_seconds",
+            )
         path = Path(path)
         options_json = _options_json(options)
         # The journal holds people's emails: create it readable by its owner only.
@@ -716,7 +727,9 @@ class Journal:
     def record_step(self, key: str, step: str, *, error: str | None = None) -> None:
         """Record that ``step`` of a row succeeded, or failed with ``error``."""
         if not step or len(step) > _MAX_KEY:
-            raise ValueError(f"a step name must have 1 to {_MAX_KEY} characters")
+            raise InvalidInputError(
+                f"a step name must have 1 to {_MAX_KEY} characters", argument="step"
+            )
         self._write_step(key, step, error)
 
     def finish_row(self, key: str, *, error: str | None = None, invite: bool | None = None) -> None:

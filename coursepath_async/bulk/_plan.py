@@ -25,10 +25,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar, Literal
 
-from attrs import evolve, field, frozen, validators
+from attrs import evolve, field, frozen
 
+from .._exceptions import InvalidInputError
 from .._models import Member
-from .._validation import validate_group_name, validate_id
+from .._validation import check_choice, short_repr, validate_group_name, validate_id
 from ._journal import MEMBER_STEP
 from ._ledger import InvitePolicy
 from ._rows import MemberRow
@@ -244,16 +245,29 @@ class CurrentMember:
     courses: frozenset[int] | None = field(default=None, converter=_ids)
 
 
+def _items(value: object, field: str) -> Iterable[object]:
+    """A collection option's items; a lone string (iterated by letter) or int is refused."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidInputError(
+            f"{field} must be a tuple or list, got {short_repr(value)}", argument=field
+        )
+    return value
+
+
 def _group_names(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(validate_group_name(name, field="group") for name in value)
+    return tuple(validate_group_name(name, field="groups") for name in _items(value, "groups"))
 
 
 def _course_ids(value: Iterable[int]) -> tuple[int, ...]:
-    return tuple(validate_id(course, field="course id") for course in value)
+    return tuple(validate_id(course, field="courses") for course in _items(value, "courses"))
 
 
 def _program_ids(value: Iterable[int]) -> tuple[int, ...]:
-    return tuple(validate_id(program, field="program id") for program in value)
+    return tuple(validate_id(program, field="programs") for program in _items(value, "programs"))
+
+
+def _invite_policy(_instance: object, _attribute: object, value: object) -> None:
+    check_choice(value, field="invite", choices=("none", "new", "all"))
 
 
 @frozen(kw_only=True)
@@ -268,7 +282,7 @@ class PlanOptions:
     groups: tuple[str, ...] = field(default=(), converter=_group_names)
     courses: tuple[int, ...] = field(default=(), converter=_course_ids)
     programs: tuple[int, ...] = field(default=(), converter=_program_ids)
-    invite: InvitePolicy = field(default="none", validator=validators.in_(("none", "new", "all")))
+    invite: InvitePolicy = field(default="none", validator=_invite_policy)
     remove_groups: bool = False
     unenroll: bool = False
 
@@ -518,7 +532,9 @@ def _group_steps(
 ) -> list[AddToGroup | RemoveFromGroup]:
     if current.groups is None:
         if options.remove_groups:
-            raise ValueError("remove_groups needs each member's current groups (groups=None)")
+            raise InvalidInputError(
+                "remove_groups needs each member's current groups (groups=None)", argument="current"
+            )
         return [AddToGroup(name) for name in wanted.values()]  # adding twice is harmless
     have = {group_key(name) for name in current.groups}
     steps: list[AddToGroup | RemoveFromGroup] = [
@@ -539,7 +555,9 @@ def _course_steps(
 ) -> list[EnrollCourse | UnenrollCourse]:
     if current.courses is None:
         if options.unenroll:
-            raise ValueError("unenroll needs each member's current courses (courses=None)")
+            raise InvalidInputError(
+                "unenroll needs each member's current courses (courses=None)", argument="current"
+            )
         return [EnrollCourse(course) for course in wanted]  # enrolling twice is idempotent
     steps: list[EnrollCourse | UnenrollCourse] = [
         EnrollCourse(course) for course in wanted if course not in current.courses

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, Final
 
 from attrs import define, frozen
 
-from .._exceptions import CoursepathError
+from .._exceptions import InvalidInputError
 from .._resources._base import MEMBER_FIELDS
 from .._validation import validate_email, validate_group_name, validate_id
 from ._csvscan import RawRecord, physical_lines, scan_records
@@ -62,7 +62,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ID_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
-class BulkInputError(CoursepathError, ValueError):
+class BulkInputError(InvalidInputError):
     """The input as a whole cannot be used: unreadable, empty, or without an email column."""
 
 
@@ -341,12 +341,16 @@ class CsvRows:
         max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES,
     ) -> None:
         if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n':
-            raise ValueError(
+            raise InvalidInputError(
                 "delimiter must be one ASCII character other than a quote or line break, "
-                f"got {delimiter!r}"
+                f"got {delimiter!r}",
+                argument="delimiter",
             )
         if max_field_bytes < 1:
-            raise ValueError(f"max_field_bytes must be positive, got {max_field_bytes}")
+            raise InvalidInputError(
+                f"max_field_bytes must be positive, got {max_field_bytes}",
+                argument="max_field_bytes",
+            )
         self.path = Path(path)
         self.stats = ReadStats()
         self._delimiter = delimiter

@@ -28,8 +28,10 @@ from attrs import field, frozen
 
 from .._client import ClientView, _Base
 from .._config import Priority
+from .._exceptions import InvalidInputError
 from .._models import Member
 from .._pagination import Paginator
+from .._validation import positive_or_none
 from ._apply import (
     OnRow,
     failed_report,
@@ -76,7 +78,7 @@ class SyncOptions:
     #: List and plan, but write nothing (no journal needed).
     dry_run: bool = False
     #: Rows (and listings) in flight; default: twice the client's budget.
-    concurrency: int | None = None
+    concurrency: int | None = field(default=None, validator=positive_or_none)
     #: Let ``remove_groups``/``unenroll`` run on rows that cannot be shown to carry a
     #: groups/courses column (e.g. MappingRows over a generator): a missing one then
     #: means "none", so every listed member leaves every group / course.
@@ -114,7 +116,7 @@ async def sync_members(
     in every mapping; other MappingRows cannot be checked without consuming them.
     """
     if journal is None and not options.dry_run:
-        raise ValueError("a sync that writes needs a journal")
+        raise InvalidInputError("a sync that writes needs a journal", argument="journal")
     _check_destructive(rows, options)
     bulk = client.with_options(priority=Priority.BULK)
     if journal is not None and not options.dry_run:
@@ -180,10 +182,11 @@ def _check_destructive(rows: Rows, options: SyncOptions) -> None:
             continue
         missing = _missing_column(rows, column)
         if missing is not None:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{flag} refused: {missing}, so every listed member would leave every "
                 f"{noun}; add a {column!r} column (an empty cell means none) or name the "
-                f"{column} to keep (--{noun}, PlanOptions.{column})"
+                f"{column} to keep (--{noun}, PlanOptions.{column})",
+                argument="options",
             )
 
 

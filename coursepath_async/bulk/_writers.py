@@ -27,6 +27,8 @@ from typing import ClassVar, Final, Literal, Self
 import orjson
 from attrs import field, frozen
 
+from .._exceptions import InvalidInputError
+
 __all__ = [
     "Column",
     "ColumnKind",
@@ -378,7 +380,9 @@ def open_writer(
     """
     cls = _WRITERS.get(format)
     if cls is None:
-        raise ValueError(f"format must be one of {', '.join(_WRITERS)}, got {format!r}")
+        raise InvalidInputError(
+            f"format must be one of {', '.join(_WRITERS)}, got {format!r}", argument="format"
+        )
     if cls is CsvWriter:
         cols = tuple(columns)
         return CsvWriter(

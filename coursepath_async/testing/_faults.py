@@ -30,9 +30,12 @@ import math
 import random
 from collections import deque
 from collections.abc import Iterable
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
-from attrs import field, frozen, validators
+from attrs import Attribute, field, frozen
+
+from .._exceptions import InvalidInputError
+from .._validation import check_int, check_number, short_repr
 
 FaultKind = Literal[
     "ok", "status", "rate_limit", "hang", "delay", "applied_then", "reset", "slow_body", "echo"
@@ -46,13 +49,36 @@ PRE_APP_KINDS: Final = frozenset({"status", "rate_limit", "hang", "echo"})
 #: Faults that let the app handle (and apply) the request, then spoil the answer.
 POST_APP_KINDS: Final = frozenset({"applied_then", "reset", "slow_body"})
 
-_rate = [validators.instance_of((float, int)), validators.ge(0.0), validators.le(1.0)]
-_seconds = [validators.instance_of((float, int)), validators.ge(0.0)]
+
+def _rate(_instance: object, attribute: Attribute[float], value: object) -> None:
+    check_number(value, field=attribute.name, maximum=1.0)  # a probability
+
+
+def _seconds(_instance: object, attribute: Attribute[float], value: object) -> None:
+    check_number(value, field=attribute.name)
+
+
+def _at_least(minimum: int, maximum: int | None = None) -> Any:
+    """An attrs validator: an int from ``minimum`` (to ``maximum``), named in its error."""
+
+    def check(_instance: object, attribute: Attribute[int], value: object) -> None:
+        if maximum is None:
+            check_int(value, field=attribute.name, minimum=minimum)
+        else:
+            check_int(value, field=attribute.name, minimum=minimum, maximum=maximum)
+
+    return check
 
 
 def _error_statuses(_instance: object, _attribute: object, value: tuple[int, ...]) -> None:
-    if not value or not all(500 <= code <= 599 for code in value):
-        raise ValueError("error_statuses must be a non-empty tuple of 5xx codes")
+    if (
+        not isinstance(value, tuple)
+        or not value
+        or not all(isinstance(code, int) and 500 <= code <= 599 for code in value)
+    ):
+        raise InvalidInputError(
+            "error_statuses must be a non-empty tuple of 5xx codes", argument="error_statuses"
+        )
 
 
 @frozen(kw_only=True)
@@ -74,7 +100,7 @@ class Faults:
     error_statuses: tuple[int, ...] = field(default=(500, 502, 503), validator=_error_statuses)
     #: Probability that a 429 burst of ``rate_limit_burst`` requests starts.
     rate_limit_rate: float = field(default=0.0, validator=_rate)
-    rate_limit_burst: int = field(default=3, validator=validators.ge(1))
+    rate_limit_burst: int = field(default=3, validator=_at_least(1))
     #: The wait a 429 asks for, in ``Retry-After`` (whole seconds, rounded up) and
     #: ``retry-after-ms``; fractions keep tests fast.
     retry_after: float = field(default=1.0, validator=_seconds)
@@ -82,10 +108,10 @@ class Faults:
     reset_rate: float = field(default=0.0, validator=_rate)
     #: Writes (POST/DELETE) applied, then answered ``applied_then_fail_status``.
     applied_then_fail_rate: float = field(default=0.0, validator=_rate)
-    applied_then_fail_status: int = field(default=502, validator=validators.ge(500))
+    applied_then_fail_status: int = field(default=502, validator=_at_least(500, 599))
     #: Responses streamed in ``slow_body_chunks`` pieces, ``slow_body_delay`` apart.
     slow_body_rate: float = field(default=0.0, validator=_rate)
-    slow_body_chunks: int = field(default=8, validator=validators.ge(2))
+    slow_body_chunks: int = field(default=8, validator=_at_least(2))
     slow_body_delay: float = field(default=0.01, validator=_seconds)
     #: Requests never answered (until the client gives up or the academy closes).
     hang_rate: float = field(default=0.0, validator=_rate)
@@ -132,7 +158,10 @@ class ScriptedFault:
     def status(cls, code: int, *, retry_after: float | None = None) -> ScriptedFault:
         """Answer ``code`` without applying anything: 5xx as a proxy's HTML, 4xx as JSON."""
         if not 400 <= code <= 599:
-            raise ValueError("a scripted status must be a 4xx or 5xx code")
+            raise InvalidInputError(
+                f"code of a scripted status must be a 4xx or 5xx code, got {code!r}",
+                argument="code",
+            )
         return cls(kind="status", http_status=code, retry_after=retry_after)
 
     @classmethod
@@ -146,9 +175,14 @@ class ScriptedFault:
         the header too. For tests proving that no credential leaks out of a client.
         """
         if not 200 <= code <= 599:
-            raise ValueError("an echo needs a status code from 200 to 599")
+            raise InvalidInputError(
+                f"code of an echo must be a status from 200 to 599, got {code!r}", argument="code"
+            )
         if body not in ECHO_FORMATS:
-            raise ValueError(f"an echo body is one of {', '.join(ECHO_FORMATS)}")
+            raise InvalidInputError(
+                f"body of an echo is one of {', '.join(ECHO_FORMATS)}, got {body!r}",
+                argument="body",
+            )
         return cls(kind="echo", http_status=code, echo_format=body)
 
     @classmethod
@@ -170,7 +204,9 @@ class ScriptedFault:
     def applied_then(cls, code: int = 502) -> ScriptedFault:
         """Handle (apply) the request, then answer ``code`` with a proxy's HTML page."""
         if not 500 <= code <= 599:
-            raise ValueError("applied_then needs a 5xx code")
+            raise InvalidInputError(
+                f"code of applied_then must be a 5xx code, got {code!r}", argument="code"
+            )
         return cls(kind="applied_then", http_status=code)
 
     @classmethod
@@ -213,7 +249,7 @@ def as_scripted_fault(entry: ScriptEntry) -> ScriptedFault:
     if isinstance(entry, ScriptedFault):
         return entry
     if isinstance(entry, bool):
-        raise TypeError("a scripted fault cannot be a bool")
+        raise InvalidInputError("faults: a scripted fault cannot be a bool", argument="faults")
     if isinstance(entry, int):
         return ScriptedFault.status(entry)
     simple = {
@@ -229,7 +265,9 @@ def as_scripted_fault(entry: ScriptEntry) -> ScriptedFault:
     for prefix, make in makers:
         if entry.startswith(prefix) and entry[len(prefix) :].isdigit():
             return make(int(entry[len(prefix) :]))
-    raise ValueError(f"unknown scripted fault {entry!r}")
+    raise InvalidInputError(
+        f"faults: unknown scripted fault {short_repr(entry)}", argument="faults"
+    )
 
 
 @frozen

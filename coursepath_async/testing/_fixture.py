@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import orjson
 
+from .._exceptions import InvalidInputError
 from ._records import (
     Enrolment,
     JsonDict,
@@ -31,8 +32,11 @@ from ._state import AcademyState, SandboxStateError
 FIXTURE_FORMAT = "coursepath-sandbox/1"
 
 
-class FixtureError(ValueError):
-    """A fixture that is not a valid sandbox dump."""
+class FixtureError(InvalidInputError):
+    """A fixture that is not a valid sandbox dump (the ``fixture`` argument)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, argument="fixture")
 
 
 def dump_state(state: AcademyState) -> JsonDict:
@@ -65,6 +69,8 @@ def read_fixture(source: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
         return source
     try:
         data = orjson.loads(Path(source).read_bytes())
+    except OSError as exc:
+        raise FixtureError(f"cannot read fixture {source}: {exc.strerror or exc}") from exc
     except orjson.JSONDecodeError as exc:
         raise FixtureError(f"fixture {source} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):

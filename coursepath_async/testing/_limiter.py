@@ -21,17 +21,25 @@ from collections.abc import Callable
 from email.utils import formatdate
 from typing import Final, Literal, get_args
 
-from attrs import field, frozen, validators
+from attrs import Attribute, field, frozen, validators
 
+from .._validation import check_choice, check_number
 from ._wire import Reply, error_reply, proxy_error_reply
 
 RateLimitStyle = Literal["429", "429-date", "503-retry-after"]
 RATE_LIMIT_STYLES: Final = get_args(RateLimitStyle)
 
 
+#: The SandboxAcademy argument each setting comes from, for error messages.
+_ARGUMENT: Final = {"rate": "rate_limit", "style": "rate_limit_style", "burst": "rate_limit_burst"}
+
+
 def _positive(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ValueError(f"rate_limit {name} must be a positive number, got {value!r}")
+    check_number(value, field=_ARGUMENT[name], above_minimum=True)
+
+
+def _style(_instance: object, attribute: Attribute[str], value: object) -> None:
+    check_choice(value, field=_ARGUMENT[attribute.name], choices=RATE_LIMIT_STYLES)
 
 
 @frozen(kw_only=True)
@@ -39,7 +47,7 @@ class RateLimit:
     """A limiter's settings: ``rate`` requests per second, bursts of ``burst`` (default: 1 s)."""
 
     rate: float = field(validator=lambda _, a, v: _positive(a.name, v))
-    style: RateLimitStyle = field(default="429", validator=validators.in_(RATE_LIMIT_STYLES))
+    style: RateLimitStyle = field(default="429", validator=_style)
     burst: float | None = field(
         default=None, validator=validators.optional(lambda _, a, v: _positive(a.name, v))
     )

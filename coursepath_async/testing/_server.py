@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 import time
 import uuid
@@ -17,6 +18,14 @@ import attrs
 import orjson
 from aiohttp import web
 
+from .._exceptions import InvalidInputError
+from .._validation import (
+    check_choice,
+    check_http_url,
+    check_int,
+    check_number,
+    validate_email,
+)
 from ._app import SandboxApp
 from ._auth import Jti, TokenVerifier, encode_token
 from ._dialect import Dialect, DuplicateStatus
@@ -102,6 +111,37 @@ class SandboxAcademy:
         rate_limit_burst: float | None = None,
         clock_offset: float | None = None,
     ) -> None:
+        check_choice(list_order, field="list_order", choices=("id", "newest_first"))
+        counts = {"members": members, "courses": courses, "programs": programs, "groups": groups}
+        for name, count in counts.items():
+            check_int(count, field=name, minimum=0)
+        sizes = {
+            "member_page_size": member_page_size,
+            "course_page_size": course_page_size,
+            "group_page_size": group_page_size,
+        }
+        for name, size in sizes.items():
+            if size is not None:
+                check_int(size, field=name)
+        check_int(port, field="port", minimum=0, maximum=65535)
+        for name, seconds in (
+            ("token_max_age", token_max_age),
+            ("token_max_skew", token_max_skew),
+            ("webhook_timeout", webhook_timeout),
+        ):
+            check_number(seconds, field=name, above_minimum=True)
+        check_number(completion_rate, field="completion_rate", maximum=1.0)
+        validate_email(admin_email, field="admin_email")
+        if webhook_url is not None:
+            check_http_url(webhook_url, field="webhook_url")
+        if faults is not None and not isinstance(faults, Faults):
+            raise InvalidInputError(
+                f"faults must be a Faults, got {type(faults).__name__}", argument="faults"
+            )
+        if clock_offset is not None:
+            check_number(clock_offset, field="clock_offset", minimum=-math.inf)
+        if duplicate_status is not None:
+            check_choice(duplicate_status, field="duplicate_status", choices=(400, 409, 422))
         self.dialect = _dialect(
             dialect,
             duplicate_status=duplicate_status,
@@ -110,10 +150,6 @@ class SandboxAcademy:
             group_page_cap=group_page_size,
             clock_offset=clock_offset,
         )
-        if list_order not in ("id", "newest_first"):
-            raise ValueError("list_order must be 'id' or 'newest_first'")
-        if min(members, courses, programs, groups) < 0:
-            raise ValueError("seed counts must not be negative")
         self._api_key = api_key or secrets.token_urlsafe(32)
         self._admin_email = admin_email
         self._host = host

@@ -23,6 +23,7 @@ from typing import Any, cast
 import attrs
 import orjson
 
+from .._exceptions import CoursepathError, InvalidInputError
 from ._records import (
     CourseEvent,
     CourseRecord,
@@ -59,7 +60,7 @@ UPDATABLE_MEMBER_FIELDS = frozenset(
 )
 
 
-class SandboxStateError(Exception):
+class SandboxStateError(CoursepathError):
     """Base class of the errors the sandbox state raises to its direct callers."""
 
 
@@ -249,11 +250,11 @@ class AcademyState:
         """Change some attributes of a member (see ``UPDATABLE_MEMBER_FIELDS``)."""
         unknown = set(changes) - UPDATABLE_MEMBER_FIELDS
         if unknown:
-            raise TypeError(f"cannot update member fields {sorted(unknown)}")
+            raise InvalidInputError(f"cannot update member fields {sorted(unknown)}")
         if "email" in changes and not changes["email"]:
-            raise ValueError("a member's email cannot be empty")
+            raise InvalidInputError("a member's email cannot be empty", argument="email")
         if "role" in changes and changes["role"] not in ("admin", "learner"):
-            raise ValueError("role must be 'admin' or 'learner'")
+            raise InvalidInputError("role must be 'admin' or 'learner'", argument="role")
         current = self.member(member_id)
         new_email = changes.get("email")
         if isinstance(new_email, str) and new_email.lower() != current.email.lower():
@@ -495,7 +496,7 @@ class AcademyState:
         Scores are whole numbers from 0 to 100; a score of at least ``pass_mark`` passes.
         """
         if not 0.0 <= fraction <= 1.0:
-            raise ValueError("fraction must be between 0 and 1")
+            raise InvalidInputError("fraction must be between 0 and 1", argument="fraction")
         rng = random.Random(seed)
         completed: list[Enrolment] = []
         for enrolment in self.enrolments():

@@ -212,7 +212,7 @@ def test_invitation_policy(
 
 def test_bad_options_are_refused() -> None:
     """Options are validated: ids, group names and the invite policy."""
-    with pytest.raises(ValueError, match="course id must be a positive integer"):
+    with pytest.raises(ValueError, match="courses must be a positive integer"):
         PlanOptions(courses=(0,))
     with pytest.raises(ValueError, match="group"):
         PlanOptions(groups=(" ",))

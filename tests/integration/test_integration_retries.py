@@ -13,6 +13,7 @@ from coursepath_async import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientStateError,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
@@ -279,6 +280,6 @@ async def test_closing_the_client_ends_a_long_pause_and_its_backoff_at_once() ->
             asyncio.gather(backing_off, queued, return_exceptions=True), 5
         )
         assert time.monotonic() - started < 5
-    assert [type(r) for r in results] == [RuntimeError, RuntimeError]
+    assert [type(r) for r in results] == [ClientStateError, ClientStateError]
     assert all("closed" in str(r) for r in results)
     assert academy.recorder.total == 1

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from sandbox_raw import running
 
+from coursepath_async import InvalidInputError
 from coursepath_async.testing import (
     AcademyState,
     CourseEvent,
@@ -205,7 +206,7 @@ def test_state_rules() -> None:
     state.enrol(course.id, member.id)
     assert events == []
     assert state.update_member(member.id, name=None).name == "One"
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidInputError, match="cannot update member fields"):
         state.update_member(member.id, id="7")
 
 
@@ -215,5 +216,5 @@ def test_constructor_validates_options() -> None:
         SandboxAcademy(duplicate_status=418)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="list_order"):
         SandboxAcademy(list_order="random")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="member_page_cap"):
+    with pytest.raises(ValueError, match="member_page_size"):
         SandboxAcademy(member_page_size=0)
