@@ -1,18 +1,24 @@
 """The journal's writer: one SQLite connection, written off the event loop, committed in groups.
 
 Outside a job (:meth:`JournalWriter.deferred` off) every write runs at once on the
-caller's thread, as plain synchronous calls. Inside a job the pipeline's writes are only
-queued (no SQLite call on the loop), and one anyio worker thread at a time, behind a
-``CapacityLimiter(1)``, executes the queue in order and commits it. A row that needs its
-writes durable (an invitation's "attempting" mark before the email, a row's begin before
-a create) awaits :meth:`JournalWriter.durable`: every waiter of a few milliseconds, or of
-``group_size`` waiters, whichever comes first, shares one commit, so one fsync serves many
-rows and the loop never waits on the disk. Ordinary writes are committed with the next
-group, or once ``batch_size`` are queued or ``batch_seconds`` passed.
+caller's thread, as plain synchronous calls. Inside a job the event loop never waits on
+the connection: a write is queued, and the queue is executed by whoever finds the
+connection free (statements are in-memory work, microseconds each). Every COMMIT, the
+fsync, runs on an anyio worker thread behind a ``CapacityLimiter(1)``, so the loop keeps
+serving HTTP while the disk works; writes made meanwhile wait in the queue for the next
+commit. A row that needs its writes durable (an invitation's "attempting" mark before
+the email, a row's begin before a create) awaits :meth:`JournalWriter.durable`: the
+waiters of a few milliseconds, or ``group_size`` of them, whichever comes first, share
+one commit, so one fsync serves many rows. Ordinary writes ride the next group, or are
+committed once ``batch_size`` are queued or ``batch_seconds`` passed.
+
+Why statements may run on the loop thread: sqlite3 releases the GIL around every step,
+and a worker thread must then wait for a busy loop thread to give it back (up to the
+5 ms switch interval) once per statement; executed there, a 50-statement group took
+~100 ms to commit. Only the commit, one GIL release for the whole fsync, goes over.
 
 Queued writes keep their order: the queue is drained only under the connection's lock,
-by whichever thread holds it, so a synchronous read or commit on the loop thread (rare
-paths, tests) sees every write queued before it.
+by whichever thread holds it, so any read or commit sees every write queued before it.
 """
 
 from __future__ import annotations
@@ -105,6 +111,7 @@ class JournalWriter:
         self._submitted += 1
         if self.deferred and not now:
             self._queue.append(_Write(sql, params, check))
+            self._drain_if_free()
             if self._submitted - self._durable >= self._batch_size or self._batch_due():
                 self._flush_wanted = True
                 self._kick()
@@ -132,9 +139,16 @@ class JournalWriter:
             return read(self._conn)
 
     async def arun(self, read: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``read`` on the worker thread after every queued write; the loop stays free."""
-        if not self.deferred:
-            return self.run(read)
+        """Run ``read`` after every queued write, never making the loop wait for it.
+
+        Now when the connection is free, else on the worker once the commit holding it ends.
+        """
+        if not self.deferred or self._lock.acquire(blocking=False):
+            try:
+                return self.run(read)
+            finally:
+                if self.deferred:
+                    self._lock.release()
         return await anyio.to_thread.run_sync(self.run, read, limiter=self._worker())
 
     def commit(self) -> None:
@@ -211,6 +225,7 @@ class JournalWriter:
                 with anyio.move_on_after(self._group_seconds):
                     await self._gathered.wait()
                 self._gathered = None
+            self._drain_if_free()
             try:
                 done = await anyio.to_thread.run_sync(self._commit_now, limiter=self._worker())
             except Exception as exc:
@@ -257,6 +272,14 @@ class JournalWriter:
             return self._conn.execute(sql, params).rowcount, None
         except sqlite3.Error as exc:
             return 0, exc
+
+    def _drain_if_free(self) -> None:
+        """Execute the queue here and now, unless a commit holds the connection."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._drain()
+            finally:
+                self._lock.release()
 
     def _drain(self) -> None:
         queue = self._queue
