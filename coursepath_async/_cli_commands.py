@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from ._cli import EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, client_from_args, run_interruptible
 from ._config import parse_rate
@@ -249,7 +249,7 @@ async def _run_row_job(
                 if kind == "sync" and not report.totals.interrupted:
                     journal.finish_run()
     try:
-        _write_atomically(report_path, report.to_json())
+        _write_atomically(report_path, report.write_json)
     except OSError as exc:
         print(report.summary())
         print(f"coursepath-async: failed: cannot write the report: {exc}", file=sys.stderr)
@@ -274,10 +274,11 @@ def _check_writable(path: Path) -> None:
     probe.unlink(missing_ok=True)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write a file whole or not at all, so a crash never leaves a truncated report."""
+def _write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Stream a file whole or not at all, so a crash never leaves a truncated report."""
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
+    with temporary.open("wb") as out:
+        write(out)
     os.replace(temporary, path)
 
 
