@@ -25,6 +25,7 @@ def _groups() -> list[Group]:
     from . import (
         _cli_import,
         _import_bench,
+        _import_memory,
         _listing,
         _priority,
         _rate_limit,
@@ -42,6 +43,7 @@ def _groups() -> list[Group]:
         ((8,), lambda quick: _priority.interactive_latency(quick=quick)),
         ((9,), lambda quick: _rate_limit.rate_limited_import(quick=quick)),
         ((10,), lambda quick: _cli_import.cli_import_bench(quick=quick)),
+        ((11,), lambda quick: _import_memory.import_memory(quick=quick)),
     ]
 
 
