@@ -92,11 +92,6 @@ class JournalWriter:
         self.commits = 0
         self.statements = 0
 
-    @property
-    def waiting(self) -> int:
-        """Rows awaiting a commit right now."""
-        return sum(not waiter.done() for _, waiter in self._waiters)
-
     # -- writing ---------------------------------------------------------------------------
 
     def write(
