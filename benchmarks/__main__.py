@@ -23,8 +23,10 @@ Group = tuple[tuple[int, ...], Callable[[bool], list[Result]]]
 
 def _groups() -> list[Group]:
     from . import (
+        _cli_import,
         _hooks_bench,
         _import_bench,
+        _import_memory,
         _listing,
         _priority,
         _rate_limit,
@@ -41,17 +43,20 @@ def _groups() -> list[Group]:
         ((7,), lambda quick: _import_bench.bulk_import(quick=quick)),
         ((8,), lambda quick: _priority.interactive_latency(quick=quick)),
         ((9,), lambda quick: _rate_limit.rate_limited_import(quick=quick)),
-        ((10,), lambda quick: _hooks_bench.hook_overhead(quick=quick)),
+        ((10,), lambda quick: _cli_import.cli_import_bench(quick=quick)),
+        ((11,), lambda quick: _import_memory.import_memory(quick=quick)),
+        ((12,), lambda quick: _hooks_bench.hook_overhead(quick=quick)),
     ]
 
 
 def _wanted(values: Sequence[str]) -> set[int]:
     wanted: set[int] = set()
+    last = max(number for numbers, _ in _groups() for number in numbers)
     for value in values:
         for part in value.split(","):
             number = int(part)
-            if not 1 <= number <= 10:
-                raise SystemExit(f"no benchmark {number}: choose 1-10")
+            if not 1 <= number <= last:
+                raise SystemExit(f"no benchmark {number}: choose 1-{last}")
             wanted.add(number)
     return wanted
 
@@ -84,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # A plain SIGTERM would skip the finally blocks that stop the server processes.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    wanted = _wanted(args.only) or set(range(1, 11))
+    wanted = _wanted(args.only) or {n for numbers, _ in _groups() for n in numbers}
     started = time.perf_counter()
     results: list[Result] = []
     for numbers, run in _groups():

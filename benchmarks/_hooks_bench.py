@@ -1,4 +1,4 @@
-"""Benchmark 10: what event hooks and OpenTelemetry cost per request, against no hooks.
+"""Benchmark 12: what event hooks and OpenTelemetry cost per request, against no hooks.
 
 Three clients on one loop call the sandbox (in its own process) with sequential
 ``members.get`` calls: one without hooks, one with no-op sync ``on_attempt`` and

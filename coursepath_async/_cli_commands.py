@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from ._cli import (
     EXIT_OK,
@@ -276,7 +276,7 @@ async def _run_row_job(
         if not report.totals.interrupted:
             progress.finish()  # the line count was an estimate; every row is done
     try:
-        _write_atomically(report_path, report.to_json())
+        _write_atomically(report_path, report.write_json)
     except OSError as exc:
         print(report.summary())
         print(f"coursepath-async: failed: cannot write the report: {exc}", file=sys.stderr)
@@ -301,16 +301,16 @@ def _check_writable(path: Path) -> None:
     probe.unlink(missing_ok=True)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write a file whole or not at all, so a crash never leaves a truncated report.
+def _write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Stream a file whole or not at all, so a crash never leaves a truncated report.
 
     Created readable by its owner only (0600), like the journal: a report lists emails.
     """
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.unlink(missing_ok=True)  # a stale one may have wider permissions
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    with os.fdopen(fd, "wb") as out:
+        write(out)
     os.replace(temporary, path)
 
 

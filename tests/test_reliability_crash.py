@@ -358,3 +358,75 @@ async def test_uncertain_invitation_of_a_row_resumed_after_its_create_stays_unce
         (row,) = orjson.loads(report_path.read_bytes())["rows"]
         assert row["resumed"]
         assert (row["invitation"], row["member_id"]) == ("skipped_already_sent", member.id)
+
+
+async def test_sigkill_inside_a_group_commit_never_sent_a_mark_that_was_not_durable(
+    tmp_path: Path,
+) -> None:
+    """Killed inside a commit batch: none of its claims was sent; durable ones resume uncertain."""
+    async with SandboxAcademy(
+        members=SEEDED, courses=1, groups=1, seed=8, api_key=API_KEY, faults=Faults(seed=3)
+    ) as academy:
+        people = write_people_csv(tmp_path / "people.csv", rows=ROWS, seed=32, bad_rows=False)
+        journal_path = tmp_path / "people.csv.journal.sqlite"
+        record = tmp_path / "claimed.json"
+        runner = Path(__file__).with_name("kill_in_commit.py")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(runner),
+            "120",
+            str(record),
+            "import",
+            str(people.path),
+            "--invite",
+            "--group",
+            GROUP,
+            "--concurrency",
+            "8",
+            env=cli_env(academy),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(WAIT_LIMIT):
+            _, err = await process.communicate()
+        assert process.returncode == -signal.SIGKILL, err.decode()
+        claimed = set(orjson.loads(record.read_bytes()))
+        connection = sqlite3.connect(journal_path)
+        try:
+            durable = {
+                member_id: state
+                for member_id, state in connection.execute(
+                    "SELECT member_id, state FROM invitations"
+                    " WHERE state IN ('attempting', 'sent', 'failed', 'uncertain')"
+                )
+            }
+        finally:
+            connection.close()
+        recorder = academy.recorder
+        sent = {member_id for member_id, count in recorder.invitations.items() if count}
+        not_durable = claimed - set(durable)
+        assert not_durable  # the kill landed inside a batch holding claims
+        assert sent.isdisjoint(not_durable)  # no email went out before its mark was on disk
+        assert sent <= set(durable)
+
+        # Resumed: a durable "attempting" mark becomes uncertain (never re-sent); a mark
+        # that died with the batch was never sent, so its member is invited now, once.
+        code, _, err_text = await run_import(academy, people.path)
+        assert code == 1, err_text  # the uncertain ones are listed for a person
+        report: dict[str, Any] = orjson.loads((tmp_path / "people.csv.report.json").read_bytes())
+        assert report["consistent"]
+        assert report["totals"]["failed"] == 0
+        assert max(recorder.invitations.values()) == 1
+        by_member = {r["member_id"]: r for r in report["rows"]}
+        for member_id, state in durable.items():
+            expected = {"attempting": "uncertain", "uncertain": "uncertain"}.get(state)
+            if expected is not None:
+                assert by_member[member_id]["invitation"] == expected
+                assert recorder.invitations[member_id] <= 1
+            elif state == "sent":
+                assert recorder.invitations[member_id] == 1
+        for member_id in not_durable:
+            assert by_member[member_id]["invitation"] in ("sent", "withheld")
+            assert recorder.invitations[member_id] == (
+                1 if by_member[member_id]["invitation"] == "sent" else 0
+            )

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import aclosing
+from contextlib import AbstractAsyncContextManager, aclosing, nullcontext
 from typing import TypeVar
 
 from .._client import ClientView
@@ -27,6 +27,11 @@ T = TypeVar("T")
 OnRow = Callable[[RowReport], None]
 
 log = logging.getLogger("coursepath_async.bulk")
+
+
+def writing(journal: Journal | None) -> AbstractAsyncContextManager[object]:
+    """A job's journal writing off the event loop (:meth:`Journal.writing`), if it has one."""
+    return nullcontext() if journal is None else journal.writing()
 
 
 def journal_failure(

@@ -33,6 +33,7 @@ from ._apply import (
     row_failure,
     run_reported,
     usable_group_names,
+    writing,
 )
 from ._journal import InputFingerprint, JobKind, Journal, JournalGoneError
 from ._ledger import ApplyOptions
@@ -92,10 +93,17 @@ async def import_members(
         journal.bind_academy(client.base_url)
     job = _ImportJob(bulk, None if options.dry_run else journal, options, on_plan)
     report = ImportReport(source=source_label(rows), kind="import", dry_run=options.dry_run)
-    with client._observe_job("import", lambda: attrs.asdict(report.totals)):
-        await run_rows(
-            bulk, rows, job.row, report, concurrency=options.concurrency, stop=stop, on_row=on_row
-        )
+    async with writing(None if options.dry_run else journal):
+        with client._observe_job("import", lambda: attrs.asdict(report.totals)):
+            await run_rows(
+                bulk,
+                rows,
+                job.row,
+                report,
+                concurrency=options.concurrency,
+                stop=stop,
+                on_row=on_row,
+            )
     return report
 
 
@@ -211,7 +219,9 @@ class _ImportJob:
         journal = self._journal
         # The reader drops duplicate rows, so a journal that had no row knows none now.
         prior = (
-            journal.get(row.natural_key) if journal is not None and self._journal_has_rows else None
+            await journal.fetch(row.natural_key)
+            if journal is not None and self._journal_has_rows
+            else None
         )
         if self._pipeline is not None and self._pipeline.skip(prior):
             assert prior is not None

@@ -57,10 +57,10 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal, cast, get_args
@@ -78,7 +78,8 @@ from ._errors import (
     JournalMismatchError,
 )
 from ._ledger import SCHEMA as LEDGER_SCHEMA
-from ._ledger import InvitationLedger, LedgerState
+from ._ledger import InvitationLedger, LedgerEntry, LedgerState
+from ._writer import JournalWriter
 
 __all__ = [
     "InputFingerprint",
@@ -279,6 +280,48 @@ _STEPS_JSON: Final = (
 )
 
 
+def _read_row(conn: sqlite3.Connection, *, key: str) -> RowState | None:
+    record = conn.execute(
+        f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM {_ROWS} WHERE key = ?", (key,)
+    ).fetchone()
+    return None if record is None else _row_state(record)
+
+
+def _read_rows_after(conn: sqlite3.Connection, *, after: tuple[int, str]) -> list[RowState]:
+    """The next chunk of rows by (line, key), after ``after``."""
+    cursor = conn.execute(
+        f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM {_ROWS} WHERE (line, key) > (?, ?)"
+        f" ORDER BY line, key LIMIT {_IN_BATCH}",
+        after,
+    )
+    return [_row_state(record) for record in cursor]
+
+
+def _new_row_state(
+    key: str,
+    line: int,
+    email: str,
+    member_id: int | None,
+    wanted: InviteIntent,
+    entry: LedgerEntry | None,
+) -> RowState:
+    """The state of a row just begun with no earlier state: nothing done yet."""
+    return RowState(
+        key=key,
+        line=line,
+        email=email,
+        status="pending",
+        member_id=member_id,
+        outcome=None,
+        error=None,
+        invite=_effective(wanted, None if entry is None else entry.state),
+        invite_attempts=0 if entry is None else entry.attempts,
+        invite_error=None if entry is None else entry.reason,
+        steps_done=frozenset(),
+        steps_failed=(),
+    )
+
+
 def _row_state(record: tuple[object, ...]) -> RowState:
     *columns, steps_json = record
     key, line, email, status, member_id, outcome, error, intent, ledger, attempts, reason = columns
@@ -353,17 +396,12 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE job SET schema = ? WHERE id = 1", (SCHEMA_VERSION,))
 
 
-def _ledger(
-    conn: sqlite3.Connection,
-    execute: Callable[[str, tuple[object, ...]], int] | None = None,
-    commit: Callable[[], None] = lambda: None,
-) -> InvitationLedger:
-    """The ledger over ``conn``; by default its writes run straight on the connection."""
-
-    def run(sql: str, params: tuple[object, ...]) -> int:
-        return conn.execute(sql, params).rowcount
-
-    return InvitationLedger(conn, execute=execute or run, commit=commit, now=_now)
+def _opening_ledger(conn: sqlite3.Connection) -> InvitationLedger:
+    """The ledger inside :meth:`Journal.open`'s transaction: writes at once, never commits."""
+    writer = JournalWriter(
+        conn, before_commit=lambda: None, batch_size=2**62, batch_seconds=float("inf")
+    )
+    return InvitationLedger(writer, now=_now)
 
 
 def _identity(stat: os.stat_result) -> tuple[int, int]:
@@ -403,13 +441,16 @@ class Journal:
         self.runs = runs
         #: Invitations found "attempting" on open (a run died mid-send), now "uncertain".
         self.recovered_uncertain = recovered_uncertain
-        self._batch_size = batch_size
-        self._batch_seconds = batch_seconds
-        self._pending_writes = 0
-        self._last_commit = time.monotonic()
         self._identity = _identity(os.stat(path))
+        #: Owns the connection: writes, commits (grouped, off the loop inside a job), reads.
+        self.writer = JournalWriter(
+            conn,
+            before_commit=self._check_identity,
+            batch_size=batch_size,
+            batch_seconds=batch_seconds,
+        )
         #: The invitation ledger: the one place that lets an invitation email go out.
-        self.invitations = _ledger(conn, self._execute, self.commit)
+        self.invitations = InvitationLedger(self.writer, now=_now)
 
     @classmethod
     def open(
@@ -446,7 +487,8 @@ class Journal:
         except OSError as exc:
             raise JournalError(f"cannot create journal {path}: {exc.strerror or exc}") from exc
         # timeout=0: a journal in use by another process must fail now, not hang.
-        conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+        # One thread at a time uses it (the writer's lock); inside a job, a worker thread.
+        conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA locking_mode = EXCLUSIVE")
             conn.execute("PRAGMA journal_mode = WAL")
@@ -571,7 +613,7 @@ class Journal:
             (fingerprint.source, fingerprint.size, fingerprint.digest, options_json, _now()),
         )
         # Whoever marked these died before recording an answer: the email may be out.
-        recovered = _ledger(conn).recover()
+        recovered = _opening_ledger(conn).recover()
         if finished is not None:
             Journal._start_new_run(conn)
         return int(runs) + 1, recovered, finished is not None
@@ -591,35 +633,47 @@ class Journal:
 
     def has_rows(self) -> bool:
         """Whether any row was ever begun (``resumed`` says only that the file existed)."""
-        return self._conn.execute("SELECT 1 FROM rows LIMIT 1").fetchone() is not None
+        return self.writer.run(
+            lambda conn: conn.execute("SELECT 1 FROM rows LIMIT 1").fetchone() is not None
+        )
 
     def get(self, key: str) -> RowState | None:
         """The state of one row, or None when the journal has never seen it."""
-        record = self._conn.execute(
-            f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM {_ROWS} WHERE key = ?", (key,)
-        ).fetchone()
-        return None if record is None else _row_state(record)
+        return self.writer.run(partial(_read_row, key=key))
+
+    async def fetch(self, key: str) -> RowState | None:
+        """:meth:`get` off the event loop (on the writer's thread, after queued writes)."""
+        return await self.writer.arun(partial(_read_row, key=key))
 
     def rows(self) -> Iterator[RowState]:
-        """Every row the journal knows, by line (streamed, for reports)."""
-        cursor = self._conn.execute(
-            f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM {_ROWS} ORDER BY line, key"
-        )
-        for record in cursor:
-            yield _row_state(record)
+        """Every row the journal knows, by line (streamed in chunks, for reports)."""
+        after: tuple[int, str] = (-1, "")
+        while True:
+            chunk = self.writer.run(partial(_read_rows_after, after=after))
+            yield from chunk
+            if len(chunk) < _IN_BATCH:
+                return
+            after = (chunk[-1].line, chunk[-1].key)
 
     def uncertain_invites(self) -> list[RowState]:
         """Rows whose member's invitation may or may not have been sent."""
-        cursor = self._conn.execute(
-            f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM {_ROWS}"
-            " WHERE invitations.state = 'uncertain' ORDER BY line, key"
+        records = self.writer.run(
+            lambda conn: conn.execute(
+                f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM {_ROWS}"
+                " WHERE invitations.state = 'uncertain' ORDER BY line, key"
+            ).fetchall()
         )
-        return [_row_state(record) for record in cursor]
+        return [_row_state(record) for record in records]
 
     def counts(self) -> dict[str, int]:
         """Rows by status, ledger entries by state: ``{"done": 9, "invite_sent": 9}``."""
         counts: dict[str, int] = {}
-        for status, n in self._conn.execute("SELECT status, count(*) FROM rows GROUP BY status"):
+        records = self.writer.run(
+            lambda conn: conn.execute(
+                "SELECT status, count(*) FROM rows GROUP BY status"
+            ).fetchall()
+        )
+        for status, n in records:
             counts[status] = n
         for state, n in self.invitations.counts().items():
             counts[f"invite_{state}"] = n
@@ -633,8 +687,7 @@ class Journal:
         Call it when the run reached every row, failed ones included, and re-running
         should re-plan from scratch (a sync); leave it out to keep resuming (an import).
         """
-        # Joins the open batch, if any, and commits it; else autocommits on its own.
-        self._conn.execute("UPDATE job SET finished_at = ? WHERE id = 1", (_now(),))
+        self.writer.write("UPDATE job SET finished_at = ? WHERE id = 1", (_now(),), now=True)
         self.commit()
 
     def bind_academy(self, academy: str) -> None:
@@ -643,7 +696,9 @@ class Journal:
         Member ids, finished rows and the invitation ledger mean nothing elsewhere: a
         journal made against the sandbox must not skip rows or invitations in production.
         """
-        (bound,) = self._conn.execute("SELECT academy FROM job WHERE id = 1").fetchone()
+        (bound,) = self.writer.run(
+            lambda conn: conn.execute("SELECT academy FROM job WHERE id = 1").fetchone()
+        )
         if bound is None:
             self._write("UPDATE job SET academy = ? WHERE id = 1", (academy,), key="job")
         elif bound != academy:
@@ -660,16 +715,7 @@ class Journal:
         invitations is the ledger's, untouched here. ``member_id`` records the existing
         member the row acts on (a lookup found it), so a resumed run knows no create ran.
         """
-        _check_key(key)
-        wanted: InviteIntent = "pending" if invite else "not_needed"
-        self._write(
-            "INSERT INTO rows (key, line, email, status, invite, member_id, updated_at)"
-            " VALUES (?, ?, ?, 'pending', ?, ?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET line = excluded.line, email = excluded.email,"
-            " invite = excluded.invite, member_id = coalesce(member_id, excluded.member_id)",
-            (key, line, email, wanted, member_id, _now()),
-            key=key,
-        )
+        self._begin(key, line=line, email=email, invite=invite, member_id=member_id, new=False)
         state = self.get(key)
         assert state is not None
         return state
@@ -683,30 +729,58 @@ class Journal:
         JournalError, since merging with an earlier state is :meth:`begin_row`'s job.
         Only a row naming its member reads that member's ledger entry.
         """
+        wanted = self._begin(key, line=line, email=email, invite=invite, member_id=member_id)
+        entry = None if member_id is None else self.invitations.get(member_id)
+        return _new_row_state(key, line, email, member_id, wanted, entry)
+
+    async def begin(
+        self,
+        key: str,
+        *,
+        line: int,
+        email: str,
+        invite: bool,
+        member_id: int | None = None,
+        new: bool,
+    ) -> RowState:
+        """:meth:`begin_new_row` (``new``) or :meth:`begin_row`, reading off the event loop.
+
+        Inside a job the write is only queued; a new row with no member reads nothing.
+        """
+        wanted = self._begin(
+            key, line=line, email=email, invite=invite, member_id=member_id, new=new
+        )
+        if not new:
+            state = await self.fetch(key)
+            assert state is not None
+            return state
+        entry = None if member_id is None else await self.invitations.fetch(member_id)
+        return _new_row_state(key, line, email, member_id, wanted, entry)
+
+    def _begin(
+        self,
+        key: str,
+        *,
+        line: int,
+        email: str,
+        invite: bool,
+        member_id: int | None,
+        new: bool = True,
+    ) -> InviteIntent:
         _check_key(key)
         wanted: InviteIntent = "pending" if invite else "not_needed"
+        merge = (
+            " ON CONFLICT (key) DO UPDATE SET line = excluded.line, email = excluded.email,"
+            " invite = excluded.invite, member_id = coalesce(member_id, excluded.member_id)"
+        )
         self._write(
             "INSERT INTO rows (key, line, email, status, invite, member_id, updated_at)"
-            " VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+            " VALUES (?, ?, ?, 'pending', ?, ?, ?)" + ("" if new else merge),
             (key, line, email, wanted, member_id, _now()),
             key=key,
-            conflict=f"journal row {key!r} exists already; use begin_row",
+            conflict=f"journal row {key!r} exists already; use begin_row" if new else None,
         )
-        entry = None if member_id is None else self.invitations.get(member_id)
-        return RowState(
-            key=key,
-            line=line,
-            email=email,
-            status="pending",
-            member_id=member_id,
-            outcome=None,
-            error=None,
-            invite=_effective(wanted, None if entry is None else entry.state),
-            invite_attempts=0 if entry is None else entry.attempts,
-            invite_error=None if entry is None else entry.reason,
-            steps_done=frozenset(),
-            steps_failed=(),
-        )
+        return wanted
 
     def record_member(self, key: str, *, member_id: int, outcome: MemberOutcome) -> None:
         """Record the member step: the member exists with ``member_id`` (the step is done)."""
@@ -726,17 +800,24 @@ class Journal:
 
     def record_step(self, key: str, step: str, *, error: str | None = None) -> None:
         """Record that ``step`` of a row succeeded, or failed with ``error``."""
-        if not step or len(step) > _MAX_KEY:
-            raise InvalidInputError(
-                f"a step name must have 1 to {_MAX_KEY} characters", argument="step"
-            )
-        self._write_step(key, step, error)
+        self._write_steps(key, ((step, error),))
 
-    def finish_row(self, key: str, *, error: str | None = None, invite: bool | None = None) -> None:
+    def finish_row(
+        self,
+        key: str,
+        *,
+        error: str | None = None,
+        invite: bool | None = None,
+        steps: Sequence[tuple[str, str | None]] = (),
+    ) -> None:
         """Close a row's member work: done, or failed with ``error`` (retried on resume).
 
-        ``invite``, when given, is the row's final wish for an invitation.
+        ``invite``, when given, is the row's final wish for an invitation. ``steps`` are
+        the row's finished steps (name, error or None), written with it: a crash before
+        the finish only repeats those idempotent steps, as a lost batch would.
         """
+        if steps:
+            self._write_steps(key, steps)
         status: RowStatus = "done" if error is None else "failed"
         self._write(
             "UPDATE rows SET status = ?, error = ?, updated_at = ?,"
@@ -751,56 +832,66 @@ class Journal:
             key=key,
         )
 
-    def _write_step(self, key: str, step: str, error: str | None) -> None:
+    def _write_steps(self, key: str, steps: Sequence[tuple[str, str | None]]) -> None:
+        """Record steps of a row in one statement (a multi-row upsert)."""
+        params: list[object] = []
+        for step, error in steps:
+            if not step or len(step) > _MAX_KEY:
+                raise InvalidInputError(
+                    f"a step name must have 1 to {_MAX_KEY} characters", argument="step"
+                )
+            params += (key, step, "done" if error is None else "failed")
+            params.append(None if error is None else scrub(error))
         self._write(
-            "INSERT INTO steps (row_key, step, state, error) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (row_key, step)"
+            "INSERT INTO steps (row_key, step, state, error) VALUES "
+            + ", ".join(["(?, ?, ?, ?)"] * len(steps))
+            + " ON CONFLICT (row_key, step)"
             " DO UPDATE SET state = excluded.state, error = excluded.error",
-            (
-                key,
-                step,
-                "done" if error is None else "failed",
-                None if error is None else scrub(error),
-            ),
+            tuple(params),
             key=key,
         )
 
     def _write(
         self, sql: str, params: tuple[object, ...], *, key: str, conflict: str | None = None
     ) -> None:
-        """Execute one write of a row in the open batch; ``conflict`` explains an IntegrityError."""
-        missing = f"no journal row for key {key!r}; call begin_row first"
-        try:
-            changed = self._execute(sql, params)
-        except sqlite3.IntegrityError as exc:  # e.g. a step for a row that was never begun
-            raise JournalError(conflict or missing) from exc
-        if changed == 0:
-            raise JournalError(missing)
+        """One write of a row in the open batch; ``conflict`` explains an IntegrityError.
 
-    def _execute(self, sql: str, params: tuple[object, ...]) -> int:
-        """Execute one write in the open batch; returns how many records it changed."""
-        if not self._conn.in_transaction:
-            self._conn.execute("BEGIN IMMEDIATE")
-        changed = self._conn.execute(sql, params).rowcount
-        self._pending_writes += 1
-        if (
-            self._pending_writes >= self._batch_size
-            or time.monotonic() - self._last_commit >= self._batch_seconds
-        ):
-            self.commit()
-        return changed
+        Inside a job it is queued: a refusal is raised by the row's next durable wait.
+        """
+        missing = f"no journal row for key {key!r}; call begin_row first"
+
+        def check(changed: int, error: sqlite3.Error | None) -> None:
+            if isinstance(error, sqlite3.IntegrityError):  # e.g. a step for a row never begun
+                raise JournalError(conflict or missing) from error
+            if error is not None:
+                raise error
+            if changed == 0:
+                raise JournalError(missing)
+
+        self.writer.write(sql, params, check)
 
     def commit(self) -> None:
         """Make every write so far durable (an fsync), if the file is still this journal's.
 
         Raises JournalGoneError, writing nothing, once the path was deleted or replaced:
-        a second job may be running on a fresh file there, so this one must stop.
+        a second job may be running on a fresh file there, so this one must stop. Runs
+        on the caller's thread; a job's rows await :meth:`durable` instead.
         """
-        if self._conn.in_transaction:
-            self._check_identity()
-            self._conn.execute("COMMIT")
-        self._pending_writes = 0
-        self._last_commit = time.monotonic()
+        self.writer.commit()
+
+    async def durable(self) -> None:
+        """Wait until every write so far is committed, sharing the commit with other rows."""
+        await self.writer.durable()
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[Journal]:
+        """Inside, writes are queued and committed in groups on a worker thread (a job).
+
+        The event loop never runs SQLite or waits on fsync; everything is committed on
+        the way out.
+        """
+        async with self.writer.deferring():
+            yield self
 
     def _check_identity(self) -> None:
         try:

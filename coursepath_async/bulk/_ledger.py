@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from typing import Final, Literal, cast, get_args
 
 from attrs import frozen
@@ -32,6 +33,7 @@ from .._exceptions import APIConnectionError, APIStatusError, UncertainOutcomeEr
 from .._redact import scrub
 from ._errors import InviteStateError
 from ._report import Invitation
+from ._writer import JournalWriter
 
 #: Which members a job invites besides rows that say so: none, those it creates, all.
 InvitePolicy = Literal["none", "new", "all"]
@@ -162,39 +164,37 @@ def decide_invitation(
 class InvitationLedger:
     """The journal's invitation ledger; writes join the journal's batch, claims commit it."""
 
-    def __init__(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        execute: Callable[[str, tuple[object, ...]], int],
-        commit: Callable[[], None],
-        now: Callable[[], str],
-    ) -> None:
-        self._conn = conn
-        self._execute = execute
-        self._commit = commit
+    def __init__(self, writer: JournalWriter, *, now: Callable[[], str]) -> None:
+        self._writer = writer
         self._now = now
 
     def get(self, member_id: int) -> LedgerEntry | None:
         """The member's entry, or None when no run owed, withheld or attempted one."""
-        record = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM invitations WHERE member_id = ?", (member_id,)
-        ).fetchone()
-        return None if record is None else _entry(record)
+        return self._writer.run(partial(_read_entry, member_id=member_id))
+
+    async def fetch(self, member_id: int) -> LedgerEntry | None:
+        """:meth:`get` off the event loop, after the writes queued before it."""
+        return await self._writer.arun(partial(_read_entry, member_id=member_id))
 
     def entries(self, *states: LedgerState) -> Iterator[LedgerEntry]:
         """Every entry (in one of ``states`` when given), by member id."""
         where = f" WHERE state IN ({', '.join('?' * len(states))})" if states else ""
-        cursor = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM invitations{where} ORDER BY member_id", states
+        records = self._writer.run(
+            lambda conn: conn.execute(
+                f"SELECT {_COLUMNS} FROM invitations{where} ORDER BY member_id", states
+            ).fetchall()
         )
-        for record in cursor:
+        for record in records:
             yield _entry(record)
 
     def counts(self) -> dict[LedgerState, int]:
         """Entries by state."""
-        cursor = self._conn.execute("SELECT state, count(*) FROM invitations GROUP BY state")
-        return {cast(LedgerState, state): n for state, n in cursor}
+        records = self._writer.run(
+            lambda conn: conn.execute(
+                "SELECT state, count(*) FROM invitations GROUP BY state"
+            ).fetchall()
+        )
+        return {cast(LedgerState, state): n for state, n in records}
 
     def owe(self, member_id: int, *, email: str) -> None:
         """Record that this job created the member and means to invite it (no-op if known)."""
@@ -216,8 +216,32 @@ class InvitationLedger:
 
         Allowed from no entry, ``pending`` or ``failed``; from ``uncertain`` only with
         ``resend_uncertain``, from ``withheld`` only with ``release_withheld``; never from
-        ``attempting`` or ``sent`` (InviteStateError, nothing written).
+        ``attempting`` or ``sent`` (InviteStateError, nothing written). Commits on this
+        thread; a job's rows use :meth:`claim_durably`, which shares a commit.
         """
+        sql, params = self._claim(member_id, email, resend_uncertain, release_withheld)
+        changed = self._writer.write(sql, params, now=True)
+        self._claimed(member_id, changed)
+        self._writer.commit()
+
+    async def claim_durably(
+        self,
+        member_id: int,
+        *,
+        email: str,
+        resend_uncertain: bool = False,
+        release_withheld: bool = False,
+    ) -> None:
+        """:meth:`claim`, returning once a group commit holding the mark is on disk."""
+        sql, params = self._claim(member_id, email, resend_uncertain, release_withheld)
+        changed = await self._writer.write_durably(sql, params)
+        if not changed:
+            self._claimed(member_id, changed, await self.fetch(member_id))
+
+    def _claim(
+        self, member_id: int, email: str, resend_uncertain: bool, release_withheld: bool
+    ) -> tuple[str, tuple[object, ...]]:
+        """One conditional upsert: the claim, checked by its row count (no read first)."""
         allowed = [*_CLAIMABLE]
         if resend_uncertain:
             allowed.append("uncertain")
@@ -225,7 +249,7 @@ class InvitationLedger:
             allowed.append("withheld")
         now = self._now()
         marks = ", ".join("?" * len(allowed))
-        changed = self._execute(
+        return (
             "INSERT INTO invitations (member_id, email, state, attempts, attempted_at,"
             " updated_at) VALUES (?, ?, 'attempting', 1, ?, ?)"
             " ON CONFLICT (member_id) DO UPDATE SET state = 'attempting',"
@@ -233,27 +257,36 @@ class InvitationLedger:
             f" updated_at = excluded.updated_at WHERE state IN ({marks})",
             (member_id, email, now, now, *allowed),
         )
+
+    def _claimed(self, member_id: int, changed: int, entry: LedgerEntry | None = None) -> None:
         if not changed:
-            entry = self.get(member_id)
+            entry = entry or self.get(member_id)
             current = "unknown" if entry is None else entry.state
             raise InviteStateError(
                 f"refusing to send the invitation of member {member_id}: it is {current}"
             )
-        self._commit()
 
     def settle(
         self, member_id: int, state: Literal["sent", "failed", "uncertain"], reason: str | None
     ) -> None:
         """Record the answer to a claimed invitation (batched: losing it reads as uncertain)."""
-        changed = self._execute(
+
+        def check(changed: int, error: sqlite3.Error | None) -> None:
+            if error is not None:
+                raise error
+            if not changed:
+                entry = self._writer.peek(partial(_read_entry, member_id=member_id))
+                current = "unknown" if entry is None else entry.state
+                raise InviteStateError(
+                    f"invitation of member {member_id} is {current}, not attempting"
+                )
+
+        self._writer.write(
             "UPDATE invitations SET state = ?, reason = ?, updated_at = ?"
             " WHERE member_id = ? AND state = 'attempting'",
             (state, None if reason is None else scrub(reason), self._now(), member_id),
+            check,
         )
-        if not changed:
-            entry = self.get(member_id)
-            current = "unknown" if entry is None else entry.state
-            raise InviteStateError(f"invitation of member {member_id} is {current}, not attempting")
 
     async def send_once(
         self,
@@ -268,7 +301,7 @@ class InvitationLedger:
         A failure that may have reached the server (a timeout after sending, a 5xx the
         client reports as uncertain) is "uncertain" and never retried here.
         """
-        self.claim(
+        await self.claim_durably(
             member_id,
             email=email,
             resend_uncertain=options.resend_uncertain,
@@ -292,15 +325,22 @@ class InvitationLedger:
 
     def recover(self) -> int:
         """After a run died mid-send: every "attempting" becomes "uncertain"; returns how many."""
-        return self._execute(
+        return self._writer.write(
             "UPDATE invitations SET state = 'uncertain', reason = ?, updated_at = ?"
             " WHERE state = 'attempting'",
             (CUT_OFF_REASON, self._now()),
         )
 
     def _insert(self, member_id: int, email: str, state: LedgerState, reason: str | None) -> None:
-        self._execute(
+        self._writer.write(
             "INSERT INTO invitations (member_id, email, state, reason, updated_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (member_id) DO NOTHING",
             (member_id, email, state, reason, self._now()),
         )
+
+
+def _read_entry(conn: sqlite3.Connection, *, member_id: int) -> LedgerEntry | None:
+    record = conn.execute(
+        f"SELECT {_COLUMNS} FROM invitations WHERE member_id = ?", (member_id,)
+    ).fetchone()
+    return None if record is None else _entry(record)

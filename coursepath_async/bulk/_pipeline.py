@@ -102,26 +102,27 @@ class RowPipeline:
         journal = self._journal
         earlier = False if prior is None else prior.created_here
         if earlier is None and plan.member_id is not None:
-            self._withhold_if_owed(row, plan.member_id)
+            await self._withhold_if_owed(row, plan.member_id)
         # A row with no earlier state (the common case) is begun with one write, no read.
-        begin = journal.begin_row if prior is not None else journal.begin_new_row
-        state = begin(
+        state = await journal.begin(
             plan.key,
             line=row.line,
             email=row.email,
             invite=_wants_invite(plan),
             member_id=plan.member_id,
+            new=prior is None,
         )
         if self._may_invite(row) and any(isinstance(s, CreateMember) for s in plan.steps):
             # Durable before the create is sent: a resumed run must know a create of
             # ours may have made the member, or it would take it for an existing one.
-            journal.commit()
+            # Rows in flight share this commit (group commit, off the event loop).
+            await journal.durable()
         try:
             return await self._apply(row, plan, state, earlier)
         except _Existed as existed:
             created = _ownership(earlier, existed.created)
             if created is None:
-                self._withhold_if_owed(row, existed.member.id)
+                await self._withhold_if_owed(row, existed.member.id)
             replanned = await self._replan(row, existed.member)
             if replanned.conflict is not None:
                 journal.finish_row(plan.key, error=replanned.conflict)
@@ -129,19 +130,20 @@ class RowPipeline:
             # Recorded after any withholding, in the same batch or a later one: a resumed
             # run reading "found existing" then also finds the withheld invitation.
             journal.record_member_id(plan.key, existed.member.id)
-            state = journal.begin_row(
-                plan.key, line=row.line, email=row.email, invite=_wants_invite(replanned)
+            state = await journal.begin(
+                plan.key, line=row.line, email=row.email, invite=_wants_invite(replanned), new=False
             )
             return await self._apply(row, replanned, state, created)
 
-    def _withhold_if_owed(self, row: MemberRow, member_id: int) -> None:
-        """Durably withhold the invitation a row meant for a member it may have created.
+    async def _withhold_if_owed(self, row: MemberRow, member_id: int) -> None:
+        """Withhold the invitation a row meant for a member it may have created.
 
         Written as soon as ownership is known to be unknown, before the row records the
-        member's id (which a resumed run would read as "found existing, not ours").
+        member's id (which a resumed run would read as "found existing, not ours"); the
+        queue keeps that order into every commit.
         """
         ledger = self._journal.invitations
-        entry = ledger.get(member_id)
+        entry = await ledger.fetch(member_id)
         decision = decide_invitation(
             row_wants=row.invite, created=None, entry=entry, options=self._options
         )
@@ -156,6 +158,9 @@ class RowPipeline:
         member_id = plan.member_id if state.member_id is None else state.member_id
         outcome: MemberOutcome = state.outcome or _plan_outcome(plan)
         errors: list[str] = []
+        #: Finished steps (name, error), written with the row's finish: one statement.
+        steps: list[tuple[str, str | None]] = []
+        fresh = False  # this very row's create was answered 2xx: no history to read
         for step in plan.steps:
             # An update is planned only when a fresh lookup shows a difference, and is
             # idempotent: never skipped. A create done by an earlier run must not repeat.
@@ -166,7 +171,7 @@ class RowPipeline:
             try:
                 if isinstance(step, CreateMember):
                     member_id = await self._create(key, row, step)
-                    created = True
+                    created = fresh = True
                 elif isinstance(step, UpdateMember):
                     member_id = await _update(self._client, step)
                     journal.record_member(key, member_id=member_id, outcome="updated")
@@ -174,15 +179,15 @@ class RowPipeline:
                     raise RuntimeError("no member id for a step after the member step")
                 else:
                     await _step(self._client, step, member_id)
-                    journal.record_step(key, step.key)
+                    steps.append((step.key, None))
             except (JournalError, _Existed):
                 raise  # not the step's failure: handled by the caller, journal untouched
             except CoursepathError as exc:
                 reason = f"{step.describe()}: {exc}"
                 if isinstance(step, CreateMember | UpdateMember):
-                    journal.finish_row(key, error=reason)
+                    journal.finish_row(key, error=reason, steps=steps)
                     return _failed(plan, reason)
-                journal.record_step(key, step.key, error=reason)
+                steps.append((step.key, reason))
                 errors.append(reason)
         if member_id is None:  # pragma: no cover - every plan names or creates its member
             raise RuntimeError("a row's plan ended without a member")
@@ -194,16 +199,18 @@ class RowPipeline:
             member_id=member_id,
         )
         if errors:  # the invitation waits for the re-run that completes the row
-            journal.finish_row(key, error=errors[0])
+            journal.finish_row(key, error=errors[0], steps=steps)
             return report
         # (An unknown ``created`` was withheld by ``run`` before the member id was recorded.)
+        # A member this row just created has no history but what it wrote (owed, which
+        # decides as no entry does), so only other rows read the ledger.
         decision = decide_invitation(
             row_wants=row.invite,
             created=created,
-            entry=journal.invitations.get(member_id),
+            entry=None if fresh else await journal.invitations.fetch(member_id),
             options=self._options,
         )
-        journal.finish_row(key, invite=decision.send)
+        journal.finish_row(key, invite=decision.send, steps=steps)
         if decision.send:
             decision = await journal.invitations.send_once(
                 member_id,

@@ -33,6 +33,7 @@ from .._validation import check_choice, short_repr, validate_group_name, validat
 from ._journal import MEMBER_STEP
 from ._ledger import InvitePolicy
 from ._rows import MemberRow
+from ._seen import LineIndex
 
 __all__ = [
     "AcademyIndex",
@@ -577,21 +578,21 @@ class MemberClaims:
     """Which line of a run acts on each email and each member (by id).
 
     Checked and taken with no ``await`` in between, so of two concurrent rows that would
-    act on the same person exactly one wins. Memory grows with the rows, a few dozen
-    bytes each, like the reader's duplicate check.
+    act on the same person exactly one wins. Kept on disk (:class:`LineIndex`), like the
+    reader's duplicate check, so memory stays flat however many rows a run has.
     """
 
     def __init__(self) -> None:
-        self._lines: dict[int | str, int] = {}
+        self._lines = LineIndex()
 
     def take(self, line: int, *, emails: Iterable[str], members: Iterable[int] = ()) -> str | None:
         """Claim all of them for ``line``, or none: returns the conflict naming the holder."""
-        wanted: list[int | str] = [*(email.lower() for email in emails), *members]
+        wanted = [*(f"email:{email.lower()}" for email in emails), *(f"id:{m}" for m in members)]
         for item in wanted:
-            holder = self._lines.get(item, line)
-            if holder != line:
-                return f"acts on the same member or email as line {holder}"
-        self._lines.update(dict.fromkeys(wanted, line))
+            found = self._lines.get(item)
+            if found is not None and found[0] != line:
+                return f"acts on the same member or email as line {found[0]}"
+        self._lines.put(wanted, line)
         return None
 
     def claim(self, plan: RowPlan, *, also: Iterable[str] = ()) -> RowPlan:

@@ -7,9 +7,13 @@ count, and an inconsistent report never yields exit code 0.
 
 from __future__ import annotations
 
+import io
+import itertools
+import pickle
+import sqlite3
 from collections import Counter
-from collections.abc import Sequence
-from typing import Final, Literal
+from collections.abc import Iterator, Sequence
+from typing import Any, BinaryIO, Final, Literal
 
 import orjson
 from attrs import asdict, evolve, frozen
@@ -32,6 +36,7 @@ Invitation = Literal[
     "sent", "uncertain", "withheld", "not_requested", "failed", "skipped_already_sent"
 ]
 
+_JSON: Final = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
 _FAILED_OUTCOMES: Final = frozenset({"failed", "skipped_invalid", "interrupted"})
 #: Invitations that need a person: "withheld" waits for a deliberate release.
 _FAILED_INVITATIONS: Final = frozenset({"uncertain", "failed", "withheld"})
@@ -99,32 +104,126 @@ class ReportTotals:
     invitations_skipped_already_sent: int
 
 
+def row_entry(row: RowReport) -> dict[str, object]:
+    """The JSON report's entry for one row: the one place that shapes it."""
+    return asdict(row)
+
+
+class _RowStore:
+    """Every row's report on disk, in a private temporary SQLite file, in batches.
+
+    Memory stays flat however many rows a job has: a row is kept as its JSON entry (an
+    opaque blob, streamed into the report file) and its pickled :class:`RowReport`
+    (for :attr:`ImportReport.rows` and the summary). The file goes when the report does.
+    """
+
+    _BATCH: Final = 512
+
+    def __init__(self) -> None:
+        self._conn: sqlite3.Connection | None = None
+        self._pending: list[tuple[int, str, str, bytes, bytes]] = []
+
+    def add(self, row: RowReport) -> None:
+        entry = orjson.dumps(row_entry(row), option=orjson.OPT_SORT_KEYS)
+        self._pending.append((row.line, row.outcome, row.invitation, entry, pickle.dumps(row)))
+        if len(self._pending) >= self._BATCH:
+            self._flush()
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            # "": a temporary file SQLite creates privately and deletes on close.
+            self._conn = sqlite3.connect("", isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode = OFF")
+            self._conn.execute("PRAGMA synchronous = OFF")
+            self._conn.execute(
+                "CREATE TABLE rows (line INTEGER PRIMARY KEY, outcome TEXT, invitation TEXT,"
+                " entry BLOB, report BLOB)"
+            )
+        return self._conn
+
+    def _flush(self) -> None:
+        if self._pending:
+            db = self._db()
+            db.execute("BEGIN")
+            db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)", self._pending)
+            db.execute("COMMIT")
+            self._pending = []
+
+    def select(self, column: str, where: str = "", params: Sequence[object] = ()) -> Iterator[Any]:
+        """One column of the rows matching ``where``, by line, read in chunks."""
+        self._flush()
+        if self._conn is None:
+            return
+        after = -1
+        while True:
+            chunk = self._conn.execute(
+                f"SELECT line, {column} FROM rows WHERE line > ?"
+                + (f" AND ({where})" if where else "")
+                + " ORDER BY line LIMIT 1000",
+                (after, *params),
+            ).fetchall()
+            for _, value in chunk:
+                yield value
+            if len(chunk) < 1000:
+                return
+            after = chunk[-1][0]
+
+    def count(self, where: str, params: Sequence[object] = ()) -> int:
+        self._flush()
+        if self._conn is None:
+            return 0
+        return int(
+            self._conn.execute(f"SELECT count(*) FROM rows WHERE {where}", params).fetchone()[0]
+        )
+
+
 class ImportReport:
     """Collects row outcomes as a job runs (in any order) and renders them at the end.
 
     Call :meth:`add` or :meth:`add_invalid` once per data row, then :meth:`finish` with
-    the reader's counts. Rows are kept in memory (a few hundred bytes each) because the
-    report lists every one of them.
+    the reader's counts. Memory is flat at any size: counts are kept, and every row goes
+    to a private temporary file, read back by line for :meth:`iter_rows`, :attr:`rows`,
+    the summary and :meth:`write_json` (which streams the JSON report).
     """
 
     def __init__(self, *, source: str, kind: str = "import", dry_run: bool = False) -> None:
         self.source = source
         self.kind = kind
         self.dry_run = dry_run
-        self._rows: dict[int, RowReport] = {}
+        self._store = _RowStore()
+        self._lines = bytearray()  # a bit per line number: each may be recorded once
+        self._count = 0
+        self._outcomes: Counter[str] = Counter()
+        self._invitations: Counter[str] = Counter()
+        self._succeeded = 0
+        self._resumed = 0
         self.total_rows: int | None = None
         self.blank_lines = 0
         self.ignored_columns: tuple[str, ...] = ()
 
     def add(self, row: RowReport) -> None:
         """Record one row's outcome; a line may be recorded only once."""
-        if row.line in self._rows:
-            raise ReportError(f"line {row.line} is already in the report")
+        self._take_line(row.line)
         if row.reason is not None:
             row = evolve(row, reason=scrub(row.reason))
         if row.invitation_reason is not None:
             row = evolve(row, invitation_reason=scrub(row.invitation_reason))
-        self._rows[row.line] = row
+        self._store.add(row)
+        self._count += 1
+        self._outcomes[row.outcome] += 1
+        self._invitations[row.invitation] += 1
+        self._succeeded += row.ok
+        self._resumed += row.resumed
+
+    def _take_line(self, line: int) -> None:
+        if line < 0:
+            raise ReportError(f"line {line} is not a line number")
+        byte, bit = divmod(line, 8)
+        if byte >= len(self._lines):
+            self._lines.extend(bytes(max(byte + 1 - len(self._lines), len(self._lines))))
+        if self._lines[byte] & (1 << bit):
+            raise ReportError(f"line {line} is already in the report")
+        self._lines[byte] |= 1 << bit
 
     def add_invalid(self, error: RowError) -> None:
         """Record a row the reader rejected."""
@@ -142,15 +241,20 @@ class ImportReport:
         self.blank_lines = blank_lines
         self.ignored_columns = tuple(ignored_columns)
 
+    def iter_rows(self) -> Iterator[RowReport]:
+        """The recorded rows, by line, read back from disk a chunk at a time."""
+        for blob in self._store.select("report"):
+            yield pickle.loads(blob)
+
     @property
     def rows(self) -> tuple[RowReport, ...]:
-        """The recorded rows, by line."""
-        return tuple(self._rows[line] for line in sorted(self._rows))
+        """The recorded rows, by line (all read into memory: prefer :meth:`iter_rows`)."""
+        return tuple(self.iter_rows())
 
     @property
     def accounted_for(self) -> int:
         """How many input rows have an outcome."""
-        return len(self._rows)
+        return self._count
 
     @property
     def consistent(self) -> bool:
@@ -170,18 +274,17 @@ class ImportReport:
     @property
     def totals(self) -> ReportTotals:
         """Counts by outcome and invitation."""
-        outcomes = Counter(row.outcome for row in self._rows.values())
-        invitations = Counter(row.invitation for row in self._rows.values())
+        outcomes, invitations = self._outcomes, self._invitations
         return ReportTotals(
-            rows=len(self._rows),
-            succeeded=sum(row.ok for row in self._rows.values()),
+            rows=self._count,
+            succeeded=self._succeeded,
             created=outcomes["created"],
             updated=outcomes["updated"],
             unchanged=outcomes["unchanged"],
             failed=outcomes["failed"],
             skipped_invalid=outcomes["skipped_invalid"],
             interrupted=outcomes["interrupted"],
-            resumed=sum(row.resumed for row in self._rows.values()),
+            resumed=self._resumed,
             invitations_sent=invitations["sent"],
             invitations_uncertain=invitations["uncertain"],
             invitations_withheld=invitations["withheld"],
@@ -192,11 +295,16 @@ class ImportReport:
     @property
     def exit_code(self) -> int:
         """0 when every row succeeded and the report is consistent, else 1."""
-        ok = self.consistent and all(row.ok for row in self._rows.values())
-        return 0 if ok else 1
+        return 0 if self.consistent and self._succeeded == self._count else 1
 
     def to_json(self) -> bytes:
         """The whole report as JSON with sorted keys and rows by line (stable for diffs)."""
+        out = io.BytesIO()
+        self.write_json(out)
+        return out.getvalue()
+
+    def write_json(self, out: BinaryIO) -> None:
+        """Stream :meth:`to_json`'s bytes to ``out``, rows read back from disk one by one."""
         document = {
             "kind": self.kind,
             "source": self.source,
@@ -208,9 +316,17 @@ class ImportReport:
             "blank_lines": self.blank_lines,
             "ignored_columns": list(self.ignored_columns),
             "totals": asdict(self.totals),
-            "rows": [asdict(row) for row in self.rows],
+            "rows": [],
         }
-        return orjson.dumps(document, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+        head, tail = orjson.dumps(document, option=_JSON).split(b'"rows": []', 1)
+        out.write(head + b'"rows": [')
+        first = True
+        for entry in self._store.select("entry"):
+            # The entry as a nested value of the document would be: indented two levels.
+            nested = orjson.dumps(orjson.loads(entry), option=_JSON).replace(b"\n", b"\n    ")
+            out.write((b"\n    " if first else b",\n    ") + nested)
+            first = False
+        out.write((b"]" if first else b"\n  ]") + tail)
 
     def summary(self, *, limit: int = 10) -> str:
         """A few lines for the terminal: counts, then the first problems of each kind."""
@@ -236,27 +352,32 @@ class ImportReport:
             lines.append(
                 f"  WARNING: {self.accounted_for:,} rows accounted for, but the input had {total}"
             )
-        rows = self.rows
         for invitation, heading in _LISTED_INVITATIONS:
-            listed = [row for row in rows if row.invitation == invitation]
-            if listed:
+            count = self._invitations[invitation]
+            if count:
                 lines.append(heading)
-                lines.extend(f"    line {row.line}: {row.email}" for row in listed[:limit])
-                lines.extend(self._more(len(listed), limit))
-        problems = [
-            row
-            for row in rows
-            if row.outcome in _FAILED_OUTCOMES - {"interrupted"} or row.invitation == "failed"
-        ]
-        if problems:
+                lines.extend(
+                    f"    line {row.line}: {row.email}"
+                    for row in self._first(limit, "invitation = ?", (invitation,))
+                )
+                lines.extend(self._more(count, limit))
+        outcomes = sorted(_FAILED_OUTCOMES - {"interrupted"})
+        problem = f"outcome IN ({', '.join('?' * len(outcomes))}) OR invitation = 'failed'"
+        count = self._store.count(problem, outcomes)
+        if count:
             lines.append("  problems:")
             lines.extend(
                 f"    line {row.line}: {row.reason or row.outcome}"
                 + (f" ({row.email})" if row.email else "")
-                for row in problems[:limit]
+                for row in self._first(limit, problem, outcomes)
             )
-            lines.extend(self._more(len(problems), limit))
+            lines.extend(self._more(count, limit))
         return "\n".join(lines)
+
+    def _first(self, limit: int, where: str, params: Sequence[object]) -> list[RowReport]:
+        """The first ``limit`` rows matching ``where``, by line."""
+        blobs = itertools.islice(self._store.select("report", where, params), max(limit, 0))
+        return [pickle.loads(blob) for blob in blobs]
 
     @staticmethod
     def _more(count: int, limit: int) -> list[str]:

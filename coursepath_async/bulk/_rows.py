@@ -23,6 +23,7 @@ from .._exceptions import InvalidInputError
 from .._resources._base import MEMBER_FIELDS
 from .._validation import validate_email, validate_group_name, validate_id
 from ._csvscan import RawRecord, physical_lines, scan_records
+from ._seen import LineIndex
 
 __all__ = [
     "BulkInputError",
@@ -154,10 +155,9 @@ class _RowBuilder:
     """
 
     def __init__(self) -> None:
-        # Memory grows with the number of rows: the price of finding duplicates anywhere
-        # in the file while streaming (a few dozen bytes per row).
-        self._lines_by_email: dict[str, int] = {}
-        self._by_external_id: dict[str, tuple[int, str]] = {}
+        # Every key seen, to find duplicates anywhere in the file while streaming: on
+        # disk, so memory stays flat however long the file is.
+        self._seen = LineIndex()
 
     def build(
         self, line: int, values: Mapping[str, object], excerpt: Callable[[], str]
@@ -187,16 +187,17 @@ class _RowBuilder:
 
     def _duplicate_of(self, line: int, email: str, external_id: str | None) -> str | None:
         """Register a valid row's keys, or say which earlier row already has them."""
-        key = email.lower()
-        first = self._lines_by_email.get(key)
+        key = "email:" + email.lower()
+        first = self._seen.get(key)
         if first is not None:
-            return f"duplicate of line {first} (same email {email})"
+            return f"duplicate of line {first[0]} (same email {email})"
         if external_id is not None:
-            seen = self._by_external_id.get(external_id)
-            if seen is not None:
-                return f"externalId {external_id!r} is already used on line {seen[0]} by {seen[1]}"
-            self._by_external_id[external_id] = (line, email)
-        self._lines_by_email[key] = line
+            holder, holder_email = self._seen.setdefault("id:" + external_id, line, email)
+            if holder != line:
+                return (
+                    f"externalId {external_id!r} is already used on line {holder} by {holder_email}"
+                )
+        self._seen.setdefault(key, line)
         return None
 
 

@@ -156,16 +156,17 @@ async def _sync(
                 record(report, planned_report(row_plan), on_row)
         else:
             job = _SyncJob(bulk, journal, options, academy)
-            await run_reported(
-                bulk,
-                iter(items),
-                job.row,
-                lambda item: item[0],
-                report,
-                concurrency=options.concurrency,
-                stop=stop,
-                on_row=on_row,
-            )
+            async with journal.writing():
+                await run_reported(
+                    bulk,
+                    iter(items),
+                    job.row,
+                    lambda item: item[0],
+                    report,
+                    concurrency=options.concurrency,
+                    stop=stop,
+                    on_row=on_row,
+                )
     finish_report(report, rows)
     return plan
 
@@ -351,7 +352,7 @@ class _SyncJob:
             return failed_report(plan, row_failure(self._journal, plan.key, row.line, exc))
 
     async def _row(self, row: MemberRow, plan: RowPlan) -> RowReport:
-        prior = self._journal.get(plan.key)
+        prior = await self._journal.fetch(plan.key)
         if self._pipeline.skip(prior):
             assert prior is not None
             return resumed_report(prior, row.line)

@@ -399,10 +399,10 @@ async def test_a_journal_error_fails_the_row_without_overwriting_its_done_state(
     first = await _import(academy, MappingRows(rows), journal, plan)
     assert (first.rows[0].outcome, first.rows[0].invitation) == ("created", "failed")
 
-    def refuse(self: InvitationLedger, member_id: int, **options: object) -> None:
+    async def refuse(self: InvitationLedger, member_id: int, **options: object) -> None:
         raise InviteStateError("refusing to send invitation: scripted")
 
-    monkeypatch.setattr(InvitationLedger, "claim", refuse)
+    monkeypatch.setattr(InvitationLedger, "claim_durably", refuse)
     second = await _import(academy, MappingRows(rows), journal, plan)
     assert second.rows[0].outcome == "failed"
     assert "scripted" in (second.rows[0].reason or "")

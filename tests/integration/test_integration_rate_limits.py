@@ -76,7 +76,9 @@ async def test_interactive_calls_keep_their_priority_under_a_governed_import(
                 began = time.monotonic()
                 await interactive.members.me()
                 latencies.append(time.monotonic() - began)
-                assert client.scheduler_stats().pending["bulk"] > 0  # still behind a backlog
+                # Still behind a backlog: its rows wait for a request slot or for the
+                # journal's group commit, which runs off the loop while requests go on.
+                assert not job.done()
             report = await job
     totals = report.totals
     assert (totals.failed, totals.invitations_sent) == (0, 200)

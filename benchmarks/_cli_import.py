@@ -1,0 +1,175 @@
+"""Benchmark 10: ``coursepath-async import FILE --group G --course C --invite``, as users run it.
+
+The SDK side is the CLI itself, in its own process, on a generated CSV file with its
+journal and report on disk (the default durability: every commit fsynced). The baseline
+is a raw aiohttp loop in its own process making the same four calls per row (create,
+add to group, enrol, invite) with a prepared HMAC signer, the same number in flight,
+and nothing written anywhere. Both are timed from process start to exit (interpreter
+start-up included on both sides), in interleaved rounds; then once more against a
+sandbox adding 20 ms per request. The figure is rows per second, as a ratio.
+
+Also measured in process (``journal_counts``): the journal's commits and SQLite
+statements per row, counted with ``sqlite3``'s trace callback over a real import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ._common import ADMIN, API_KEY, Result, at_least, interleaved, sandbox, spread
+from ._util import HERE, median
+
+CONCURRENCY = 16  # the CLI's default --concurrency
+GROUP = "Bench Importers"
+COURSE_ID = 1
+LATENCY = 0.02
+
+
+def write_csv(path: Path, prefix: str, n: int) -> None:
+    """A CSV of ``n`` new people (email, name), streamed: any size, flat memory."""
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("email,name\r\n")
+        for i in range(n):
+            out.write(f"{prefix}-{i}@bench.test,Imported Person {i}\r\n")
+
+
+def _env(url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COURSEPATH_")}
+    env.update(
+        COURSEPATH_URL=url,
+        COURSEPATH_API_KEY=API_KEY,
+        COURSEPATH_USER=ADMIN,
+        COURSEPATH_ALLOW_HTTP="1",
+    )
+    return env
+
+
+def cli_import(url: str, folder: Path, prefix: str, n: int) -> float:
+    """Run the CLI import of a fresh ``n``-row file; returns rows/s (process start to exit)."""
+    people = folder / f"{prefix}.csv"
+    write_csv(people, prefix, n)
+    command = [
+        sys.executable,
+        "-m",
+        "coursepath_async",
+        "import",
+        str(people),
+        "--group",
+        GROUP,
+        "--course",
+        str(COURSE_ID),
+        "--invite",
+        "--concurrency",
+        str(CONCURRENCY),
+    ]
+    started = time.perf_counter()
+    done = subprocess.run(command, env=_env(url), capture_output=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"CLI import failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
+    return n / seconds
+
+
+def raw_import(url: str, prefix: str, n: int) -> float:
+    """The raw loop (``_raw_import_child.py``) in its own process; returns rows/s."""
+    command = [
+        sys.executable,
+        str(HERE / "_raw_import_child.py"),
+        url,
+        prefix,
+        str(n),
+        str(CONCURRENCY),
+        GROUP,
+        str(COURSE_ID),
+    ]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"raw import failed: {done.stderr.decode()[-2000:]}")
+    return n / seconds
+
+
+def _rounds(url: str, folder: Path, n: int, runs: int, tag: str) -> dict[str, list[float]]:
+    return interleaved(
+        runs,
+        {
+            "cli": lambda r: cli_import(url, folder, f"cli{tag}{r}", n),
+            "raw": lambda r: raw_import(url, f"raw{tag}{r}", n),
+        },
+    )
+
+
+def journal_counts(n: int = 500) -> tuple[float, float]:
+    """(commits, statements) per row of an in-process ``--invite`` import, by trace callback."""
+    from coursepath_async import CoursepathClient
+    from coursepath_async.bulk import CsvRows, PlanOptions, import_members, open_journal
+    from coursepath_async.bulk._import import ImportOptions
+
+    statements: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp, sandbox(members=1, courses=2, groups=1) as url:
+        people = Path(tmp) / "people.csv"
+        write_csv(people, "count", n)
+        plan = PlanOptions(groups=(GROUP,), courses=(COURSE_ID,), invite="new")
+        with CsvRows(people) as rows:
+            journal = open_journal(str(Path(tmp) / "j.sqlite"), rows, kind="import", options=plan)
+            conn: sqlite3.Connection = journal._conn
+            conn.set_trace_callback(statements.append)
+
+            async def run() -> None:
+                async with CoursepathClient(url, api_key=API_KEY, user=ADMIN, allow_http=True) as c:
+                    await import_members(c, rows, journal=journal, options=ImportOptions(plan=plan))
+
+            with journal:
+                asyncio.run(run())
+    commits = sum(1 for s in statements if s.strip().upper() == "COMMIT")
+    work = [s for s in statements if s.split(None, 1)[0].upper() in ("INSERT", "UPDATE", "SELECT")]
+    return commits / n, len(work) / n
+
+
+def cli_import_bench(*, quick: bool) -> list[Result]:
+    """Benchmark 10: the CLI import with --invite vs the raw loop, rows/s, and at 20 ms."""
+    n, runs = (1_000, 3) if quick else (10_000, 5)
+    latency_rows, latency_runs = (300, 1) if quick else (2_000, 3)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        with sandbox(members=1, courses=2, groups=1) as url:
+            figures = _rounds(url, folder, n, runs, "")
+        with sandbox(members=1, courses=2, groups=1, latency=LATENCY) as url:
+            slow = _rounds(url, folder, latency_rows, latency_runs, "lat")
+    commits, statements = journal_counts(300 if quick else 1_000)
+    cli, raw = median(figures["cli"]), median(figures["raw"])
+    cli_lat, raw_lat = median(slow["cli"]), median(slow["raw"])
+    ratios = [c / r for c, r in zip(figures["cli"], figures["raw"], strict=True)]
+    slow_ratios = [c / r for c, r in zip(slow["cli"], slow["raw"], strict=True)]
+    return [
+        Result(
+            number=10,
+            title=f"CLI `import --group --course --invite`, {n:,}-row CSV, journal on disk",
+            sdk=f"{cli:,.0f} rows/s (CLI, journal fsynced)",
+            baseline=f"{raw:,.0f} rows/s (raw aiohttp, same 4 calls per row)",
+            ratio=f"{cli / raw:.2f}x",
+            measured=cli / raw,
+            bar=at_least(0.7),
+            goal=at_least(0.9),
+            notes=(
+                f"{runs} interleaved rounds, {CONCURRENCY} in flight on both sides, each side "
+                f"a fresh process timed start to exit; per-round ratios "
+                f"{spread(ratios, '{:.2f}')}; rows/s ranges: CLI {spread(figures['cli'])}, "
+                f"raw {spread(figures['raw'])}",
+                f"at {LATENCY * 1000:.0f} ms per request ({latency_rows:,} rows, "
+                f"{latency_runs} rounds): CLI {cli_lat:,.0f} rows/s, raw {raw_lat:,.0f} = "
+                f"{cli_lat / raw_lat:.2f}x (per-round {spread(slow_ratios, '{:.2f}')}; "
+                "bar 0.95x, goal 1.00x)",
+                f"journal per row: {commits:.3f} commits, {statements:.1f} statements "
+                "(sqlite3 trace callback, in-process import of the same shape)",
+            ),
+        )
+    ]
