@@ -36,7 +36,7 @@ from ._retry import (
     decide,
     uncertain,
 )
-from ._sansio import ApiRequest, RawResponse, RequestKind, encode_body
+from ._sansio import ApiRequest, RawResponse, RequestKind, encode_body, request_id
 from ._scheduler import Scheduler
 from ._transport import SSLParam, Transport
 
@@ -221,12 +221,13 @@ class Core:
                 now = scheduler.now()
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug(
-                        "%s %s -> %d (attempt %d, %.3fs)",
+                        "%s %s -> %d (attempt %d, %.3fs, request id %s)",
                         request.method,
                         request.path,
                         response.status,
                         call.attempt.number + 1,
                         now - sent_at,
+                        request_id(response.headers, self.redact),
                     )
                 hint = quota_hint(response.headers, now=time.time())
                 if hint is not None:  # the server told its quota
