@@ -107,6 +107,12 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--ca-file", type=Path, help="PEM bundle of a private CA to trust")
     group.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="forward proxy, http://[user:password@]host:port "
+        "(default: $COURSEPATH_PROXY, else $HTTPS_PROXY unless $NO_PROXY names the host)",
+    )
+    group.add_argument(
         "--concurrency", type=int, default=16, help="requests in flight (default: 16)"
     )
     group.add_argument(
@@ -145,6 +151,7 @@ def client_from_args(args: argparse.Namespace) -> CoursepathClient:
         max_concurrency=args.concurrency,
         timeout=args.timeout,
         max_rate=_max_rate(args),
+        proxy=args.proxy or os.environ.get("COURSEPATH_PROXY") or None,
     )
 
 

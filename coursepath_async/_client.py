@@ -28,6 +28,7 @@ from ._cursor import MAX_RECORDS
 from ._exceptions import ConfigurationError
 from ._jobs import bounded_map
 from ._pagination import MAX_WINDOW
+from ._proxy import resolve_proxy
 from ._resources import Courses, Groups, Members, Programs
 from ._retry import RetryPolicy
 from ._scheduler import SchedulerStats
@@ -125,6 +126,11 @@ class CoursepathClient(_Base):
     when it is dispatched, waits for a slot in the shared budget and for the rate
     governor (which learns the server's rate limit; ``max_rate`` caps it, in requests
     per second), and is retried per the :class:`RetryPolicy`.
+
+    ``proxy`` (``http://[user:password@]host:port``) sends every call through a
+    forward proxy (a CONNECT tunnel for HTTPS), ``proxy_auth=(login, password)`` gives
+    its credentials apart; without ``proxy``, ``trust_env`` honours ``HTTPS_PROXY``/``NO_PROXY``, read
+    once. Proxy credentials never appear in a repr, log line or error.
     """
 
     def __init__(
@@ -145,6 +151,9 @@ class CoursepathClient(_Base):
         max_listing_records: int = MAX_RECORDS,
         priority: Priority = Priority.NORMAL,
         max_rate: float | None = None,
+        proxy: str | None = None,
+        proxy_auth: tuple[str, str] | None = None,
+        trust_env: bool = True,
     ) -> None:
         if not isinstance(allow_http, bool):
             raise ConfigurationError(f"allow_http must be True or False, got {allow_http!r}")
@@ -167,8 +176,12 @@ class CoursepathClient(_Base):
             max_listing_records=check_positive_int("max_listing_records", max_listing_records),
             max_rate=check_optional_rate("max_rate", max_rate),
         )
+        proxy_setting = resolve_proxy(
+            proxy, proxy_auth, base_url=config.base_url, trust_env=trust_env
+        )
         core = Core(
             config,
+            proxy=proxy_setting,
             api_key=resolve_api_key(api_key),
             retry=retry or RetryPolicy(),
             ssl=ssl,

@@ -37,6 +37,7 @@ from ._retry import (
     uncertain,
 )
 from ._sansio import ApiRequest, RawResponse, RequestKind, encode_body, request_id
+from ._proxy import Proxy
 from ._scheduler import Scheduler
 from ._transport import SSLParam, Transport
 
@@ -85,13 +86,14 @@ class Core:
         retry: RetryPolicy,
         ssl: SSLParam,
         page_window: int,
+        proxy: Proxy | None = None,
     ) -> None:
         self.config = config
         self.page_window = page_window
         self.retry = retry
         self.signer = TokenSigner(api_key)
-        #: Blanks tokens and this client's API key in what servers answer.
-        self.redact = Redactor([api_key])
+        #: Blanks tokens, this client's API key and proxy credentials in what servers answer.
+        self.redact = Redactor([api_key, *(proxy.secrets if proxy is not None else ())])
         # One governor for the client and all its views: the server's limit is per academy.
         self.governor = RateGovernor(
             max_rate=config.max_rate,
@@ -107,6 +109,7 @@ class Core:
             limit=config.max_concurrency + config.interactive_reserve,
             timeout=config.timeout,
             ssl=ssl,
+            proxy=proxy,
         )
         self.closed = False
         self._closing = asyncio.Event()  # ends backoff waits when the client closes

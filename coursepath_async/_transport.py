@@ -9,6 +9,7 @@ import aiohttp
 from yarl import URL
 
 from ._exceptions import APIConnectionError, APIResponseValidationError, APITimeoutError
+from ._proxy import Proxy
 from ._sansio import RawResponse
 from ._timeouts import AttemptTimeouts, Watch
 
@@ -22,10 +23,14 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 class Transport:
     """A pooled aiohttp session sized to the scheduler's budget, opened on first use."""
 
-    __slots__ = ("_closed", "_limit", "_session", "_ssl", "_timeouts")
+    __slots__ = ("_closed", "_limit", "_proxy", "_proxy_headers", "_session", "_ssl", "_timeouts")
 
-    def __init__(self, *, limit: int, timeout: float, ssl: SSLParam = True) -> None:
+    def __init__(
+        self, *, limit: int, timeout: float, ssl: SSLParam = True, proxy: Proxy | None = None
+    ) -> None:
         self._limit = limit
+        self._proxy = None if proxy is None else proxy.url
+        self._proxy_headers = None if proxy is None else proxy.headers
         self._timeouts = AttemptTimeouts(timeout)
         self._ssl = ssl
         self._session: aiohttp.ClientSession | None = None
@@ -81,6 +86,8 @@ class Transport:
                 headers=headers,
                 data=data,
                 allow_redirects=False,
+                proxy=self._proxy,
+                proxy_headers=self._proxy_headers,
             ) as response:
                 status, response_headers = response.status, response.headers
                 if status < 200:
