@@ -129,8 +129,8 @@ class CoursepathClient(_Base):
 
     ``proxy`` (``http://[user:password@]host:port``) sends every call through a
     forward proxy (a CONNECT tunnel for HTTPS), ``proxy_auth=(login, password)`` gives
-    its credentials apart; without ``proxy``, ``trust_env`` honours ``HTTPS_PROXY``/``NO_PROXY``, read
-    once. Proxy credentials never appear in a repr, log line or error.
+    its credentials apart; without ``proxy``, ``trust_env`` honours ``HTTPS_PROXY`` and
+    ``NO_PROXY``, read once. Proxy credentials never appear in a repr, log line or error.
     """
 
     def __init__(

@@ -24,6 +24,7 @@ from ._exceptions import (
 )
 from ._governor import RateGovernor
 from ._models import structure
+from ._proxy import Proxy
 from ._ratelimit import quota_hint
 from ._redact import REDACT, Redactor
 from ._retry import (
@@ -37,7 +38,6 @@ from ._retry import (
     uncertain,
 )
 from ._sansio import ApiRequest, RawResponse, RequestKind, encode_body, request_id
-from ._proxy import Proxy
 from ._scheduler import Scheduler
 from ._transport import SSLParam, Transport
 

@@ -48,16 +48,13 @@ class ConnectProxy:
                 expected = base64.b64encode(":".join(self.credentials).encode()).decode()
                 if authorization != f"Basic {expected}":
                     writer.write(
-                        b"HTTP/1.1 407 Proxy Authentication Required\r\n"
-                        b"Content-Length: 0\r\n\r\n"
+                        b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
                     )
                     return
             host, _, port = target.rpartition(":")
             upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            await asyncio.gather(
-                _pipe(reader, upstream_writer), _pipe(upstream_reader, writer)
-            )
+            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:

@@ -1,10 +1,11 @@
-"""HTTPS to the sandbox through a real CONNECT proxy on loopback: explicit, from the env, refused."""
+"""HTTPS to the sandbox through a real CONNECT proxy on loopback: explicit, from env, refused."""
 
 from __future__ import annotations
 
 import logging
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -63,7 +64,7 @@ async def test_https_through_a_proxy_with_credentials_in_its_url(
 async def test_https_proxy_from_the_environment_and_no_proxy(
     ca: trustme.CA, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``HTTPS_PROXY`` is honoured, ``NO_PROXY`` naming the host bypasses it, ``trust_env=False`` too."""
+    """``HTTPS_PROXY`` is honoured; ``NO_PROXY`` naming the host or ``trust_env=False`` skip it."""
     server, client_tls = contexts(ca)
     async with (
         SandboxAcademy(members=5, api_key=API_KEY, ssl=server) as academy,
@@ -72,7 +73,11 @@ async def test_https_proxy_from_the_environment_and_no_proxy(
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
-        options = {"api_key": API_KEY, "user": academy.admin_email, "ssl": client_tls}
+        options: dict[str, Any] = {
+            "api_key": API_KEY,
+            "user": academy.admin_email,
+            "ssl": client_tls,
+        }
         async with CoursepathClient(academy.url, retry=FAST_RETRY, **options) as client:
             await client.members.me()
         assert len(proxy.connects) == 1
@@ -118,7 +123,9 @@ async def test_a_proxy_refusing_the_credentials_is_a_connection_error_without_th
 def test_a_bad_proxy_url_is_refused_without_its_password(proxy: str) -> None:
     """Only http(s) proxy URLs with a host; the error never quotes a password."""
     with pytest.raises(ConfigurationError, match="proxy must be") as caught:
-        CoursepathClient("https://acme.example.com", api_key=API_KEY, user="a@b.example", proxy=proxy)
+        CoursepathClient(
+            "https://acme.example.com", api_key=API_KEY, user="a@b.example", proxy=proxy
+        )
     assert PASSWORD not in str(caught.value)
 
 
@@ -144,6 +151,7 @@ async def test_the_cli_goes_through_proxy(ca: trustme.CA, tmp_path: Path) -> Non
             with_credentials,
         )
         assert code == 0, err
-        assert proxy.connects and all(c.startswith("CONNECT 127.0.0.1:") for c in proxy.connects)
+        assert proxy.connects
+        assert all(c.startswith("CONNECT 127.0.0.1:") for c in proxy.connects)
         assert PASSWORD not in out + err
         assert (tmp_path / "members.csv").read_text().count("\n") == 6  # a header and 5 rows

@@ -12,7 +12,6 @@ from typing import Any, Unpack
 import aiohttp
 import orjson
 import pytest
-from aiohttp import web
 from attrs import define
 from yarl import URL
 

@@ -185,8 +185,9 @@ class GuardedSite(web.BaseSite):
     def name(self) -> str:
         """The URL base this site listens on."""
         scheme = "https" if self._ssl_context else "http"
-        if self._server is not None and self._server.sockets:
-            host, port = self._server.sockets[0].getsockname()[:2]
+        sockets = getattr(self._server, "sockets", None)  # an asyncio.Server once started
+        if sockets:
+            host, port = sockets[0].getsockname()[:2]
         else:
             host, port = self._host or "0.0.0.0", self._port
         return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
