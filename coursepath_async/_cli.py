@@ -22,10 +22,12 @@ from ._config import ENV_API_KEY, ENV_MAX_RATE, parse_rate
 from ._event_loop import choose_loop
 from ._event_loop import run as run_on_chosen_loop
 from ._exceptions import ConfigurationError, CoursepathError
+from ._logformat import JsonFormatter
 from ._redact import REDACT
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE = 0, 1, 2
 ENV_ALLOW_HTTP = "COURSEPATH_ALLOW_HTTP"
+ENV_LOG_FORMAT = "COURSEPATH_LOG_FORMAT"
 
 log = logging.getLogger("coursepath_async.cli")
 
@@ -34,12 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     try:
+        _configure_logging(args)
         choose_loop()  # a bad COURSEPATH_LOOP is refused before any file is touched
         return int(args.handler(args))
     except (ConfigurationError, ValueError) as exc:
@@ -57,6 +55,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("coursepath-async: aborted", file=sys.stderr)
         return EXIT_ROWS_FAILED
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    """Text lines by default; ``--log-format json`` (or ``$COURSEPATH_LOG_FORMAT``) for machines.
+
+    JSON logs default to ``info``, so that the job summary record is among them.
+    """
+    log_format = args.log_format or os.environ.get(ENV_LOG_FORMAT) or "text"
+    if log_format not in ("text", "json"):
+        raise ConfigurationError(
+            f"${ENV_LOG_FORMAT} must be 'text' or 'json', got {log_format[:40]!r}"
+        )
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level = args.log_level or ("info" if log_format == "json" else "warning")
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
 
 
 def _stopped(what: str, exc: BaseException, code: int) -> int:
@@ -81,7 +98,14 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
-        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="default: warning (info with --log-format json)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help=f"json: one JSON object per line, redacted (default: ${ENV_LOG_FORMAT}, else text)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -10,7 +10,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._cli import EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, client_from_args, run_interruptible
+from attrs import asdict
+
+from ._cli import (
+    EXIT_OK,
+    EXIT_ROWS_FAILED,
+    EXIT_USAGE,
+    client_from_args,
+    log,
+    run_interruptible,
+)
 from ._config import parse_rate
 from ._progress import Progress, count_data_lines, governor_line
 
@@ -197,6 +206,28 @@ def _sync(args: argparse.Namespace) -> int:
         return run_interruptible(job)
 
 
+def _log_summary(report: ImportReport, kind: JobKind, report_path: Path) -> None:
+    """The job's outcome as one log record (one JSON line with ``--log-format json``)."""
+    totals = report.totals
+    log.info(
+        "%s finished: %d rows, %d succeeded, %d failed",
+        kind,
+        totals.rows,
+        totals.succeeded,
+        totals.failed,
+        extra={
+            "event": "job_summary",
+            "kind": kind,
+            "source": report.source,
+            "dry_run": report.dry_run,
+            "consistent": report.consistent,
+            "exit_code": int(report.exit_code),
+            "totals": asdict(totals),
+            "report": str(report_path),
+        },
+    )
+
+
 def _report_path(args: argparse.Namespace) -> Path:
     """Where the JSON report goes: ``--report``, else next to the input file."""
     report: Path | None = args.report
@@ -248,6 +279,7 @@ async def _run_row_job(
                 report = await run(journal, on_row, show_plan)
                 if kind == "sync" and not report.totals.interrupted:
                     journal.finish_run()
+    _log_summary(report, kind, report_path)
     try:
         _write_atomically(report_path, report.to_json())
     except OSError as exc:

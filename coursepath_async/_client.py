@@ -9,6 +9,8 @@ from ssl import SSLContext
 from types import TracebackType
 from typing import Self, TypeVar
 
+import aiohttp
+
 from ._config import (
     BodyFormat,
     ClientConfig,
@@ -131,6 +133,11 @@ class CoursepathClient(_Base):
     forward proxy (a CONNECT tunnel for HTTPS), ``proxy_auth=(login, password)`` gives
     its credentials apart; without ``proxy``, ``trust_env`` honours ``HTTPS_PROXY`` and
     ``NO_PROXY``, read once. Proxy credentials never appear in a repr, log line or error.
+
+    ``session`` shares an ``aiohttp.ClientSession`` you already manage: the client
+    never closes it, and still sets per request what it relies on (no redirects, no
+    ``raise_for_status``, its connect timeout, ``ssl`` and proxy); it switches off
+    aiohttp's silent resend on that session, which would replay a single-use token.
     """
 
     def __init__(
@@ -154,6 +161,7 @@ class CoursepathClient(_Base):
         proxy: str | None = None,
         proxy_auth: tuple[str, str] | None = None,
         trust_env: bool = True,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
         if not isinstance(allow_http, bool):
             raise ConfigurationError(f"allow_http must be True or False, got {allow_http!r}")
@@ -176,12 +184,17 @@ class CoursepathClient(_Base):
             max_listing_records=check_positive_int("max_listing_records", max_listing_records),
             max_rate=check_optional_rate("max_rate", max_rate),
         )
+        if session is not None and (
+            not isinstance(session, aiohttp.ClientSession) or session.closed
+        ):
+            raise ConfigurationError("session must be an open aiohttp.ClientSession")
         proxy_setting = resolve_proxy(
             proxy, proxy_auth, base_url=config.base_url, trust_env=trust_env
         )
         core = Core(
             config,
             proxy=proxy_setting,
+            session=session,
             api_key=resolve_api_key(api_key),
             retry=retry or RetryPolicy(),
             ssl=ssl,

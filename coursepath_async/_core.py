@@ -12,6 +12,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+import aiohttp
 from attrs import frozen
 
 from ._auth import TokenSigner
@@ -87,6 +88,7 @@ class Core:
         ssl: SSLParam,
         page_window: int,
         proxy: Proxy | None = None,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.config = config
         self.page_window = page_window
@@ -110,6 +112,7 @@ class Core:
             timeout=config.timeout,
             ssl=ssl,
             proxy=proxy,
+            session=session,
         )
         self.closed = False
         self._closing = asyncio.Event()  # ends backoff waits when the client closes
