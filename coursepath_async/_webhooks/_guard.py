@@ -19,7 +19,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from aiohttp import web
 
@@ -95,12 +95,12 @@ class _GuardedConnection(asyncio.Protocol):
         self._tail = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport (uvloop's does not subclass asyncio.Transport: no isinstance).
+        self._transport = cast(asyncio.Transport, transport)
         if not self._guard._admit(self):
             # Refused before aiohttp builds anything for it: one write, then gone.
-            transport.write(_BUSY)
-            transport.close()
+            self._transport.write(_BUSY)
+            self._transport.close()
             return
         self._deadline = asyncio.get_running_loop().call_later(
             self._guard.header_timeout, self._expire
