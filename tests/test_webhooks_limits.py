@@ -182,3 +182,27 @@ async def test_connection_limits_are_checked() -> None:
         with pytest.raises(ValueError, match="must be"):
             async with receiving(**options):
                 pass
+
+
+def test_the_guard_works_on_uvloop_too() -> None:
+    """Under uvloop (the CLI's loop) silent sockets are evicted or timed out, deliveries served."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> None:
+        async with receiving(max_connections=2, header_timeout=0.5) as h:
+            url = URL(h.url)
+            silent = [await asyncio.open_connection(url.host, url.port) for _ in range(3)]
+            await until(lambda: h.receiver.stats().connections_evicted == 1)
+            course, member = open_enrolment(h.academy)
+            h.academy.complete_course(course, member)
+            await h.settle()
+            assert len(h.events) == 1
+            answers = await asyncio.gather(*(closed_by_server(r) for r, _ in silent))
+            assert answers == [b""] * 3
+            for _, writer in silent:
+                writer.close()
+            stats = h.receiver.stats()
+            assert stats.connections_evicted + stats.header_timeouts == 3
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(scenario())
