@@ -16,7 +16,7 @@ import statistics
 import sys
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -45,7 +45,7 @@ async def _ignore(_: VerifiedEvent) -> None:
 
 
 @asynccontextmanager
-async def _serving(guarded: bool) -> AsyncIterator[tuple[str, int]]:
+async def _serving(guarded: bool) -> AsyncIterator[tuple[str, int, Callable[[], int]]]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
@@ -59,15 +59,23 @@ async def _serving(guarded: bool) -> AsyncIterator[tuple[str, int]]:
         await runner.setup()
         site = receiver.site(runner, sock=sock) if guarded else web.SockSite(runner, sock)
         await site.start()
+
+        def accepted() -> int:  # connections the server has taken from the listen queue
+            if guarded:
+                stats = receiver.stats()
+                return stats.connections_open + stats.connections_evicted
+            assert runner.server is not None
+            return len(runner.server.connections)
+
         try:
-            yield f"http://127.0.0.1:{port}/webhooks/", port
+            yield f"http://127.0.0.1:{port}/webhooks/", port, accepted
         finally:
             await runner.cleanup()
             sock.close()
 
 
 async def _bomb_cpu(guarded: bool) -> float:
-    async with _serving(guarded) as (base, _), aiohttp.ClientSession() as session:
+    async with _serving(guarded) as (base, _, _), aiohttp.ClientSession() as session:
         headers = {"Content-Encoding": "gzip", "Content-Type": FORM_TYPE}
         start = time.process_time()
         async with session.post(base + "guess", data=BOMB, headers=headers) as response:
@@ -77,14 +85,17 @@ async def _bomb_cpu(guarded: bool) -> float:
 
 
 async def _latency_with_slow_sockets(guarded: bool) -> float:
-    async with _serving(guarded) as (base, port), aiohttp.ClientSession() as session:
+    async with _serving(guarded) as (base, port, accepted), aiohttp.ClientSession() as session:
         held = []
         for n in range(SLOW):
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             if n % 2:
                 writer.write(b"POST /webhooks/x HTTP/1.1\r\nHost: x\r\n")
             held.append(writer)
-        await asyncio.sleep(0.1)
+        for _ in range(3000):  # all held, none still queued ahead of the delivery
+            if accepted() >= SLOW:
+                break
+            await asyncio.sleep(0.01)
         start = time.perf_counter()
         async with session.post(base + SECRET, data=FORM) as response:
             await response.read()
