@@ -171,7 +171,7 @@ def hook_overhead(*, quick: bool) -> list[Result]:
         notes.append("OpenTelemetry not measured: opentelemetry-sdk is not installed")
     return [
         Result(
-            number=10,
+            number=12,
             title="Hooks / OpenTelemetry overhead per request",
             sdk=shown,
             baseline=f"{none:.1f} µs (no hooks)",

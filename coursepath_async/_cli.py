@@ -32,9 +32,11 @@ from ._config import (
 from ._event_loop import choose_loop
 from ._event_loop import run as run_on_chosen_loop
 from ._exceptions import ConfigurationError, CoursepathError, InvalidInputError
+from ._logformat import JsonFormatter
 from ._redact import REDACT
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE = 0, 1, 2
+ENV_LOG_FORMAT = "COURSEPATH_LOG_FORMAT"
 
 log = logging.getLogger("coursepath_async.cli")
 
@@ -43,12 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     try:
+        _configure_logging(args)
         choose_loop()  # a bad COURSEPATH_LOOP is refused before any file is touched
         return int(args.handler(args))
     except (ConfigurationError, ValueError) as exc:
@@ -66,6 +64,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("coursepath-async: aborted", file=sys.stderr)
         return EXIT_ROWS_FAILED
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    """Text lines by default; ``--log-format json`` (or ``$COURSEPATH_LOG_FORMAT``) for machines.
+
+    JSON logs default to ``info``, so that the job summary record is among them.
+    """
+    log_format = args.log_format or os.environ.get(ENV_LOG_FORMAT) or "text"
+    if log_format not in ("text", "json"):
+        raise ConfigurationError(
+            f"${ENV_LOG_FORMAT} must be 'text' or 'json', got {log_format[:40]!r}"
+        )
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level = args.log_level or ("info" if log_format == "json" else "warning")
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
 
 
 def _stopped(what: str, exc: BaseException, code: int, *, message: str | None = None) -> int:
@@ -131,7 +148,12 @@ def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    add_log_level(parser, default="warning")
+    add_log_level(parser, default=None)
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help=f"json: one JSON object per line, redacted (default: ${ENV_LOG_FORMAT}, else text)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     from ._cli_commands import add_commands  # the commands import the bulk jobs lazily
@@ -143,10 +165,15 @@ def _parser() -> argparse.ArgumentParser:
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-def add_log_level(parser: argparse.ArgumentParser, *, default: str = argparse.SUPPRESS) -> None:
+def add_log_level(
+    parser: argparse.ArgumentParser, *, default: str | None = argparse.SUPPRESS
+) -> None:
     """``--log-level``; on a subcommand it is suppressed unless given, so either place works."""
     parser.add_argument(
-        "--log-level", default=default, choices=_LOG_LEVELS, help="default: warning"
+        "--log-level",
+        default=default,
+        choices=_LOG_LEVELS,
+        help="default: warning (info with --log-format json)",
     )
 
 
@@ -166,6 +193,12 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
         help=f"allow plain http:// (local sandbox only; or {ENV_ALLOW_HTTP}=1)",
     )
     group.add_argument("--ca-file", type=Path, help="PEM bundle of a private CA to trust")
+    group.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="forward proxy, http://[user:password@]host:port "
+        "(default: $COURSEPATH_PROXY, else $HTTPS_PROXY unless $NO_PROXY names the host)",
+    )
     group.add_argument(
         "--concurrency", type=int, default=16, help="requests in flight (default: 16)"
     )
@@ -220,6 +253,7 @@ def client_from_args(args: argparse.Namespace) -> CoursepathClient:
         timeout=args.timeout,
         max_rate=_max_rate(args),
         body_format=_body_format(args),
+        proxy=args.proxy or os.environ.get("COURSEPATH_PROXY") or None,
     )
 
 

@@ -10,12 +10,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
+from attrs import asdict
+
 from ._cli import (
     EXIT_OK,
     EXIT_ROWS_FAILED,
     EXIT_USAGE,
     add_log_level,
     client_from_args,
+    log,
     run_interruptible,
 )
 from ._config import parse_rate
@@ -222,6 +225,28 @@ def _run_rows_interruptible(
     )
 
 
+def _log_summary(report: ImportReport, kind: JobKind, report_path: Path) -> None:
+    """The job's outcome as one log record (one JSON line with ``--log-format json``)."""
+    totals = report.totals
+    log.info(
+        "%s finished: %d rows, %d succeeded, %d failed",
+        kind,
+        totals.rows,
+        totals.succeeded,
+        totals.failed,
+        extra={
+            "event": "job_summary",
+            "kind": kind,
+            "source": report.source,
+            "dry_run": report.dry_run,
+            "consistent": report.consistent,
+            "exit_code": int(report.exit_code),
+            "totals": asdict(totals),
+            "report": str(report_path),
+        },
+    )
+
+
 def _report_path(args: argparse.Namespace) -> Path:
     """Where the JSON report goes: ``--report``, else next to the input file."""
     report: Path | None = args.report
@@ -275,6 +300,7 @@ async def _run_row_job(
                     journal.finish_run()
         if not report.totals.interrupted:
             progress.finish()  # the line count was an estimate; every row is done
+    _log_summary(report, kind, report_path)
     try:
         _write_atomically(report_path, report.write_json)
     except OSError as exc:

@@ -19,6 +19,8 @@ from ssl import SSLContext
 from types import TracebackType
 from typing import Self, TypeVar
 
+import aiohttp
+
 from ._config import (
     BodyFormat,
     ClientConfig,
@@ -42,6 +44,7 @@ from ._exceptions import ConfigurationError
 from ._hooks import HookRunner, Instrumentation, as_instrumentations
 from ._jobs import bounded_map
 from ._pagination import MAX_WINDOW
+from ._proxy import resolve_proxy
 from ._resources import Courses, Groups, Members, Programs
 from ._retry import RetryPolicy
 from ._scheduler import SchedulerStats
@@ -168,6 +171,16 @@ class CoursepathClient(_Base):
     permits a plain ``http://`` academy: a local sandbox only, as Coursepath serves
     https only. A client belongs to the event loop of its first call. Invalid arguments
     raise :class:`InvalidInputError` naming them.
+
+    ``proxy`` (``http://[user:password@]host:port``) sends every call through a
+    forward proxy (a CONNECT tunnel for HTTPS), ``proxy_auth=(login, password)`` gives
+    its credentials apart; without ``proxy``, ``trust_env`` honours ``HTTPS_PROXY`` and
+    ``NO_PROXY``, read once. Proxy credentials never appear in a repr, log line or error.
+
+    ``session`` shares an ``aiohttp.ClientSession`` you already manage: the client
+    never closes it, and still sets per request what it relies on (no redirects, no
+    ``raise_for_status``, its connect timeout, ``ssl`` and proxy); it switches off
+    aiohttp's silent resend on that session, which would replay a single-use token.
     """
 
     def __init__(
@@ -189,6 +202,10 @@ class CoursepathClient(_Base):
         priority: Priority = Priority.NORMAL,
         max_rate: float | None = None,
         hooks: Instrumentation | Sequence[Instrumentation] | None = None,
+        proxy: str | None = None,
+        proxy_auth: tuple[str, str] | None = None,
+        trust_env: bool = True,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
         allow_http = resolve_allow_http(allow_http)
         if not isinstance(ssl, bool | SSLContext):
@@ -211,9 +228,18 @@ class CoursepathClient(_Base):
             max_listing_records=check_positive_int("max_listing_records", max_listing_records),
             max_rate=check_optional_rate("max_rate", max_rate),
         )
+        if session is not None and (
+            not isinstance(session, aiohttp.ClientSession) or session.closed
+        ):
+            raise ConfigurationError("session must be an open aiohttp.ClientSession")
+        proxy_setting = resolve_proxy(
+            proxy, proxy_auth, base_url=config.base_url, trust_env=trust_env
+        )
         core = Core(
             config,
             hooks=_hook_runner(config, hooks),
+            proxy=proxy_setting,
+            session=session,
             api_key=resolve_api_key(api_key),
             retry=retry or RetryPolicy(),
             ssl=ssl,

@@ -12,6 +12,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+import aiohttp
 from attrs import frozen
 
 from ._auth import TokenSigner
@@ -27,6 +28,7 @@ from ._exceptions import (
 from ._governor import RateGovernor
 from ._hooks import HookRunner, Trace
 from ._models import structure
+from ._proxy import Proxy
 from ._ratelimit import quota_hint
 from ._redact import REDACT, Redactor
 from ._retry import (
@@ -41,7 +43,7 @@ from ._retry import (
     decide,
     uncertain,
 )
-from ._sansio import ApiRequest, RawResponse, RequestKind, encode_body
+from ._sansio import ApiRequest, RawResponse, RequestKind, encode_body, request_id
 from ._scheduler import Scheduler
 from ._skew import TOKEN_SKEW_LIMIT, ClockSkew, measure
 from ._transport import SSLParam, Transport
@@ -112,6 +114,8 @@ class Core:
         ssl: SSLParam,
         page_window: int,
         hooks: HookRunner | None = None,
+        proxy: Proxy | None = None,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.config = config
         self.page_window = page_window
@@ -121,8 +125,8 @@ class Core:
         self.skew = ClockSkew()
         #: JSON or form bodies, for the client and all its views (auto: a 415 switches).
         self.body_formats = BodyFormats(config.body_format)
-        #: Blanks tokens and this client's API key in what servers answer.
-        self.redact = Redactor([api_key])
+        #: Blanks tokens, this client's API key and proxy credentials in what servers answer.
+        self.redact = Redactor([api_key, *(proxy.secrets if proxy is not None else ())])
         # One governor for the client and all its views: the server's limit is per academy.
         self.governor = RateGovernor(
             max_rate=config.max_rate,
@@ -138,6 +142,8 @@ class Core:
             limit=config.max_concurrency + config.interactive_reserve,
             timeout=config.timeout,
             ssl=ssl,
+            proxy=proxy,
+            session=session,
         )
         self.closed = False
         #: The event loop of the first call: the pool, timers and waiters live there.
@@ -333,12 +339,13 @@ class Core:
                 self.skew.observe(date, sent=sent_wall, received=wall)
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug(
-                        "%s %s -> %d (attempt %d, %.3fs)",
+                        "%s %s -> %d (attempt %d, %.3fs, request id %s)",
                         request.method,
                         request.path,
                         response.status,
                         call.attempt.number + 1,
                         now - sent_at,
+                        request_id(response.headers, self.redact),
                     )
                 hint = quota_hint(response.headers, now=wall)
                 if hint is not None:  # the server told its quota

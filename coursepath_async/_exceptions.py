@@ -105,8 +105,9 @@ class APITimeoutError(APIConnectionError):
 class APIStatusError(CoursepathError):
     """The server answered with an error status.
 
-    ``body`` holds the answer's bytes and ``request_id`` its ``X-Request-Id``, both with
-    credentials redacted (see the module docstring): safe to log, print or report.
+    ``body`` holds the answer's bytes and ``request_id`` the id the server gave it
+    (``X-Request-Id``, ``X-Correlation-Id`` or ``Request-Id``: quote it to support),
+    both with credentials redacted (see the module docstring): safe to log, print or report.
     """
 
     def __init__(

@@ -11,13 +11,13 @@ import enum
 import math
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlencode
 
 import attrs
 import orjson
 from attrs import frozen
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._config import WireFormat
 from ._exceptions import (
@@ -197,6 +197,26 @@ def _error_text(body: bytes) -> str:
     return excerpt or "no error details"
 
 
+#: Answer headers naming the server's request id, the first one present wins.
+REQUEST_ID_HEADERS: Final = ("X-Request-Id", "X-Correlation-Id", "Request-Id")
+
+
+def request_id(
+    headers: CIMultiDictProxy[str] | Mapping[str, str], redact: Redactor = REDACT
+) -> str | None:
+    """The id the server gave this answer, for users to quote to support; redacted.
+
+    Servers and proxies use different names (see :data:`REQUEST_ID_HEADERS`); the
+    value is the server's text, so credentials it may echo are scrubbed.
+    """
+    found = headers if isinstance(headers, CIMultiDictProxy) else CIMultiDict(headers)
+    for name in REQUEST_ID_HEADERS:
+        value = found.get(name)
+        if value:
+            return redact(value)
+    return None
+
+
 def status_error(
     request: ApiRequest,
     url: str,
@@ -209,14 +229,13 @@ def status_error(
     """The typed exception for an error status; what the server said is redacted."""
     cls = status_error_class(response.status)
     body = redact.body(response.body)
-    request_id = response.headers.get("x-request-id")
     return cls(
         error_message(body, redact),
         status_code=response.status,
         method=request.method,
         url=url,
         body=body,
-        request_id=None if request_id is None else redact(request_id),
+        request_id=request_id(response.headers, redact),
         retry_after=retry_after,
         after_unknown_outcome=after_unknown_outcome,
     )

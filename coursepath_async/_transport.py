@@ -14,6 +14,7 @@ from ._exceptions import (
     APITimeoutError,
     ClientStateError,
 )
+from ._proxy import Proxy
 from ._sansio import RawResponse
 from ._timeouts import AttemptTimeouts, Watch
 
@@ -25,21 +26,54 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 
 class Transport:
-    """A pooled aiohttp session sized to the scheduler's budget, opened on first use."""
+    """A pooled aiohttp session sized to the scheduler's budget, opened on first use.
 
-    __slots__ = ("_closed", "_limit", "_session", "_ssl", "_timeouts")
+    Or the caller's own ``session``, which is never closed here. Either way what the SDK
+    relies on is set on every request, not left to the session: no redirects followed,
+    no ``raise_for_status``, the proxy, and a connect timeout (the attempt as a whole is
+    bounded by our own timer). aiohttp's silent resend is switched off on the session.
+    """
 
-    def __init__(self, *, limit: int, timeout: float, ssl: SSLParam = True) -> None:
+    __slots__ = (
+        "_closed",
+        "_limit",
+        "_own",
+        "_proxy",
+        "_proxy_headers",
+        "_session",
+        "_ssl",
+        "_timeout",
+        "_timeouts",
+    )
+
+    def __init__(
+        self,
+        *,
+        limit: int,
+        timeout: float,
+        ssl: SSLParam = True,
+        proxy: Proxy | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
         self._limit = limit
+        self._proxy = None if proxy is None else proxy.url
+        self._proxy_headers = None if proxy is None else proxy.headers
         self._timeouts = AttemptTimeouts(timeout)
+        # Only sock_connect here: total/connect would count time queued for a connection,
+        # and sock_read would re-arm a timer on every chunk received, on the hot path. The
+        # attempt as a whole is bounded by our own (coarse, cheap) timeouts in `request`.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout)
         self._ssl = ssl
+        self._own = session is None
         self._session: aiohttp.ClientSession | None = None
+        if session is not None:
+            self._session = _without_resend(session)
         self._closed = False
 
     @property
     def opened(self) -> bool:
-        """Whether a session (and its sockets) exists and needs closing."""
-        return self._session is not None and not self._session.closed
+        """Whether a session of our own (and its sockets) exists and needs closing."""
+        return self._own and self._session is not None and not self._session.closed
 
     def _open(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -47,20 +81,10 @@ class Transport:
         # The scheduler is the real bound; the pool matches it so no attempt ever waits
         # for a connection (aiohttp's default of 100 would throttle bigger budgets).
         connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ssl=self._ssl)
-        # Only sock_connect here: total/connect would count time queued for a connection,
-        # and sock_read would re-arm a timer on every chunk received, on the hot path. The
-        # attempt as a whole is bounded by our own (coarse, cheap) timeouts in `request`.
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeouts.timeout)
         session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, raise_for_status=False
+            connector=connector, timeout=self._timeout, raise_for_status=False
         )
-        # aiohttp silently resends an idempotent request once when a pooled connection
-        # drops, with the same headers: the same single-use token, which Coursepath
-        # rejects as a replay. Retries are ours to make, each with a fresh token.
-        # There is no public switch; this is the one aiohttp's own test client uses.
-        if hasattr(session, "_retry_connection"):
-            session._retry_connection = False
-        self._session = session
+        self._session = _without_resend(session)
         return session
 
     async def request(
@@ -86,6 +110,11 @@ class Transport:
                 headers=headers,
                 data=data,
                 allow_redirects=False,
+                raise_for_status=False,
+                timeout=self._timeout,
+                ssl=self._ssl,  # True defers to the connector's (a session of yours: its own)
+                proxy=self._proxy,
+                proxy_headers=self._proxy_headers,
             ) as response:
                 status, response_headers = response.status, response.headers
                 if status < 200:
@@ -119,12 +148,25 @@ class Transport:
         return _connection_error(exc, method, url)
 
     async def aclose(self) -> None:
-        """Close the pool for good; safe to call twice."""
+        """Close the pool for good (a session of the caller's is left open); safe twice."""
         self._closed = True
         self._timeouts.close()
         if self._session is not None:
             session, self._session = self._session, None
-            await session.close()
+            if self._own:
+                await session.close()
+
+
+def _without_resend(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
+    """Switch off aiohttp's silent resend of an idempotent request on a dropped connection.
+
+    It would resend the same headers: the same single-use token, which Coursepath
+    rejects as a replay. Retries are ours to make, each with a fresh token. There is no
+    public switch; this is the one aiohttp's own test client uses.
+    """
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+    return session
 
 
 def _connection_error(exc: BaseException, method: str, url: str) -> APIConnectionError | None:

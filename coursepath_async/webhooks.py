@@ -15,7 +15,14 @@ segment::
             print(verified.member_id, verified.result.score)
 
     app = webhook_app(client, on_event, secret=os.environ["WEBHOOK_SECRET"])
-    web.run_app(app, access_log=None)  # an access log would print the secret path
+    receiver = app[RECEIVER_KEY]
+    runner = receiver.runner(app)  # no access log (it would print the secret path)
+    await runner.setup()
+    await receiver.site(runner, host="0.0.0.0", port=8443, ssl_context=tls).start()
+
+The receiver's runner and site close connections that never finish their request head
+(``header_timeout``), cap open connections (``max_connections``) and never inflate a
+compressed body (refused 415 unread).
 
 Webhooks make results arrive in seconds; they cannot make them complete. A delivery
 lost to downtime, a full queue (answered 503 and logged) or the network is gone for

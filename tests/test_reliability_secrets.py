@@ -467,6 +467,7 @@ def test_the_cli_blanks_a_token_in_any_error_it_prints(
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--log-format")
     parser.set_defaults(handler=handler)
     monkeypatch.setattr(_cli, "_parser", lambda: parser)
     assert _cli.main([]) == _cli.EXIT_ROWS_FAILED

@@ -32,6 +32,7 @@ from coursepath_async._sansio import (
     encode_body,
     error_message,
     list_total,
+    request_id,
     status_error,
     unwrap_list,
 )
@@ -400,3 +401,40 @@ def test_validation_errors_are_redacted_and_keep_no_decoding_error() -> None:
         _no_credential(str(err), err.body.decode())
         assert err.__context__ is None
         assert err.__cause__ is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"X-Correlation-Id": "corr-7"}, "corr-7"),
+        ({"request-id": "req-8"}, "req-8"),
+        ({"Request-Id": "plain", "X-Request-Id": "x-first"}, "x-first"),
+        ({"Request-Id": "plain", "X-Correlation-Id": "corr-first"}, "corr-first"),
+        ({"X-Request-Id": "", "Request-Id": "non-empty-wins"}, "non-empty-wins"),
+        ({"X-Trace": "not-an-id"}, None),
+    ],
+)
+def test_status_error_takes_the_request_id_from_any_header_that_names_it(
+    headers: dict[str, str], expected: str | None
+) -> None:
+    """``X-Request-Id``, then ``X-Correlation-Id``, then ``Request-Id``: the first one present."""
+    err = status_error(
+        GET, URL, _response(500, b"{}", headers), retry_after=None, after_unknown_outcome=False
+    )
+    assert err.request_id == expected
+    assert request_id(headers) == expected  # a plain mapping, any case, reads the same
+
+
+def test_a_correlation_id_echoing_the_key_is_redacted() -> None:
+    """A credential inside ``X-Correlation-Id`` or ``Request-Id`` is scrubbed like the rest."""
+    for name in ("X-Correlation-Id", "Request-Id"):
+        err = status_error(
+            GET,
+            URL,
+            _response(400, b"{}", {name: f"Bearer {TOKEN}"}),
+            retry_after=None,
+            after_unknown_outcome=False,
+            redact=Redactor([KEY]),
+        )
+        assert err.request_id is not None
+        _no_credential(repr(err.request_id))

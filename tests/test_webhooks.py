@@ -12,7 +12,6 @@ from typing import Any, Unpack
 import aiohttp
 import orjson
 import pytest
-from aiohttp import web
 from attrs import define
 from yarl import URL
 
@@ -110,11 +109,12 @@ async def receiving(
             aiohttp.ClientSession() as session,
         ):
             app = webhook_app(client, on_event or record, **options)
-            runner = web.AppRunner(app, access_log=None)
+            receiver = app[RECEIVER_KEY]
+            runner = receiver.runner(app)
             await runner.setup()
             try:
-                await web.SockSite(runner, sock).start()
-                yield Harness(a, client, app[RECEIVER_KEY], url, session, events)
+                await receiver.site(runner, sock=sock).start()
+                yield Harness(a, client, receiver, url, session, events)
             finally:
                 await runner.cleanup()
     finally:
@@ -441,28 +441,20 @@ async def test_a_body_that_never_arrives_times_out() -> None:
         assert h.receiver.stats().rejected == {"read_timeout": 1}
 
 
-async def test_an_undecodable_or_cut_off_body_is_a_counted_400_not_an_error(
+async def test_a_body_cut_off_is_a_counted_400_not_an_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Bad gzip gets 400 ``malformed_body``; a client gone mid-body is counted; no ERROR logs."""
+    """A client gone mid-body is counted as ``malformed_body``; nothing is logged as an error."""
     async with receiving(secret=SECRET) as h:
         url = URL(h.url)
         head = f"POST {url.path} HTTP/1.1\r\nHost: x\r\nContent-Type: {FORM}\r\n"
-        reader, writer = await asyncio.open_connection(url.host, url.port)
-        writer.write(f"{head}Content-Encoding: gzip\r\nContent-Length: 4\r\n\r\nabcd".encode())
-        async with asyncio.timeout(WAIT):
-            answer = await reader.read()  # the receiver closes after answering
-        writer.close()
-        await writer.wait_closed()
-        assert answer.split(b"\r\n", 1)[0] == b"HTTP/1.1 400 Bad Request"
-        assert orjson.loads(answer.split(b"\r\n\r\n", 1)[1])["error"] == "malformed_body"
         _, writer = await asyncio.open_connection(url.host, url.port)
         writer.write(f"{head}Content-Length: 100\r\n\r\ncourseId=1".encode())
         await writer.drain()
         writer.close()
         await writer.wait_closed()
-        await until(lambda: h.receiver.stats().rejected_total == 2)
-        assert h.receiver.stats().rejected == {"malformed_body": 2}
+        await until(lambda: h.receiver.stats().rejected_total == 1)
+        assert h.receiver.stats().rejected == {"malformed_body": 1}
         assert h.academy.recorder.total == 0
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert SECRET not in caplog.text

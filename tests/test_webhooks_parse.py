@@ -289,7 +289,14 @@ def test_stats_snapshot_is_frozen_and_adds_up() -> None:
     counters.rejected["invalid_id"] += 2
     counters.rejected["wrong_secret"] += 1
     counters.unconfirmed["not_completed"] += 1
-    stats = counters.snapshot(queued=1, in_flight=0)
+    stats = counters.snapshot(
+        queued=1,
+        in_flight=0,
+        connections_open=2,
+        connections_refused=0,
+        connections_evicted=0,
+        header_timeouts=0,
+    )
     counters.rejected["invalid_id"] += 10
     assert (stats.rejected_total, stats.unconfirmed_total, stats.queued) == (3, 1, 1)
     with pytest.raises(AttributeError):

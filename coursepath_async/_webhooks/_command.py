@@ -61,6 +61,20 @@ def add_webhooks_command(
     serve.add_argument(
         "--queue-size", type=int, default=100, help="events waiting at most (default: 100)"
     )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=256,
+        help="open connections at most; at the cap the oldest still sending its request head "
+        "is closed to make room (default: 256)",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="close a connection whose request head has not arrived by then (default: 10)",
+    )
     serve.add_argument("--cert-file", type=Path, help="PEM certificate chain: serve HTTPS")
     serve.add_argument("--key-file", type=Path, help="PEM private key for --cert-file")
     connection(serve)  # its --concurrency is the number of verifying workers
@@ -102,15 +116,16 @@ async def serve_webhooks(
             secret=secret,
             workers=args.concurrency,
             queue_size=args.queue_size,
+            max_connections=args.max_connections,
+            header_timeout=args.header_timeout,
         )
         app = web.Application()
         receiver.attach(app)
         with events:
-            # No access log: it would print the secret path segment.
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            runner = receiver.runner(app)  # no access log: it would print the secret
             await runner.setup()
             try:
-                port = await _listen(runner, args.host, args.port, tls)
+                port = await _listen(receiver, runner, args.host, args.port, tls)
                 shown = f"{args.path}/<${args.secret_env}>" if secret else args.path
                 host = f"[{args.host}]" if ":" in args.host else args.host
                 url = f"{'https' if tls else 'http'}://{host}:{port}{shown}"
@@ -207,8 +222,14 @@ class _EventLog:
         self._file.flush()
 
 
-async def _listen(runner: web.AppRunner, host: str, port: int, tls: ssl.SSLContext | None) -> int:
-    site = web.TCPSite(runner, host, port, ssl_context=tls)
+async def _listen(
+    receiver: WebhookReceiver,
+    runner: web.AppRunner,
+    host: str,
+    port: int,
+    tls: ssl.SSLContext | None,
+) -> int:
+    site = receiver.site(runner, host=host, port=port, ssl_context=tls)
     try:
         await site.start()
     except OSError as exc:

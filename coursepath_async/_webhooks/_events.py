@@ -30,6 +30,7 @@ __all__ = [
     "MAX_BODY",
     "RejectReason",
     "WebhookEvent",
+    "check_content_encoding",
     "check_content_type",
     "check_size",
     "parse_webhook",
@@ -47,6 +48,7 @@ _EXCERPT: Final = 40
 
 RejectReason = Literal[
     "unsupported_content_type",
+    "unsupported_encoding",
     "body_too_large",
     "invalid_encoding",
     "malformed_form",
@@ -127,6 +129,21 @@ def check_content_type(header: str | None) -> None:
                 f"expected a UTF-8 form, got charset {_excerpt(charset)}",
                 status=415,
             )
+
+
+def check_content_encoding(header: str | None) -> None:
+    """Refuse (415) a compressed or otherwise encoded body: Coursepath sends plain forms.
+
+    Checked from the header alone, before any of the body is read, so a small gzip
+    post that would inflate to hundreds of megabytes costs nothing.
+    """
+    encoding = (header or "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise InvalidWebhookError(
+            "unsupported_encoding",
+            f"expected a plain body, got Content-Encoding {_excerpt(encoding)}",
+            status=415,
+        )
 
 
 def check_size(size: int, *, max_body: int = MAX_BODY) -> None:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import re
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Final, Literal, TypedDict, Unpack
+from typing import Any, Final, Literal, TypedDict, Unpack
 
 import orjson
 from aiohttp import hdrs, web
@@ -32,10 +33,12 @@ from ._events import (
     EventKind,
     InvalidWebhookError,
     WebhookEvent,
+    check_content_encoding,
     check_content_type,
     check_size,
     parse_webhook,
 )
+from ._guard import ConnectionGuard, GuardedSite
 from ._pool import Job, OnEvent, VerifyPool, describe, log
 from ._stats import Counters, WebhookStats
 
@@ -58,6 +61,9 @@ class ReceiverOptions(TypedDict, total=False):
     dedupe_max: int
     max_body: int
     read_timeout: float
+    header_timeout: float
+    keepalive_timeout: float
+    max_connections: int
     priority: Priority | None
     drain_timeout: float
     clock: Callable[[], float]
@@ -82,6 +88,13 @@ class WebhookReceiver:
     see DELETEDs for made-up ids. Verification calls run in the ``priority`` lane
     (``None`` keeps ``client``'s). Deliveries are attempted once and unsigned, so pair
     this with the nightly sync, which catches what never arrived.
+
+    Served through :meth:`runner` and :meth:`site`, connections are limited too: a
+    request head must arrive within ``header_timeout`` seconds of connecting, an idle
+    keep-alive connection is closed after ``keepalive_timeout``, and at most
+    ``max_connections`` are open — at the cap the oldest one still sending its head is
+    closed to make room, and only if none is a newcomer gets a canned 503. Compressed
+    bodies are refused (415) unread, never inflated; ``read_timeout`` bounds the body.
     """
 
     def __init__(
@@ -97,6 +110,9 @@ class WebhookReceiver:
         dedupe_max: int = 10_000,
         max_body: int = MAX_BODY,
         read_timeout: float = 10.0,
+        header_timeout: float = 10.0,
+        keepalive_timeout: float = 15.0,
+        max_connections: int = 256,
         priority: Priority | None = Priority.NORMAL,
         drain_timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
@@ -116,10 +132,13 @@ class WebhookReceiver:
             )
         check_int(workers, field="workers")
         check_int(queue_size, field="queue_size")
+        check_int(max_connections, field="max_connections")
         check_int(dedupe_max, field="dedupe_max")
         check_int(max_body, field="max_body", minimum=64)
         check_number(dedupe_ttl, field="dedupe_ttl")
         check_number(read_timeout, field="read_timeout", above_minimum=True)
+        check_number(header_timeout, field="header_timeout", above_minimum=True)
+        check_number(keepalive_timeout, field="keepalive_timeout", above_minimum=True)
         check_number(drain_timeout, field="drain_timeout", above_minimum=True)
         if not callable(on_event):
             raise InvalidInputError(
@@ -131,6 +150,10 @@ class WebhookReceiver:
         self._max_body = max_body
         self._read_timeout = read_timeout
         self._drain_timeout = drain_timeout
+        self._keepalive_timeout = keepalive_timeout
+        self._guard = ConnectionGuard(
+            header_timeout=header_timeout, max_connections=max_connections
+        )
         self._clock = clock
         self._recent = RecentEvents[tuple[EventKind, int, int]](
             ttl=dedupe_ttl, max_entries=dedupe_max, clock=clock
@@ -150,7 +173,7 @@ class WebhookReceiver:
 
     def __repr__(self) -> str:
         shown = f"{self._path}/<secret>" if self._secret is not None else self._path
-        return f"<WebhookReceiver {shown} {self._state} {self._pool!r}>"
+        return f"<WebhookReceiver {shown} {self._state} {self._pool!r} {self._guard!r}>"
 
     @property
     def route(self) -> str:
@@ -165,6 +188,39 @@ class WebhookReceiver:
         """
         app.router.add_route("*", self.route, self.handle)
         app.cleanup_ctx.append(self._lifespan)
+
+    def runner(self, app: web.Application, *, handle_signals: bool = False) -> web.AppRunner:
+        """An ``AppRunner`` for ``app`` (which this receiver is attached to), with its limits.
+
+        No access log (it would print the secret path); request bodies are left
+        compressed, so a compressed post is refused unread instead of inflated; idle
+        keep-alive connections close after ``keepalive_timeout``. Listen with :meth:`site`.
+        """
+        return web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=handle_signals,
+            keepalive_timeout=self._keepalive_timeout,
+            auto_decompress=False,
+        )
+
+    def site(
+        self,
+        runner: web.BaseRunner,
+        *,
+        host: str | None = None,
+        port: int = 0,
+        sock: Any = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> web.BaseSite:
+        """A site listening on ``host``/``port`` (or a bound ``sock``) behind the guard.
+
+        Every connection is counted against ``max_connections`` and closed unless its
+        request head arrives within ``header_timeout`` (a TLS handshake too).
+        """
+        return GuardedSite(
+            runner, self._guard, host=host, port=port, sock=sock, ssl_context=ssl_context
+        )
 
     async def _lifespan(self, _app: web.Application) -> AsyncIterator[None]:
         await self.start()
@@ -207,7 +263,15 @@ class WebhookReceiver:
 
     def stats(self) -> WebhookStats:
         """A snapshot of the counters (see :class:`WebhookStats`)."""
-        return self._counters.snapshot(queued=self._pool.queued, in_flight=self._pool.in_flight)
+        guard = self._guard
+        return self._counters.snapshot(
+            queued=self._pool.queued,
+            in_flight=self._pool.in_flight,
+            connections_open=guard.open,
+            connections_refused=guard.refused,
+            connections_evicted=guard.evicted,
+            header_timeouts=guard.header_timeouts,
+        )
 
     # -- the endpoint -----------------------------------------------------------------
 
@@ -249,6 +313,7 @@ class WebhookReceiver:
     async def _receive(self, request: web.Request) -> WebhookEvent:
         # Refuse by headers first, then read no more than one byte past the limit,
         # whatever Content-Length claimed (it may be absent: chunked encoding).
+        check_content_encoding(request.headers.get(hdrs.CONTENT_ENCODING))
         content_type = request.headers.get(hdrs.CONTENT_TYPE)
         check_content_type(content_type)
         if request.content_length is not None:
@@ -330,8 +395,10 @@ def webhook_app(
 ) -> web.Application:
     """An aiohttp app serving one :class:`WebhookReceiver` (kept at ``app[RECEIVER_KEY]``).
 
-    Run it with ``web.AppRunner(app, access_log=None)`` when a secret is set, so the
-    secret path never reaches the access log.
+    Serve it with the receiver's :meth:`~WebhookReceiver.runner` and
+    :meth:`~WebhookReceiver.site`, which enforce the connection limits, keep the secret
+    path out of the access log and never inflate a compressed body. Under a runner of
+    your own, pass at least ``access_log=None, auto_decompress=False``.
     """
     receiver = WebhookReceiver(client, on_event, **options)
     app = web.Application()

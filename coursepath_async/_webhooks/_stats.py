@@ -7,7 +7,10 @@ Every request lands in exactly one outcome — ``rejected`` (by reason: a
 ``verified``, ``unconfirmed`` (by reason), ``verify_errors`` or ``dropped_shutdown``
 (or is still ``queued``/``in_flight``); an event re-checked because a duplicate came
 while it was pending is counted by its last check only. ``callback_errors`` counts
-verified events whose callback raised.
+verified events whose callback raised. Connections are counted apart from requests:
+``connections_open`` now, and since the start ``connections_refused`` (a 503 at the
+cap), ``connections_evicted`` (closed at the cap to make room) and ``header_timeouts``
+(closed without a complete request head in time).
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ class WebhookStats:
     callback_errors: int
     queued: int
     in_flight: int
+    connections_open: int
+    connections_refused: int
+    connections_evicted: int
+    header_timeouts: int
 
     @property
     def rejected_total(self) -> int:
@@ -63,8 +70,17 @@ class Counters:
     dropped_shutdown: int = 0
     callback_errors: int = 0
 
-    def snapshot(self, *, queued: int, in_flight: int) -> WebhookStats:
-        """Freeze the current values, with the live queue and in-flight counts."""
+    def snapshot(
+        self,
+        *,
+        queued: int,
+        in_flight: int,
+        connections_open: int,
+        connections_refused: int,
+        connections_evicted: int,
+        header_timeouts: int,
+    ) -> WebhookStats:
+        """Freeze the current values, with the live queue, in-flight and connection counts."""
         return WebhookStats(
             received=self.received,
             accepted=self.accepted,
@@ -78,4 +94,8 @@ class Counters:
             callback_errors=self.callback_errors,
             queued=queued,
             in_flight=in_flight,
+            connections_open=connections_open,
+            connections_refused=connections_refused,
+            connections_evicted=connections_evicted,
+            header_timeouts=header_timeouts,
         )
