@@ -42,6 +42,7 @@ from ._plan import (
     RowPlan,
     plan_row,
 )
+from ._preflight import preflight as run_preflight
 from ._report import ImportReport, RowReport
 from ._rows import CsvRows, MappingRows, MemberRow, RowError
 
@@ -72,8 +73,13 @@ async def import_members(
     stop: asyncio.Event | None = None,
     on_row: OnRow | None = None,
     on_plan: Callable[[RowPlan], None] | None = None,
+    preflight: bool = True,
 ) -> ImportReport:
     """Import ``rows``; returns a finished report that accounts for every row.
+
+    Before any write, :func:`~coursepath_async.bulk.preflight` checks the academy, the
+    key, admin access and every course id the options or rows name (PreflightError);
+    ``preflight=False`` skips it (e.g. when the caller ran it already).
 
     ``journal`` is required unless ``dry_run``; a dry run neither writes nor touches a
     journal given to it. ``remove_groups`` and ``unenroll`` are refused (ValueError):
@@ -84,6 +90,8 @@ async def import_members(
     if journal is None and not options.dry_run:
         raise ValueError("an import that writes needs a journal")
     _refuse_destructive(options.plan)
+    if preflight:
+        await run_preflight(client, rows, options=options.plan)
     bulk = client.with_options(priority=Priority.BULK)
     if journal is not None and not options.dry_run:
         journal.bind_academy(client.base_url)

@@ -17,6 +17,8 @@ Layout::
     rows   one per desired member, keyed by its natural key: line, email, status
            (pending/done/failed), member_id, member outcome, error, invitation wanted
     invitations  the ledger: one per member id, its invitation's state
+    removals     every group removal and unenrolment applied: member, target, when
+                 (``_removals.py``); never cleared, unlike rows and steps
     steps  one per finished step of a row after its member step ("group+:Sales",
            "course+:12", ...): done or failed (with the error); a step with no entry
            has not finished. The member step itself is done once the row has a member
@@ -78,6 +80,8 @@ from ._errors import (
 )
 from ._ledger import SCHEMA as LEDGER_SCHEMA
 from ._ledger import InvitationLedger, LedgerState
+from ._removals import SCHEMA as REMOVALS_SCHEMA
+from ._removals import RemovalLog
 
 __all__ = [
     "InputFingerprint",
@@ -402,6 +406,8 @@ class Journal:
         self._identity = _identity(os.stat(path))
         #: The invitation ledger: the one place that lets an invitation email go out.
         self.invitations = _ledger(conn, self._execute, self.commit)
+        #: Every group removal and unenrolment applied, kept across runs.
+        self.removals = RemovalLog(conn, execute=self._execute, run=runs)
 
     @classmethod
     def open(
@@ -460,6 +466,7 @@ class Journal:
                     conn, path=path, kind=kind, fingerprint=fingerprint, options_json=options_json
                 )
                 runs, recovered = 1, 0
+            conn.execute(REMOVALS_SCHEMA)  # also added to journals made before the log
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             conn.close()

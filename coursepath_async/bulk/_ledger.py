@@ -70,6 +70,15 @@ CUT_OFF_REASON: Final = "the run stopped while sending; the invitation may have 
 EXISTING_MEMBER: Final = (
     "existing member: --invite invites the members this run creates; use --invite all"
 )
+NOT_ASKED: Final = "not asked: no --invite, and the row's invite column is blank"
+NEW_MEMBER_REASON: Final = "new member created by this run (--invite)"
+OWED_REASON: Final = (
+    "owed: an earlier run of this job created the member meaning to invite it, and its "
+    "other steps failed then"
+)
+RETRY_REASON: Final = "an earlier attempt was refused by the academy; sending again"
+RESEND_REASON: Final = "an earlier attempt may have been sent; re-sent (--resend-uncertain)"
+RELEASE_REASON: Final = "withheld by an earlier run; released (--release-withheld)"
 
 
 @frozen(kw_only=True)
@@ -130,7 +139,9 @@ def decide_invitation(
     job created the member (None: it cannot tell); ``entry`` the member's ledger history.
     An invitation meant for new people is withheld, never guessed, when ``created`` is
     None; history wins over every option: sent is never sent again, uncertain only with
-    ``resend_uncertain``, withheld only with ``release_withheld``.
+    ``resend_uncertain``, withheld only with ``release_withheld``, and one owed (pending:
+    an earlier run created the member meaning to invite it) is sent whatever the options
+    now say. Every decision carries its reason, for the report.
     """
     if row_wants is False:
         return InviteDecision(False, reason="the row's invite column says no")
@@ -139,24 +150,30 @@ def decide_invitation(
             return InviteDecision(False, "skipped_already_sent", "sent by an earlier run")
         if entry.state in ("attempting", "uncertain"):
             if options.resend_uncertain:
-                return InviteDecision(True)
-            return InviteDecision(False, "uncertain", entry.reason)
+                return InviteDecision(True, reason=RESEND_REASON)
+            return InviteDecision(False, "uncertain", entry.reason or CUT_OFF_REASON)
         if entry.state == "withheld":
             if options.release_withheld:
-                return InviteDecision(True)
+                return InviteDecision(True, reason=RELEASE_REASON)
             return InviteDecision(False, "withheld", entry.reason)
-        # pending (owed by an earlier run that created the member) or failed (not sent)
+        if entry.state == "pending":
+            # Owed by the run that created the member: a re-run with other options
+            # (a corrected course, --invite left out) must not strand the new hire.
+            return InviteDecision(True, reason=OWED_REASON)
+        # failed: the academy refused an earlier attempt; sent again when still asked for
         if row_wants or options.invite != "none":
-            return InviteDecision(True)
-    if row_wants or options.invite == "all":
-        return InviteDecision(True)
+            return InviteDecision(True, reason=RETRY_REASON)
+    if row_wants:
+        return InviteDecision(True, reason="the row's invite column says yes")
+    if options.invite == "all":
+        return InviteDecision(True, reason="--invite all invites every row's member")
     if options.invite == "new":
         if created is None:
             return InviteDecision(False, "withheld", WITHHELD_REASON)
         if created:
-            return InviteDecision(True)
+            return InviteDecision(True, reason=NEW_MEMBER_REASON)
         return InviteDecision(False, reason=EXISTING_MEMBER)
-    return InviteDecision(False)
+    return InviteDecision(False, reason=NOT_ASKED)
 
 
 class InvitationLedger:

@@ -16,7 +16,7 @@ succeeded; the journal's ledger decides whether it may go and sends it at most o
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import cast
 
@@ -40,11 +40,15 @@ from ._plan import (
     Step,
     UnenrollCourse,
     UpdateMember,
+    action,
 )
-from ._report import RowReport
+from ._report import Action, RowReport, applied_now
 from ._rows import MemberRow
 
 __all__ = ["RowPipeline", "create_member"]
+
+#: Why a row whose steps failed has no invitation yet.
+WAITS_FOR_ROW = "not sent: the row failed; a re-run that completes it sends what is owed"
 
 #: Plans the row again for a member a create found existing (claims it, or a conflict).
 Replan = Callable[[MemberRow, Member], Awaitable[RowPlan]]
@@ -156,12 +160,15 @@ class RowPipeline:
         member_id = plan.member_id if state.member_id is None else state.member_id
         outcome: MemberOutcome = state.outcome or _plan_outcome(plan)
         errors: list[str] = []
+        actions: list[Action] = []
+        waits = WAITS_FOR_ROW if self._may_invite(row) else None
         for step in plan.steps:
             # An update is planned only when a fresh lookup shows a difference, and is
             # idempotent: never skipped. A create done by an earlier run must not repeat.
-            if isinstance(step, SendInvite) or (
-                not isinstance(step, UpdateMember) and state.step_done(step.key)
-            ):
+            if isinstance(step, SendInvite):
+                continue
+            if not isinstance(step, UpdateMember) and state.step_done(step.key):
+                actions.append(action(step))  # applied by an earlier run: undated
                 continue
             try:
                 if isinstance(step, CreateMember):
@@ -181,9 +188,20 @@ class RowPipeline:
                 reason = f"{step.describe()}: {exc}"
                 if isinstance(step, CreateMember | UpdateMember):
                     journal.finish_row(key, error=reason)
-                    return _failed(plan, reason)
+                    return evolve(_failed(plan, reason, actions), invitation_reason=waits)
                 journal.record_step(key, step.key, error=reason)
                 errors.append(reason)
+                continue
+            done = action(step, at=applied_now())
+            actions.append(done)
+            if isinstance(step, RemoveFromGroup | UnenrollCourse) and member_id is not None:
+                journal.removals.record(
+                    member_id=member_id,
+                    email=row.email,
+                    kind="unenroll" if isinstance(step, UnenrollCourse) else "remove_group",
+                    target=step.target,
+                    at=cast(str, done.at),
+                )
         if member_id is None:  # pragma: no cover - every plan names or creates its member
             raise RuntimeError("a row's plan ended without a member")
         report = RowReport(
@@ -192,10 +210,11 @@ class RowPipeline:
             outcome="failed" if errors else outcome,
             reason=errors[0] if errors else None,
             member_id=member_id,
+            actions=tuple(actions),
         )
         if errors:  # the invitation waits for the re-run that completes the row
             journal.finish_row(key, error=errors[0])
-            return report
+            return evolve(report, invitation_reason=waits)
         # (An unknown ``created`` was withheld by ``run`` before the member id was recorded.)
         decision = decide_invitation(
             row_wants=row.invite,
@@ -205,12 +224,17 @@ class RowPipeline:
         )
         journal.finish_row(key, invite=decision.send)
         if decision.send:
+            why = decision.reason
             decision = await journal.invitations.send_once(
                 member_id,
                 email=row.email,
                 request=partial(self._client.members.invite, member_id),
                 options=self._options,
             )
+            if decision.invitation == "sent":
+                invited = Action(kind="invite", at=applied_now())
+                report = evolve(report, actions=(*report.actions, invited))
+                decision = evolve(decision, reason=why)
         return _with_invitation(report, decision)
 
     async def _create(self, key: str, row: MemberRow, step: CreateMember) -> int:
@@ -247,9 +271,14 @@ def _plan_outcome(plan: RowPlan) -> MemberOutcome:
     return outcome
 
 
-def _failed(plan: RowPlan, reason: str) -> RowReport:
+def _failed(plan: RowPlan, reason: str, actions: Sequence[Action] = ()) -> RowReport:
     return RowReport(
-        line=plan.line, email=plan.email, outcome="failed", reason=reason, member_id=plan.member_id
+        line=plan.line,
+        email=plan.email,
+        outcome="failed",
+        reason=reason,
+        member_id=plan.member_id,
+        actions=tuple(actions),
     )
 
 

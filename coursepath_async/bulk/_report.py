@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Final, Literal
 
 import orjson
@@ -19,18 +20,40 @@ from .._redact import scrub
 from ._rows import RowError
 
 __all__ = [
+    "Action",
+    "ActionKind",
     "ImportReport",
     "Invitation",
     "ReportError",
     "ReportTotals",
     "RowOutcome",
     "RowReport",
+    "applied_now",
+    "report_entry",
 ]
 
 RowOutcome = Literal["created", "updated", "unchanged", "failed", "skipped_invalid", "interrupted"]
 Invitation = Literal[
-    "sent", "uncertain", "withheld", "not_requested", "failed", "skipped_already_sent"
+    "sent",
+    "uncertain",
+    "withheld",
+    "not_requested",
+    "failed",
+    "skipped_already_sent",
+    "would_send",
 ]
+#: What an action did to a member; ``remove_group`` and ``unenroll`` are the removals.
+ActionKind = Literal[
+    "create",
+    "update",
+    "add_group",
+    "remove_group",
+    "enroll",
+    "unenroll",
+    "enroll_program",
+    "invite",
+]
+REMOVALS: Final = frozenset({"remove_group", "unenroll"})
 
 _FAILED_OUTCOMES: Final = frozenset({"failed", "skipped_invalid", "interrupted"})
 #: Invitations that need a person: "withheld" waits for a deliberate release.
@@ -56,6 +79,30 @@ class ReportError(CoursepathError):
     """The report is inconsistent: a row is missing or recorded twice."""
 
 
+def applied_now() -> str:
+    """The UTC time an action is recorded with (ISO 8601, seconds)."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+@frozen(kw_only=True)
+class Action:
+    """One change a row applied to its member (in a dry run: would apply), with its target.
+
+    ``target`` is the group name, course or program id, or the changed fields of an
+    update (comma-separated); ``at`` is when it was applied (UTC, ISO 8601), None in a
+    dry run or for work an earlier run did.
+    """
+
+    kind: ActionKind
+    target: str | int | None = None
+    at: str | None = None
+
+    @property
+    def removal(self) -> bool:
+        """Whether it removed something (a group membership, a course's learning results)."""
+        return self.kind in REMOVALS
+
+
 @frozen(kw_only=True)
 class RowReport:
     """What happened to one input row."""
@@ -68,8 +115,10 @@ class RowReport:
     member_id: int | None = None
     #: Finished by an earlier run of the same journal; this run skipped it.
     resumed: bool = False
-    #: Why the invitation is what it is, when that is not plain ("withheld": why).
+    #: Why the invitation is what it is ("existing member: ...", "withheld": why).
     invitation_reason: str | None = None
+    #: What this row did to its member, in order (a dry run: what it would do).
+    actions: tuple[Action, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -97,6 +146,12 @@ class ReportTotals:
     invitations_withheld: int
     invitations_failed: int
     invitations_skipped_already_sent: int
+    #: Dry run only: invitations the run would send.
+    invitations_would_send: int
+    #: Course unenrolments applied (dry run: planned); each deleted learning results.
+    unenrolled: int
+    #: Group removals applied (dry run: planned).
+    left_groups: int
 
 
 class ImportReport:
@@ -172,6 +227,7 @@ class ImportReport:
         """Counts by outcome and invitation."""
         outcomes = Counter(row.outcome for row in self._rows.values())
         invitations = Counter(row.invitation for row in self._rows.values())
+        actions = Counter(action.kind for row in self._rows.values() for action in row.actions)
         return ReportTotals(
             rows=len(self._rows),
             succeeded=sum(row.ok for row in self._rows.values()),
@@ -187,6 +243,9 @@ class ImportReport:
             invitations_withheld=invitations["withheld"],
             invitations_failed=invitations["failed"],
             invitations_skipped_already_sent=invitations["skipped_already_sent"],
+            invitations_would_send=invitations["would_send"],
+            unenrolled=actions["unenroll"],
+            left_groups=actions["remove_group"],
         )
 
     @property
@@ -208,7 +267,7 @@ class ImportReport:
             "blank_lines": self.blank_lines,
             "ignored_columns": list(self.ignored_columns),
             "totals": asdict(self.totals),
-            "rows": [asdict(row) for row in self.rows],
+            "rows": [report_entry(row) for row in self.rows],
         }
         return orjson.dumps(document, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
 
@@ -216,18 +275,32 @@ class ImportReport:
         """A few lines for the terminal: counts, then the first problems of each kind."""
         t = self.totals
         total = "?" if self.total_rows is None else f"{self.total_rows:,}"
+        would = "would " if self.dry_run else ""
         verb = "would process" if self.dry_run else "processed"
         lines = [
             f"{self.kind} {verb} {total} rows from {self.source}: "
             f"{t.succeeded:,} succeeded, {t.rows - t.succeeded:,} did not",
-            f"  created {t.created:,} · updated {t.updated:,} · unchanged {t.unchanged:,}"
-            f" · failed {t.failed:,} · invalid {t.skipped_invalid:,}"
+            f"  {would}create {t.created:,} · {would}update {t.updated:,}"
+            f" · unchanged {t.unchanged:,} · failed {t.failed:,} · invalid {t.skipped_invalid:,}"
             + (f" · finished by an earlier run {t.resumed:,}" if t.resumed else "")
             + (f" · not reached (interrupted) {t.interrupted:,}" if t.interrupted else ""),
-            f"  invitations: sent {t.invitations_sent:,} · uncertain {t.invitations_uncertain:,}"
-            f" · withheld {t.invitations_withheld:,} · failed {t.invitations_failed:,}"
-            f" · already sent before {t.invitations_skipped_already_sent:,}",
         ]
+        if self.dry_run:
+            lines.append(f"  invitations: would send {t.invitations_would_send:,}")
+        else:
+            lines.append(
+                f"  invitations: sent {t.invitations_sent:,}"
+                f" · uncertain {t.invitations_uncertain:,}"
+                f" · withheld {t.invitations_withheld:,} · failed {t.invitations_failed:,}"
+                f" · already sent before {t.invitations_skipped_already_sent:,}"
+            )
+        if t.unenrolled or t.left_groups:
+            lines.append(
+                f"  removals: {would}unenroll {t.unenrolled:,} · {would}leave groups "
+                f"{t.left_groups:,}"
+                if self.dry_run
+                else f"  removals: unenrolled {t.unenrolled:,} · left groups {t.left_groups:,}"
+            )
         if self.blank_lines:
             lines.append(f"  blank lines skipped: {self.blank_lines:,}")
         if self.ignored_columns:
@@ -263,3 +336,8 @@ class ImportReport:
         return (
             [f"    ... and {count - limit:,} more (see the JSON report)"] if count > limit else []
         )
+
+
+def report_entry(row: RowReport) -> dict[str, object]:
+    """The JSON report's entry for one row: the public contract tools read (add, never rename)."""
+    return asdict(row)

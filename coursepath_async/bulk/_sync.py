@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from functools import partial
+from itertools import islice
 
 from attrs import field, frozen
 
@@ -41,6 +42,7 @@ from ._apply import (
     run_reported,
     usable_group_names,
 )
+from ._errors import RemovalsRefusedError
 from ._import import Rows, finish_report, source_label
 from ._journal import Journal, JournalGoneError
 from ._ledger import ApplyOptions
@@ -54,10 +56,19 @@ from ._plan import (
     plan_row,
     plan_sync,
 )
+from ._preflight import preflight as run_preflight
 from ._report import ImportReport, RowReport
 from ._rows import CsvRows, MemberRow, RowError, field_for
 
-__all__ = ["SyncOptions", "SyncResult", "load_academy", "sync_members"]
+__all__ = [
+    "SyncOptions",
+    "SyncResult",
+    "check_removals",
+    "load_academy",
+    "removal_limit",
+    "removal_sample",
+    "sync_members",
+]
 
 #: Member pages fetched in parallel while listing the academy.
 MEMBER_WINDOW = 8
@@ -99,12 +110,22 @@ async def sync_members(
     stop: asyncio.Event | None = None,
     on_row: OnRow | None = None,
     on_plan: Callable[[RowPlan], None] | None = None,
+    preflight: bool = True,
+    max_removals: int | None = None,
+    confirm_removals: Callable[[Plan], bool] | None = None,
 ) -> SyncResult:
     """Sync the academy to ``rows``; the report accounts for every input row.
 
     ``journal`` is required unless ``dry_run``. ``on_plan`` sees each row's plan before
     anything is written. Setting ``stop`` drains: listing stops between pages, rows in
     flight finish, the rest are reported as interrupted (re-run with the journal).
+
+    Before any write: :func:`~coursepath_async.bulk.preflight` (unless
+    ``preflight=False``) raises PreflightError for an unreachable academy, a refused
+    key, a non-admin or an unknown course. A plan with more removals (group removals
+    plus unenrolments) than ``max_removals`` (default: :func:`removal_limit` of the
+    input's rows) raises RemovalsRefusedError, and so does ``confirm_removals`` (called
+    with the plan when it removes anything) returning False. A dry run is never refused.
 
     ``remove_groups`` (``unenroll``) is refused with ValueError, before any request,
     unless the rows carry a groups (courses) column, the options name groups (courses)
@@ -115,6 +136,10 @@ async def sync_members(
     if journal is None and not options.dry_run:
         raise ValueError("a sync that writes needs a journal")
     _check_destructive(rows, options)
+    if max_removals is not None and max_removals < 0:
+        raise ValueError(f"max_removals must be 0 or more, got {max_removals}")
+    if preflight:
+        await run_preflight(client, rows, options=options.plan)
     bulk = client.with_options(priority=Priority.BULK)
     if journal is not None and not options.dry_run:
         journal.bind_academy(client.base_url)
@@ -128,6 +153,9 @@ async def sync_members(
             record(report, interrupted_report(row), on_row)
     else:
         plan = plan_sync(desired, academy, options.plan)
+        if not options.dry_run:
+            limit = removal_limit(rows.stats.rows) if max_removals is None else max_removals
+            check_removals(plan, limit=limit, confirm=confirm_removals)
         if on_plan is not None:
             for row_plan in plan.rows:
                 on_plan(row_plan)
@@ -149,6 +177,50 @@ async def sync_members(
             )
     finish_report(report, rows)
     return SyncResult(plan=plan, report=report)
+
+
+def removal_limit(rows: int) -> int:
+    """The default bound on one sync's removals: 5% of the input's rows, at least 10."""
+    return max(10, rows // 20)
+
+
+def removal_sample(plan: Plan, *, limit: int = 5) -> list[str]:
+    """The first few removals a plan holds, one line each."""
+    lines = (
+        f"line {row.line} {row.email}: {step.describe()}"
+        for row in plan.rows
+        for step in row.steps
+        if step.destructive
+    )
+    return list(islice(lines, limit))
+
+
+def check_removals(plan: Plan, *, limit: int, confirm: Callable[[Plan], bool] | None) -> None:
+    """Refuse a plan removing more than ``limit`` things, or whose removals ``confirm`` declines."""
+    counts = plan.counts
+    planned = counts.destructive
+    if not planned:
+        return
+    what = (
+        f"{planned} removals ({counts.course_unenrolments} course unenrolments, which delete "
+        f"learning results, and {counts.group_removals} group removals)"
+    )
+    sample = removal_sample(plan)
+    if planned > limit:
+        raise RemovalsRefusedError(
+            f"refused before any write: the plan has {what}, more than max_removals={limit}; "
+            "first: " + "; ".join(sample),
+            planned=planned,
+            limit=limit,
+            sample=sample,
+        )
+    if confirm is not None and not confirm(plan):
+        raise RemovalsRefusedError(
+            f"refused before any write: the {what} were not confirmed",
+            planned=planned,
+            limit=None,
+            sample=sample,
+        )
 
 
 def _check_destructive(rows: Rows, options: SyncOptions) -> None:
