@@ -280,7 +280,8 @@ class ImportReport:
         lines = [
             f"{self.kind} {verb} {total} rows from {self.source}: "
             f"{t.succeeded:,} succeeded, {t.rows - t.succeeded:,} did not",
-            f"  {would}create {t.created:,} · {would}update {t.updated:,}"
+            f"  {would}{'create' if would else 'created'} {t.created:,}"
+            f" · {would}{'update' if would else 'updated'} {t.updated:,}"
             f" · unchanged {t.unchanged:,} · failed {t.failed:,} · invalid {t.skipped_invalid:,}"
             + (f" · finished by an earlier run {t.resumed:,}" if t.resumed else "")
             + (f" · not reached (interrupted) {t.interrupted:,}" if t.interrupted else ""),
