@@ -556,10 +556,22 @@ class Journal:
         if old_options != options_json:
             changes.append(f"options were {old_options}, now {options_json}")
         if changes and not allow_changed_input and finished is None:
+            (owed,) = conn.execute(
+                "SELECT count(*) FROM invitations WHERE state = 'pending'"
+            ).fetchone()
+            advice = (
+                f" {owed} invitations owed to members this job created are kept only in "
+                "this journal: to send them, resume it with the changed input allowed "
+                "(--allow-changed-input, allow_changed_input=True), not a new journal."
+                if owed
+                else " Use a new journal, or allow the changed input to resume anyway"
+                " (--allow-changed-input, allow_changed_input=True)."
+            )
             raise JournalMismatchError(
                 f"journal {path} (created {created}) was made for a different job: "
                 + "; ".join(changes)
-                + ". Use a new journal, or allow the changed input to resume anyway."
+                + "."
+                + advice
             )
         conn.execute(
             "UPDATE job SET source = ?, source_size = ?, source_digest = ?, options = ?,"
