@@ -71,11 +71,8 @@ EXISTING_MEMBER: Final = (
     "existing member: --invite invites the members this run creates; use --invite all"
 )
 NOT_ASKED: Final = "not asked: no --invite, and the row's invite column is blank"
-NEW_MEMBER_REASON: Final = "new member created by this run (--invite)"
-OWED_REASON: Final = (
-    "owed: an earlier run of this job created the member meaning to invite it, and its "
-    "other steps failed then"
-)
+#: A member this job created for an invitation: owed until sent, whatever a re-run says.
+OWED_REASON: Final = "new member created by this job to be invited: owed until sent"
 RETRY_REASON: Final = "an earlier attempt was refused by the academy; sending again"
 RESEND_REASON: Final = "an earlier attempt may have been sent; re-sent (--resend-uncertain)"
 RELEASE_REASON: Final = "withheld by an earlier run; released (--release-withheld)"
@@ -171,7 +168,7 @@ def decide_invitation(
         if created is None:
             return InviteDecision(False, "withheld", WITHHELD_REASON)
         if created:
-            return InviteDecision(True, reason=NEW_MEMBER_REASON)
+            return InviteDecision(True, reason=OWED_REASON)
         return InviteDecision(False, reason=EXISTING_MEMBER)
     return InviteDecision(False, reason=NOT_ASKED)
 
