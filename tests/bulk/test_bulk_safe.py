@@ -99,10 +99,11 @@ DOCUMENT = {
 
 
 @asynccontextmanager
-async def serving(**options: int) -> AsyncIterator[tuple[SandboxAcademy, CoursepathClient]]:
+async def serving(*, members: int = 6) -> AsyncIterator[tuple[SandboxAcademy, CoursepathClient]]:
     """A small seeded academy and an admin client with instant retries."""
-    settings = {"members": 6, "courses": 3, "groups": 2, "seed": 11, **options}
-    async with SandboxAcademy(api_key=API_KEY, **settings) as academy:
+    async with SandboxAcademy(
+        api_key=API_KEY, members=members, courses=3, groups=2, seed=11
+    ) as academy:
         client = CoursepathClient(
             academy.url,
             api_key=academy.api_key,
