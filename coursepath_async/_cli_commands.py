@@ -89,6 +89,12 @@ def _row_job_options(parser: argparse.ArgumentParser) -> None:
         help="send the invitations withheld because a run could not tell it created the member",
     )
     parser.add_argument(
+        "--acknowledge-uncertain",
+        action="store_true",
+        help="settle uncertain and withheld invitations as they are: recorded in the "
+        "journal, never sent, no longer exit 1",
+    )
+    parser.add_argument(
         "--journal",
         type=Path,
         help="default: FILE.journal.sqlite; a sync resumes it only if its last run was cut off",
@@ -170,6 +176,7 @@ def _import(args: argparse.Namespace) -> int:
         plan=_plan_options(args),
         resend_uncertain=args.resend_uncertain,
         release_withheld=args.release_withheld,
+        acknowledge_uncertain=args.acknowledge_uncertain,
         dry_run=args.dry_run,
     )
 
@@ -205,6 +212,7 @@ def _sync(args: argparse.Namespace) -> int:
         plan=_plan_options(args),
         resend_uncertain=args.resend_uncertain,
         release_withheld=args.release_withheld,
+        acknowledge_uncertain=args.acknowledge_uncertain,
         dry_run=args.dry_run,
     )
 

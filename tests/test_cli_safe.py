@@ -300,3 +300,30 @@ async def test_a_fixed_rerun_invites_the_members_a_failed_run_created(
     report = orjson.loads(_beside(people, "report.json").read_bytes())
     assert {row["invitation"] for row in report["rows"]} == {"sent"}
     assert all("owed" in row["invitation_reason"] for row in report["rows"])
+
+
+async def test_an_acknowledged_uncertain_invitation_stops_failing_the_nightly_sync(
+    academy: SandboxAcademy, tmp_path: Path
+) -> None:
+    """``--acknowledge-uncertain`` settles it once, recorded: later nights exit 0, none re-sent."""
+    people = _people(tmp_path, rows=3)
+    academy.script("POST", "/members/{id}/invite", "applied_then_502")
+    code, _, _ = await run_cli(academy, "sync", str(people), "--invite")
+    assert code == 1  # one invitation may or may not have gone out
+    code, out, _ = await run_cli(academy, "sync", str(people), "--invite")
+    assert code == 1  # ...and the next night cannot know either
+    assert "--acknowledge-uncertain" in out
+    code, out, err = await run_cli(
+        academy, "sync", str(people), "--invite", "--acknowledge-uncertain"
+    )
+    assert code == 0, out + err
+    assert "acknowledged 1" in out
+    code, out, err = await run_cli(academy, "sync", str(people), "--invite")
+    assert code == 0, out + err  # the acknowledgement is in the journal
+    report = orjson.loads(_beside(people, "report.json").read_bytes())
+    acknowledged = [r for r in report["rows"] if r["invitation"] == "acknowledged"]
+    assert len(acknowledged) == 1
+    assert "acknowledged 20" in acknowledged[0]["invitation_reason"]  # with its date
+    assert set(academy.recorder.invitations.values()) == {1}
+    with sqlite3.connect(_beside(people, "journal.sqlite")) as journal:
+        assert journal.execute("SELECT state FROM acknowledgements").fetchall() == [("uncertain",)]

@@ -58,6 +58,9 @@ class ImportOptions:
     resend_uncertain: bool = False
     #: Send the invitations withheld because a run could not tell it created the member.
     release_withheld: bool = False
+    #: Settle uncertain and withheld invitations as they are (recorded in the journal,
+    #: never sent, no longer failing the run): for a nightly job that cannot know.
+    acknowledge_uncertain: bool = False
     #: Plan and report without writing anything, journal included (lookups still run).
     dry_run: bool = False
     #: Rows in flight; default: twice the client's budget.
@@ -179,6 +182,7 @@ class _ImportJob:
                 invite=options.plan.invite,
                 resend_uncertain=options.resend_uncertain,
                 release_withheld=options.release_withheld,
+                acknowledge_uncertain=options.acknowledge_uncertain,
             )
             self._pipeline = RowPipeline(client, journal, apply, self._replan)
 

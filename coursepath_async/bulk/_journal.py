@@ -78,8 +78,8 @@ from ._errors import (
     JournalLockedError,
     JournalMismatchError,
 )
+from ._ledger import ACK_SCHEMA, InvitationLedger, LedgerState
 from ._ledger import SCHEMA as LEDGER_SCHEMA
-from ._ledger import InvitationLedger, LedgerState
 from ._removals import SCHEMA as REMOVALS_SCHEMA
 from ._removals import RemovalLog
 
@@ -466,7 +466,8 @@ class Journal:
                     conn, path=path, kind=kind, fingerprint=fingerprint, options_json=options_json
                 )
                 runs, recovered = 1, 0
-            conn.execute(REMOVALS_SCHEMA)  # also added to journals made before the log
+            conn.execute(REMOVALS_SCHEMA)  # both also added to journals made before them
+            conn.execute(ACK_SCHEMA)
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             conn.close()

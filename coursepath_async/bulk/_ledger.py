@@ -11,6 +11,7 @@ States and transitions (each write goes through :meth:`InvitationLedger._set`)::
     (none) ──owe──► pending ──claim──► attempting ──settle──► sent
     (none) ──withhold──► withheld ─claim(release)─┘      ├──► failed ──claim──► attempting
                                                          └──► uncertain ─claim(resend)─┘
+    uncertain / withheld ──acknowledge──► acknowledged (a mark beside the state: final)
 
 ``pending``: this job created the member and means to invite it, but has not tried yet
 (the row's other steps failed): a later run sends it. ``withheld``: this job could not
@@ -87,19 +88,39 @@ class LedgerEntry:
     state: LedgerState
     attempts: int
     reason: str | None
+    #: When an operator acknowledged this uncertain or withheld invitation, if ever.
+    acknowledged_at: str | None = None
 
 
-_COLUMNS: Final = "member_id, email, state, attempts, reason"
+_COLUMNS: Final = (
+    "invitations.member_id, email, invitations.state, attempts, reason, acknowledgements.at"
+)
+_ENTRIES: Final = (
+    "invitations LEFT JOIN acknowledgements ON acknowledgements.member_id = invitations.member_id"
+)
+
+#: The operator's acknowledgements of invitations no run may send or settle on its own;
+#: a table of its own so journals made before it gain it on open (``IF NOT EXISTS``).
+ACK_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS acknowledgements (
+    member_id INTEGER PRIMARY KEY,
+    state     TEXT NOT NULL,
+    at        TEXT NOT NULL
+) WITHOUT ROWID
+"""
+#: What ``acknowledge_uncertain`` settles: delivery unknown, or ownership unknown.
+ACKNOWLEDGEABLE: Final = ("uncertain", "withheld")
 
 
 def _entry(record: tuple[object, ...]) -> LedgerEntry:
-    member_id, email, state, attempts, reason = record
+    member_id, email, state, attempts, reason, acknowledged = record
     return LedgerEntry(
         member_id=cast(int, member_id),
         email=cast(str, email),
         state=cast(LedgerState, state),
         attempts=cast(int, attempts),
         reason=cast("str | None", reason),
+        acknowledged_at=cast("str | None", acknowledged),
     )
 
 
@@ -112,6 +133,9 @@ class ApplyOptions:
     resend_uncertain: bool = False
     #: Send invitations withheld because this job could not tell it created the member.
     release_withheld: bool = False
+    #: Settle uncertain and withheld invitations as they are: recorded, never sent by
+    #: this journal, and no longer a failure of the run.
+    acknowledge_uncertain: bool = False
 
 
 @frozen
@@ -143,6 +167,15 @@ def decide_invitation(
     if row_wants is False:
         return InviteDecision(False, reason="the row's invite column says no")
     if entry is not None:
+        if entry.state in ACKNOWLEDGEABLE and (
+            entry.acknowledged_at is not None or options.acknowledge_uncertain
+        ):
+            when = "by this run" if entry.acknowledged_at is None else entry.acknowledged_at
+            return InviteDecision(
+                False,
+                "acknowledged",
+                f"{entry.state}; acknowledged {when} (--acknowledge-uncertain): never sent",
+            )
         if entry.state == "sent":
             return InviteDecision(False, "skipped_already_sent", "sent by an earlier run")
         if entry.state in ("attempting", "uncertain"):
@@ -192,15 +225,15 @@ class InvitationLedger:
     def get(self, member_id: int) -> LedgerEntry | None:
         """The member's entry, or None when no run owed, withheld or attempted one."""
         record = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM invitations WHERE member_id = ?", (member_id,)
+            f"SELECT {_COLUMNS} FROM {_ENTRIES} WHERE invitations.member_id = ?", (member_id,)
         ).fetchone()
         return None if record is None else _entry(record)
 
     def entries(self, *states: LedgerState) -> Iterator[LedgerEntry]:
         """Every entry (in one of ``states`` when given), by member id."""
-        where = f" WHERE state IN ({', '.join('?' * len(states))})" if states else ""
+        where = f" WHERE invitations.state IN ({', '.join('?' * len(states))})" if states else ""
         cursor = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM invitations{where} ORDER BY member_id", states
+            f"SELECT {_COLUMNS} FROM {_ENTRIES}{where} ORDER BY invitations.member_id", states
         )
         for record in cursor:
             yield _entry(record)
@@ -209,6 +242,19 @@ class InvitationLedger:
         """Entries by state."""
         cursor = self._conn.execute("SELECT state, count(*) FROM invitations GROUP BY state")
         return {cast(LedgerState, state): n for state, n in cursor}
+
+    def acknowledge(self, entry: LedgerEntry) -> None:
+        """Record that an operator accepted this uncertain or withheld invitation as settled."""
+        if entry.state not in ACKNOWLEDGEABLE:
+            raise InviteStateError(
+                f"only uncertain or withheld invitations can be acknowledged; member "
+                f"{entry.member_id}'s is {entry.state}"
+            )
+        self._execute(
+            "INSERT INTO acknowledgements (member_id, state, at) VALUES (?, ?, ?)"
+            " ON CONFLICT (member_id) DO NOTHING",
+            (entry.member_id, entry.state, self._now()),
+        )
 
     def owe(self, member_id: int, *, email: str) -> None:
         """Record that this job created the member and means to invite it (no-op if known)."""

@@ -96,10 +96,18 @@ class RowPipeline:
         self._replan = replan
 
     def skip(self, prior: RowState | None) -> bool:
-        """Whether an earlier run finished this row (a release reopens withheld ones)."""
+        """Whether an earlier run finished this row.
+
+        A withheld one reopens to be released or acknowledged, and once acknowledged.
+        """
         if prior is None or not prior.complete:
             return False
-        return not (self._options.release_withheld and prior.invite == "withheld")
+        if prior.invite != "withheld":
+            return True
+        if self._options.release_withheld or self._options.acknowledge_uncertain:
+            return False
+        entry = None if prior.member_id is None else self._journal.invitations.get(prior.member_id)
+        return entry is None or entry.acknowledged_at is None
 
     async def run(self, row: MemberRow, plan: RowPlan, prior: RowState | None) -> RowReport:
         """Apply ``plan`` for ``row`` (``prior``: its journal state) and report the outcome."""
@@ -216,12 +224,12 @@ class RowPipeline:
             journal.finish_row(key, error=errors[0])
             return evolve(report, invitation_reason=waits)
         # (An unknown ``created`` was withheld by ``run`` before the member id was recorded.)
+        entry = journal.invitations.get(member_id)
         decision = decide_invitation(
-            row_wants=row.invite,
-            created=created,
-            entry=journal.invitations.get(member_id),
-            options=self._options,
+            row_wants=row.invite, created=created, entry=entry, options=self._options
         )
+        if decision.invitation == "acknowledged" and entry and entry.acknowledged_at is None:
+            journal.invitations.acknowledge(entry)
         journal.finish_row(key, invite=decision.send)
         if decision.send:
             why = decision.reason

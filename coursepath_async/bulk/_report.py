@@ -41,6 +41,7 @@ Invitation = Literal[
     "failed",
     "skipped_already_sent",
     "would_send",
+    "acknowledged",
 ]
 #: What an action did to a member; ``remove_group`` and ``unenroll`` are the removals.
 ActionKind = Literal[
@@ -64,13 +65,14 @@ _FAILED_INVITATIONS: Final = frozenset({"uncertain", "failed", "withheld"})
 _LISTED_INVITATIONS: Final = (
     (
         "uncertain",
-        "  invitations that may or may not have been sent (not re-sent; "
-        "re-send them deliberately if needed):",
+        "  invitations that may or may not have been sent (not re-sent; re-send them "
+        "with --resend-uncertain, or settle them with --acknowledge-uncertain):",
     ),
     (
         "withheld",
         "  invitations withheld (this run could not tell whether it created these "
-        "members; send them with --release-withheld):",
+        "members; send them with --release-withheld, or settle them with "
+        "--acknowledge-uncertain):",
     ),
 )
 
@@ -146,6 +148,8 @@ class ReportTotals:
     invitations_withheld: int
     invitations_failed: int
     invitations_skipped_already_sent: int
+    #: Uncertain or withheld invitations an operator acknowledged (never sent again).
+    invitations_acknowledged: int
     #: Dry run only: invitations the run would send.
     invitations_would_send: int
     #: Course unenrolments applied (dry run: planned); each deleted learning results.
@@ -243,6 +247,7 @@ class ImportReport:
             invitations_withheld=invitations["withheld"],
             invitations_failed=invitations["failed"],
             invitations_skipped_already_sent=invitations["skipped_already_sent"],
+            invitations_acknowledged=invitations["acknowledged"],
             invitations_would_send=invitations["would_send"],
             unenrolled=actions["unenroll"],
             left_groups=actions["remove_group"],
@@ -294,6 +299,11 @@ class ImportReport:
                 f" · uncertain {t.invitations_uncertain:,}"
                 f" · withheld {t.invitations_withheld:,} · failed {t.invitations_failed:,}"
                 f" · already sent before {t.invitations_skipped_already_sent:,}"
+                + (
+                    f" · acknowledged {t.invitations_acknowledged:,}"
+                    if t.invitations_acknowledged
+                    else ""
+                )
             )
         if t.unenrolled or t.left_groups:
             lines.append(

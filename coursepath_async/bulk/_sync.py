@@ -83,6 +83,9 @@ class SyncOptions:
     resend_uncertain: bool = False
     #: Send the invitations withheld because a run could not tell it created the member.
     release_withheld: bool = False
+    #: Settle uncertain and withheld invitations as they are (recorded in the journal,
+    #: never sent, no longer failing the run): for a nightly job that cannot know.
+    acknowledge_uncertain: bool = False
     #: List and plan, but write nothing (no journal needed).
     dry_run: bool = False
     #: Rows (and listings) in flight; default: twice the client's budget.
@@ -384,6 +387,7 @@ class _SyncJob:
             invite=options.plan.invite,
             resend_uncertain=options.resend_uncertain,
             release_withheld=options.release_withheld,
+            acknowledge_uncertain=options.acknowledge_uncertain,
         )
         self._pipeline = RowPipeline(client, journal, apply, self._replan)
 

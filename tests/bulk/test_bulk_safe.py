@@ -53,6 +53,7 @@ INVITATIONS = {
     "failed",
     "skipped_already_sent",
     "would_send",
+    "acknowledged",
 }
 ACTION_KINDS = {
     "create",
@@ -79,6 +80,7 @@ TOTALS = {
     "invitations_withheld",
     "invitations_failed",
     "invitations_skipped_already_sent",
+    "invitations_acknowledged",
     "invitations_would_send",
     "unenrolled",
     "left_groups",
