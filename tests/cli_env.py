@@ -23,14 +23,17 @@ def cli_env(academy: SandboxAcademy | None, **extra: str) -> dict[str, str]:
     return env
 
 
-async def run_cli(academy: SandboxAcademy | None, *args: str) -> tuple[int, str, str]:
-    """Run ``python -m coursepath_async *args`` against ``academy``: exit code, stdout, stderr."""
+async def run_cli(academy: SandboxAcademy | None, *args: str, **env: str) -> tuple[int, str, str]:
+    """Run ``python -m coursepath_async *args`` against ``academy``: exit code, stdout, stderr.
+
+    ``env`` adds or overrides variables (e.g. ``COURSEPATH_URL`` of an academy that is down).
+    """
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "coursepath_async",
         *args,
-        env=cli_env(academy),
+        env=cli_env(academy, **env),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

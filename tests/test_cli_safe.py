@@ -107,27 +107,17 @@ async def test_an_unreachable_academy_is_refused(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     people = _people(tmp_path)
     _old_report(people)
-    env = cli_env(
+    code, _, err = await run_cli(
         None,
+        "import",
+        str(people),
         COURSEPATH_URL=f"http://127.0.0.1:{port}",
         COURSEPATH_API_KEY=API_KEY,
         COURSEPATH_USER="admin@sandbox.test",
         COURSEPATH_ALLOW_HTTP="1",
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "coursepath_async",
-        "import",
-        str(people),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(60):
-        _, err = await process.communicate()
-    assert process.returncode == 2
-    assert f"cannot reach the academy at http://127.0.0.1:{port}" in err.decode()
+    assert code == 2
+    assert f"cannot reach the academy at http://127.0.0.1:{port}" in err
     assert not _beside(people, "journal.sqlite").exists()
     assert _beside(people, "report.json").read_bytes() == OLD_REPORT
 
