@@ -291,7 +291,7 @@ def _refusal(exc: PreflightError | RemovalsRefusedError) -> str:
             f"--max-removals {exc.limit:,}; raise it if that is intended"
         )
     sample = "".join(f"\n  {line}" for line in exc.sample)
-    return f"refused before any write (nothing was changed): {head}; first:{sample}"
+    return f"refused before any write to the academy: {head}; first:{sample}"
 
 
 def _report_path(args: argparse.Namespace) -> Path:
@@ -312,14 +312,15 @@ async def _run_row_job(
 
     The preflight runs first: an unreachable academy, a refused key, a non-admin or an
     unknown course exits 2 with nothing written, no journal opened and the previous
-    report kept. So does a sync refusing its removals. Otherwise the old report is
-    removed before the run, so a run that fails later leaves no report that looks
-    current. A dry run opens no journal and writes no report: its plan goes to stdout,
-    or to ``--plan-out`` as JSON. A sync whose run reached every row marks its journal
-    finished: the next sync re-plans every row against the academy, keeping only the
-    invitation history. A report that cannot be written after the run exits 1 (the
-    academy may have changed), with the summary still printed. The progress line, and
-    a closing line on stderr, show the rate governor once the academy has limited us.
+    report kept. Otherwise the old report is removed before the run, so a run that
+    fails later leaves no report that looks current; a sync refusing its removals
+    exits 2 too, before any write to the academy. A dry run opens no journal and
+    writes no report: its plan goes to stdout, or to ``--plan-out`` as JSON. A sync
+    whose run reached every row marks its journal finished: the next sync re-plans
+    every row against the academy, keeping only the invitation history. A report that
+    cannot be written after the run exits 1 (the academy may have changed), with the
+    summary still printed. The progress line, and a closing line on stderr, show the
+    rate governor once the academy has limited us.
     """
     from .bulk import PreflightError, RemovalsRefusedError, open_journal, preflight
 
