@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from attrs import field, frozen
 
 from .._client import ClientView, _Base
-from .._config import Priority
+from .._config import Priority, check_positive_int
 from .._models import Member
 from ._apply import (
     OnRow,
@@ -93,6 +93,8 @@ async def import_members(
     if journal is None and not options.dry_run:
         raise ValueError("an import that writes needs a journal")
     _refuse_destructive(options.plan)
+    if options.concurrency is not None:  # refused before the preflight sends anything
+        check_positive_int("concurrency", options.concurrency)
     if preflight:
         await run_preflight(client, rows, options=options.plan)
     bulk = client.with_options(priority=Priority.BULK)

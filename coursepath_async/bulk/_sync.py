@@ -27,7 +27,7 @@ from itertools import islice
 from attrs import field, frozen
 
 from .._client import ClientView, _Base
-from .._config import Priority
+from .._config import Priority, check_positive_int
 from .._models import Member
 from .._pagination import Paginator
 from ._apply import (
@@ -139,6 +139,8 @@ async def sync_members(
     if journal is None and not options.dry_run:
         raise ValueError("a sync that writes needs a journal")
     _check_destructive(rows, options)
+    if options.concurrency is not None:  # refused before the preflight sends anything
+        check_positive_int("concurrency", options.concurrency)
     if max_removals is not None and max_removals < 0:
         raise ValueError(f"max_removals must be 0 or more, got {max_removals}")
     if preflight:
