@@ -23,10 +23,25 @@ from ._cli import (
 )
 from ._config import parse_rate
 from ._progress import Progress, count_data_lines, governor_line
+from ._redact import REDACT
+
+#: How the preflight names where an id came from: the CLI's flags.
+CLI_SOURCES = {"courses": "--course"}
 
 if TYPE_CHECKING:  # the bulk jobs are imported when a command runs, not at start-up
-    from ._scheduler import SchedulerStats
-    from .bulk import CsvRows, ImportReport, JobKind, Journal, PlanOptions, RowPlan, RowReport
+    from ._client import CoursepathClient
+    from .bulk import (
+        CsvRows,
+        ImportReport,
+        JobKind,
+        Journal,
+        Plan,
+        PlanOptions,
+        PreflightError,
+        RemovalsRefusedError,
+        RowPlan,
+        RowReport,
+    )
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 
@@ -88,12 +103,28 @@ def _row_job_options(parser: argparse.ArgumentParser) -> None:
         help="send the invitations withheld because a run could not tell it created the member",
     )
     parser.add_argument(
+        "--acknowledge-uncertain",
+        action="store_true",
+        help="settle uncertain and withheld invitations as they are: recorded in the "
+        "journal, never sent, no longer exit 1",
+    )
+    parser.add_argument(
         "--journal",
         type=Path,
         help="default: FILE.journal.sqlite; a sync resumes it only if its last run was cut off",
     )
     parser.add_argument("--report", type=Path, help="default: FILE.report.json")
-    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be done; write nothing (no journal, the last report kept)",
+    )
+    parser.add_argument(
+        "--plan-out",
+        type=Path,
+        metavar="FILE",
+        help="with --dry-run: write the plan as a JSON report to FILE instead of stdout",
+    )
     parser.add_argument("--delimiter", default=",", help="CSV delimiter (default: ,)")
     parser.add_argument(
         "--allow-changed-input",
@@ -122,6 +153,18 @@ def _add_sync(commands: Subparsers, connection: Callable[[argparse.ArgumentParse
         action="store_true",
         help="DESTRUCTIVE: unenrol from courses the file omits (deletes learning results)",
     )
+    parser.add_argument(
+        "--max-removals",
+        type=int,
+        metavar="N",
+        help="refuse (exit 2, before any write) a plan removing more than N group "
+        "memberships and enrolments (default: 5%% of the file's rows, at least 10)",
+    )
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="apply planned removals without asking (a terminal is asked otherwise)",
+    )
     connection(parser)
     parser.set_defaults(handler=_sync)
 
@@ -147,6 +190,7 @@ def _import(args: argparse.Namespace) -> int:
         plan=_plan_options(args),
         resend_uncertain=args.resend_uncertain,
         release_withheld=args.release_withheld,
+        acknowledge_uncertain=args.acknowledge_uncertain,
         dry_run=args.dry_run,
     )
 
@@ -157,7 +201,7 @@ def _import(args: argparse.Namespace) -> int:
                 rows,
                 "import",
                 options.plan,
-                client.scheduler_stats,
+                client,
                 lambda journal, on_row, on_plan: import_members(
                     client,
                     rows,
@@ -166,6 +210,7 @@ def _import(args: argparse.Namespace) -> int:
                     stop=stop,
                     on_row=on_row,
                     on_plan=on_plan,
+                    preflight=False,  # _run_row_job ran it, before opening the journal
                 ),
             )
 
@@ -181,6 +226,7 @@ def _sync(args: argparse.Namespace) -> int:
         plan=_plan_options(args),
         resend_uncertain=args.resend_uncertain,
         release_withheld=args.release_withheld,
+        acknowledge_uncertain=args.acknowledge_uncertain,
         dry_run=args.dry_run,
     )
 
@@ -192,6 +238,7 @@ def _sync(args: argparse.Namespace) -> int:
                 on_row: Callable[[RowReport], None],
                 on_plan: Callable[[RowPlan], None],
             ) -> ImportReport:
+                asks = sys.stdin.isatty() and not args.yes
                 result = await sync_members(
                     client,
                     rows,
@@ -200,12 +247,15 @@ def _sync(args: argparse.Namespace) -> int:
                     stop=stop,
                     on_row=on_row,
                     on_plan=on_plan,
+                    preflight=False,  # _run_row_job ran it, before opening the journal
+                    max_removals=args.max_removals,
+                    confirm_removals=_ask_to_remove if asks else None,
                 )
                 if args.dry_run:
-                    print(result.plan.describe()[-1])
+                    _print_dry_plan(result.plan, args.max_removals, rows.stats.rows)
                 return result.report
 
-            return await _run_row_job(args, rows, "sync", options.plan, client.scheduler_stats, run)
+            return await _run_row_job(args, rows, "sync", options.plan, client, run)
 
     with rows:
         return _run_rows_interruptible(args, job)
@@ -247,6 +297,53 @@ def _log_summary(report: ImportReport, kind: JobKind, report_path: Path) -> None
     )
 
 
+def _ask_to_remove(plan: Plan) -> bool:
+    """Show a plan's removals on the terminal and ask whether to apply them."""
+    from .bulk import removal_sample
+
+    counts = plan.counts
+    print(
+        f"this sync will remove {counts.destructive:,}: unenrol {counts.course_unenrolments:,}"
+        f" (deletes learning results) and leave groups {counts.group_removals:,}; first:",
+        file=sys.stderr,
+    )
+    for line in removal_sample(plan):
+        print(f"  {line}", file=sys.stderr)
+    print("apply these removals? [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _print_dry_plan(plan: Plan, max_removals: int | None, rows: int) -> None:
+    """The dry run's plan summary, and whether a real run would refuse its removals."""
+    from .bulk import removal_limit
+
+    print(plan.describe()[-1])
+    limit = removal_limit(rows) if max_removals is None else max_removals
+    if plan.counts.destructive > limit:
+        print(
+            f"a real run would refuse: {plan.counts.destructive:,} removals planned, "
+            f"more than --max-removals {limit:,}"
+        )
+
+
+def _refusal(exc: PreflightError | RemovalsRefusedError) -> str:
+    """What the CLI prints for a job refused before its first write, flags named."""
+    from .bulk import PreflightError
+
+    if isinstance(exc, PreflightError):
+        problems = "\n  ".join(REDACT(problem) for problem in exc.problems)
+        return f"refused before any write (nothing was changed):\n  {problems}"
+    if exc.limit is None:
+        head = f"{exc.planned:,} planned removals were not confirmed"
+    else:
+        head = (
+            f"the plan removes {exc.planned:,} group memberships and enrolments, more than "
+            f"--max-removals {exc.limit:,}; raise it if that is intended"
+        )
+    sample = "".join(f"\n  {line}" for line in exc.sample)
+    return f"refused before any write to the academy: {head}; first:{sample}"
+
+
 def _report_path(args: argparse.Namespace) -> Path:
     """Where the JSON report goes: ``--report``, else next to the input file."""
     report: Path | None = args.report
@@ -258,48 +355,74 @@ async def _run_row_job(
     rows: CsvRows,
     kind: JobKind,
     plan: PlanOptions,
-    stats: Callable[[], SchedulerStats],
+    client: CoursepathClient,
     run: _RowJob,
 ) -> int:
-    """Journal, progress, report file and summary around an import or sync run.
+    """Preflight, journal, progress, report file and summary around an import or sync run.
 
-    The old report is removed before the run, so a run that fails before any row leaves
-    no report that looks current. A sync whose run reached every row marks its journal
-    finished: the next sync re-plans every row against the academy, keeping only the
-    invitation history. A report that cannot be written after the run exits 1 (the
-    academy may have changed), with the summary still printed. The progress line, and
-    a closing line on stderr, show the rate governor once the academy has limited us.
+    The preflight runs first: an unreachable academy, a refused key, a non-admin or an
+    unknown course exits 2 with nothing written, no journal opened and the previous
+    report kept. Otherwise the old report is removed before the run, so a run that
+    fails later leaves no report that looks current; a sync refusing its removals
+    exits 2 too, before any write to the academy. A dry run opens no journal and
+    writes no report: its plan goes to stdout, or to ``--plan-out`` as JSON. A sync
+    whose run reached every row marks its journal finished: the next sync re-plans
+    every row against the academy, keeping only the invitation history. A report that
+    cannot be written after the run exits 1 (the academy may have changed), with the
+    summary still printed. The progress line, and a closing line on stderr, show the
+    rate governor once the academy has limited us.
     """
-    from .bulk import open_journal
+    from .bulk import PreflightError, RemovalsRefusedError, open_journal, preflight
 
+    stats = client.scheduler_stats
     report_path = _report_path(args)
-    _check_writable(report_path)  # still before any request: the client opens lazily
+    plan_out: Path | None = args.plan_out
+    if plan_out is not None and not args.dry_run:
+        raise ValueError("--plan-out writes a dry run's plan: add --dry-run")
+    written = plan_out if args.dry_run else report_path
+    if written is not None:
+        _check_writable(written)  # still before any request: the client opens lazily
     journal_path = args.journal or Path(f"{args.file}.journal.sqlite")
 
     def show_plan(row_plan: RowPlan) -> None:
-        if args.dry_run:
+        if args.dry_run and plan_out is None:
             for line in row_plan.describe():
-                progress.note(line)
+                print(_would(line))
 
-    with Progress(f"{kind} {args.file.name}", total=count_data_lines(str(args.file))) as progress:
-        on_row = lambda row: progress.advance(ok=row.ok, stats=stats())  # noqa: E731
-        if args.dry_run:
-            report_path.unlink(missing_ok=True)
-            report = await run(None, on_row, show_plan)
-        else:
-            with open_journal(
-                str(journal_path),
-                rows,
-                kind=kind,
-                options=plan,
-                allow_changed_input=args.allow_changed_input,
-            ) as journal:
-                report_path.unlink(missing_ok=True)
-                report = await run(journal, on_row, show_plan)
-                if kind == "sync" and not report.totals.interrupted:
-                    journal.finish_run()
-        if not report.totals.interrupted:
-            progress.finish()  # the line count was an estimate; every row is done
+    try:
+        await preflight(client, rows, options=plan, sources=CLI_SOURCES)
+        with Progress(
+            f"{kind} {args.file.name}", total=count_data_lines(str(args.file))
+        ) as progress:
+            on_row = lambda row: progress.advance(ok=row.ok, stats=stats())  # noqa: E731
+            if args.dry_run:
+                report = await run(None, on_row, show_plan)
+            else:
+                with open_journal(
+                    str(journal_path),
+                    rows,
+                    kind=kind,
+                    options=plan,
+                    allow_changed_input=args.allow_changed_input,
+                ) as journal:
+                    report_path.unlink(missing_ok=True)
+                    report = await run(journal, on_row, show_plan)
+                    if kind == "sync" and not report.totals.interrupted:
+                        journal.finish_run()
+            if not report.totals.interrupted:
+                progress.finish()  # the line count was an estimate; every row is done
+    except (PreflightError, RemovalsRefusedError) as exc:
+        print(f"coursepath-async: {_refusal(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.dry_run:
+        if plan_out is not None:
+            _write_atomically(plan_out, report.write_json)
+        print(report.summary())
+        print(
+            "dry run: nothing was written (no journal; the last report is kept)"
+            + ("" if plan_out is None else f"   plan: {plan_out}")
+        )
+        return int(report.exit_code)
     _log_summary(report, kind, report_path)
     try:
         _write_atomically(report_path, report.write_json)
@@ -308,11 +431,20 @@ async def _run_row_job(
         print(f"coursepath-async: failed: cannot write the report: {exc}", file=sys.stderr)
         return EXIT_ROWS_FAILED
     print(report.summary())
-    print(f"report: {report_path}" + ("" if args.dry_run else f"   journal: {journal_path}"))
+    print(f"report: {report_path}   journal: {journal_path}")
     limits = governor_line(stats())
     if limits is not None:
         print(f"rate limit: {limits}", file=sys.stderr)
     return int(report.exit_code)
+
+
+def _would(line: str) -> str:
+    """A plan line as a dry run says it: ``line 2 a@x (member 7): would enrol in course 3``."""
+    who, _, step = line.partition(": ")
+    flag, destructive, rest = step.partition("DESTRUCTIVE: ")
+    if destructive and not flag:
+        return f"{who}: DESTRUCTIVE: would {rest}"
+    return line if step.startswith("CONFLICT") else f"{who}: would {step}"
 
 
 def _check_writable(path: Path) -> None:

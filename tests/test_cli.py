@@ -281,13 +281,13 @@ async def test_a_report_lost_after_the_run_exits_1(tmp_path: Path) -> None:
 
 
 async def test_a_failed_run_leaves_no_stale_report(academy: SandboxAcademy, tmp_path: Path) -> None:
-    """A sync that fails before any row removes the previous run's report."""
+    """A sync that fails after its preflight, before any row, removes the previous report."""
     people = write_people_csv(tmp_path / "p.csv", rows=3, bad_rows=False)
     report = tmp_path / "p.csv.report.json"
     code, _, _ = await _run(academy, "sync", str(people.path))
     assert code == 0
     assert report.exists()
-    academy.script("GET", "/members", *([503] * 50))
+    academy.script("GET", "/courses", *([503] * 50))  # the listing, not the preflight
     code, _, err = await _run(academy, "sync", str(people.path), "--timeout", "2")
     assert code == 1, err
     assert not report.exists()

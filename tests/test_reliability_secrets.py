@@ -175,8 +175,14 @@ async def test_in_process_import_leaks_no_secret(
                     reports.append(row)
                     progress.advance(ok=row.ok)
 
+                # No preflight: the missing course must fail rows one by one, with 404s.
                 report: ImportReport = await import_members(
-                    client, rows, journal=journal, options=ImportOptions(plan=plan), on_row=on_row
+                    client,
+                    rows,
+                    journal=journal,
+                    options=ImportOptions(plan=plan),
+                    on_row=on_row,
+                    preflight=False,
                 )
                 texts = [repr(journal), repr(rows), repr(progress)]
             learner = client.as_user(existing[0])
@@ -261,10 +267,11 @@ async def test_cli_import_at_debug_leaks_no_secret(tmp_path: Path) -> None:
     async with SandboxAcademy(
         members=12, courses=2, groups=1, seed=9, api_key=API_KEY, faults=faults
     ) as academy:
-        people = write_people_csv(
-            tmp_path / "people.csv", rows=150, seed=4, course_ids=(1, MISSING_COURSE)
-        )
+        people = write_people_csv(tmp_path / "people.csv", rows=150, seed=4, course_ids=(1, 2))
         academy.script("POST", "/members", 403)
+        # The CLI's preflight refuses a missing course named by the file: enrolments
+        # refused one by one are the row-level 404s here.
+        academy.script("POST", "/courses/{c}/members/{m}/coursemember", *([404] * 10))
         env = cli_env(academy)
         master, terminal = pty.openpty()
         fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
@@ -292,7 +299,7 @@ async def test_cli_import_at_debug_leaks_no_secret(tmp_path: Path) -> None:
         async with asyncio.timeout(60):
             out, _ = await process.communicate()
             err = await stderr_reader
-        assert process.returncode == 1  # bad rows, a 403 and missing-course rows
+        assert process.returncode == 1  # bad rows, a 403 and refused enrolments
 
         stdout_text, stderr_text = out.decode(), err.decode("utf-8", "replace")
         assert " -> 201 (attempt 1," in stderr_text  # DEBUG lines were written...

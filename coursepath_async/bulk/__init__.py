@@ -11,8 +11,11 @@ the run report. Error tree (all under :class:`~coursepath_async.CoursepathError`
     ├── JournalGoneError                its file was deleted or replaced mid-run: the job stops
     └── InviteStateError                a transition that could send an invitation twice
     ReportError                         the report does not account for every row
+    PreflightError                      a job refused before its first write (key, admin, ids)
+    RemovalsRefusedError                a sync's planned removals over max_removals, or declined
 """
 
+from ._errors import PreflightError, RemovalsRefusedError
 from ._export import ExportStats, export_members, export_results
 from ._import import ImportOptions, import_members, open_journal
 from ._journal import (
@@ -50,13 +53,26 @@ from ._plan import (
     plan_row,
     plan_sync,
 )
-from ._report import ImportReport, Invitation, ReportError, ReportTotals, RowOutcome, RowReport
+from ._preflight import preflight
+from ._removals import Removal
+from ._report import (
+    Action,
+    ActionKind,
+    ImportReport,
+    Invitation,
+    ReportError,
+    ReportTotals,
+    RowOutcome,
+    RowReport,
+)
 from ._rows import BulkInputError, CsvRows, MappingRows, MemberRow, ReadStats, RowError
-from ._sync import SyncOptions, SyncResult, sync_members
+from ._sync import SyncOptions, SyncResult, removal_limit, removal_sample, sync_members
 from ._writers import ExportFormat
 
 __all__ = [
     "AcademyIndex",
+    "Action",
+    "ActionKind",
     "AddToGroup",
     "BulkInputError",
     "CreateMember",
@@ -86,7 +102,10 @@ __all__ = [
     "Plan",
     "PlanCounts",
     "PlanOptions",
+    "PreflightError",
     "ReadStats",
+    "Removal",
+    "RemovalsRefusedError",
     "RemoveFromGroup",
     "ReportError",
     "ReportTotals",
@@ -108,5 +127,8 @@ __all__ = [
     "open_journal",
     "plan_row",
     "plan_sync",
+    "preflight",
+    "removal_limit",
+    "removal_sample",
     "sync_members",
 ]

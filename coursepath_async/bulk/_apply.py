@@ -19,7 +19,7 @@ from .._exceptions import CoursepathError
 from .._models import Group
 from .._redact import REDACT
 from ._journal import Journal, JournalError, RowState
-from ._plan import RowPlan, changes_member
+from ._plan import RowPlan, SendInvite, action, changes_member, journaled_actions
 from ._report import ImportReport, Invitation, RowReport
 from ._rows import MemberRow, RowError
 
@@ -91,9 +91,12 @@ def resumed_report(state: RowState, line: int) -> RowReport:
         email=state.email,
         outcome=state.outcome or ("updated" if changed else "unchanged"),
         invitation=invitation,
-        invitation_reason=state.invite_error if invitation == "withheld" else None,
+        invitation_reason=(
+            state.invite_error if invitation == "withheld" else "finished by an earlier run"
+        ),
         member_id=state.member_id,
         resumed=True,
+        actions=journaled_actions(state.steps_done),
     )
 
 
@@ -105,11 +108,21 @@ def failed_report(plan: RowPlan, reason: str) -> RowReport:
 
 
 def planned_report(plan: RowPlan) -> RowReport:
-    """The dry-run report line of a planned row: what it would do to its member."""
+    """The dry-run report line of a planned row: what it would do to its member, undated."""
     outcome = plan.outcome
     if plan.conflict is not None or outcome == "conflict":
         return failed_report(plan, plan.conflict or "conflict")
-    return RowReport(line=plan.line, email=plan.email, outcome=outcome, member_id=plan.member_id)
+    steps = [step for step in plan.steps if not isinstance(step, SendInvite)]
+    invites = len(steps) < len(plan.steps)
+    return RowReport(
+        line=plan.line,
+        email=plan.email,
+        outcome=outcome,
+        member_id=plan.member_id,
+        invitation="would_send" if invites else "not_requested",
+        invitation_reason="dry run: planned, not sent" if invites else None,
+        actions=tuple(action(step) for step in plan.steps),
+    )
 
 
 def invalid_report(error: RowError) -> RowReport:

@@ -1,6 +1,8 @@
-"""The journal's error tree, apart so the journal and its invitation ledger can share it."""
+"""The bulk jobs' error tree (journal, preflight, removals), apart so every module can share it."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from .._exceptions import CoursepathError
 
@@ -10,6 +12,8 @@ __all__ = [
     "JournalGoneError",
     "JournalLockedError",
     "JournalMismatchError",
+    "PreflightError",
+    "RemovalsRefusedError",
 ]
 
 
@@ -31,3 +35,31 @@ class JournalGoneError(JournalError):
 
 class InviteStateError(JournalError):
     """An invitation transition that could send an email twice was refused."""
+
+
+class PreflightError(CoursepathError):
+    """A bulk job refused before its first write: the academy, the key or an id is wrong.
+
+    ``problems`` lists each thing found wrong, one sentence each (the message joins them).
+    Nothing was written to the academy or the journal.
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = tuple(problems)
+
+
+class RemovalsRefusedError(CoursepathError):
+    """A sync refused, before its first write, to apply the removals it planned.
+
+    Either more than ``limit`` (``max_removals``) were planned, or the confirmation
+    callback declined (``limit`` is then None). ``sample`` holds a few planned removals.
+    """
+
+    def __init__(
+        self, message: str, *, planned: int, limit: int | None, sample: Sequence[str]
+    ) -> None:
+        super().__init__(message)
+        self.planned = planned
+        self.limit = limit
+        self.sample = tuple(sample)

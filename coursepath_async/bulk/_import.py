@@ -21,7 +21,7 @@ import attrs
 from attrs import field, frozen
 
 from .._client import ClientView, _Base
-from .._config import Priority
+from .._config import Priority, check_positive_int
 from .._exceptions import InvalidInputError
 from .._models import Member
 from .._validation import positive_or_none
@@ -46,6 +46,7 @@ from ._plan import (
     RowPlan,
     plan_row,
 )
+from ._preflight import preflight as run_preflight
 from ._report import ImportReport, RowReport
 from ._rows import CsvRows, MappingRows, MemberRow, RowError
 
@@ -61,6 +62,9 @@ class ImportOptions:
     resend_uncertain: bool = False
     #: Send the invitations withheld because a run could not tell it created the member.
     release_withheld: bool = False
+    #: Settle uncertain and withheld invitations as they are (recorded in the journal,
+    #: never sent, no longer failing the run): for a nightly job that cannot know.
+    acknowledge_uncertain: bool = False
     #: Plan and report without writing anything, journal included (lookups still run).
     dry_run: bool = False
     #: Rows in flight; default: twice the client's budget.
@@ -76,8 +80,13 @@ async def import_members(
     stop: asyncio.Event | None = None,
     on_row: OnRow | None = None,
     on_plan: Callable[[RowPlan], None] | None = None,
+    preflight: bool = True,
 ) -> ImportReport:
     """Import ``rows``; returns a finished report that accounts for every row.
+
+    Before any write, :func:`~coursepath_async.bulk.preflight` checks the academy, the
+    key, admin access and every course id the options or rows name (PreflightError);
+    ``preflight=False`` skips it (e.g. when the caller ran it already).
 
     ``journal`` is required unless ``dry_run``; a dry run neither writes nor touches a
     journal given to it. ``remove_groups`` and ``unenroll`` are refused (ValueError):
@@ -88,6 +97,10 @@ async def import_members(
     if journal is None and not options.dry_run:
         raise InvalidInputError("an import that writes needs a journal", argument="journal")
     _refuse_destructive(options.plan)
+    if options.concurrency is not None:  # refused before the preflight sends anything
+        check_positive_int("concurrency", options.concurrency)
+    if preflight:
+        await run_preflight(client, rows, options=options.plan)
     bulk = client.with_options(priority=Priority.BULK)
     if journal is not None and not options.dry_run:
         journal.bind_academy(client.base_url)
@@ -184,6 +197,7 @@ class _ImportJob:
                 invite=options.plan.invite,
                 resend_uncertain=options.resend_uncertain,
                 release_withheld=options.release_withheld,
+                acknowledge_uncertain=options.acknowledge_uncertain,
             )
             self._pipeline = RowPipeline(client, journal, apply, self._replan)
 

@@ -17,6 +17,8 @@ Layout::
     rows   one per desired member, keyed by its natural key: line, email, status
            (pending/done/failed), member_id, member outcome, error, invitation wanted
     invitations  the ledger: one per member id, its invitation's state
+    removals     every group removal and unenrolment applied: member, target, when
+                 (``_removals.py``); never cleared, unlike rows and steps
     steps  one per finished step of a row after its member step ("group+:Sales",
            "course+:12", ...): done or failed (with the error); a step with no entry
            has not finished. The member step itself is done once the row has a member
@@ -77,8 +79,10 @@ from ._errors import (
     JournalLockedError,
     JournalMismatchError,
 )
+from ._ledger import ACK_SCHEMA, InvitationLedger, LedgerEntry, LedgerState
 from ._ledger import SCHEMA as LEDGER_SCHEMA
-from ._ledger import InvitationLedger, LedgerEntry, LedgerState
+from ._removals import SCHEMA as REMOVALS_SCHEMA
+from ._removals import RemovalLog
 from ._writer import JournalWriter
 
 __all__ = [
@@ -451,6 +455,8 @@ class Journal:
         )
         #: The invitation ledger: the one place that lets an invitation email go out.
         self.invitations = InvitationLedger(self.writer, now=_now)
+        #: Every group removal and unenrolment applied, kept across runs.
+        self.removals = RemovalLog(self.writer, run=runs)
 
     @classmethod
     def open(
@@ -513,6 +519,8 @@ class Journal:
                     conn, path=path, kind=kind, fingerprint=fingerprint, options_json=options_json
                 )
                 runs, recovered = 1, 0
+            conn.execute(REMOVALS_SCHEMA)  # both also added to journals made before them
+            conn.execute(ACK_SCHEMA)
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             conn.close()
@@ -602,10 +610,22 @@ class Journal:
         if old_options != options_json:
             changes.append(f"options were {old_options}, now {options_json}")
         if changes and not allow_changed_input and finished is None:
+            (owed,) = conn.execute(
+                "SELECT count(*) FROM invitations WHERE state = 'pending'"
+            ).fetchone()
+            advice = (
+                f" {owed} invitations owed to members this job created are kept only in "
+                "this journal: to send them, resume it with the changed input allowed "
+                "(--allow-changed-input, allow_changed_input=True), not a new journal."
+                if owed
+                else " Use a new journal, or allow the changed input to resume anyway"
+                " (--allow-changed-input, allow_changed_input=True)."
+            )
             raise JournalMismatchError(
                 f"journal {path} (created {created}) was made for a different job: "
                 + "; ".join(changes)
-                + ". Use a new journal, or allow the changed input to resume anyway."
+                + "."
+                + advice
             )
         conn.execute(
             "UPDATE job SET source = ?, source_size = ?, source_digest = ?, options = ?,"

@@ -11,6 +11,7 @@ States and transitions (each write goes through :meth:`InvitationLedger._set`)::
     (none) ──owe──► pending ──claim──► attempting ──settle──► sent
     (none) ──withhold──► withheld ─claim(release)─┘      ├──► failed ──claim──► attempting
                                                          └──► uncertain ─claim(resend)─┘
+    uncertain / withheld ──acknowledge──► acknowledged (a mark beside the state: final)
 
 ``pending``: this job created the member and means to invite it, but has not tried yet
 (the row's other steps failed): a later run sends it. ``withheld``: this job could not
@@ -72,6 +73,12 @@ CUT_OFF_REASON: Final = "the run stopped while sending; the invitation may have 
 EXISTING_MEMBER: Final = (
     "existing member: --invite invites the members this run creates; use --invite all"
 )
+NOT_ASKED: Final = "not asked: no --invite, and the row's invite column is blank"
+#: A member this job created for an invitation: owed until sent, whatever a re-run says.
+OWED_REASON: Final = "new member created by this job to be invited: owed until sent"
+RETRY_REASON: Final = "an earlier attempt was refused by the academy; sending again"
+RESEND_REASON: Final = "an earlier attempt may have been sent; re-sent (--resend-uncertain)"
+RELEASE_REASON: Final = "withheld by an earlier run; released (--release-withheld)"
 
 
 @frozen(kw_only=True)
@@ -83,19 +90,39 @@ class LedgerEntry:
     state: LedgerState
     attempts: int
     reason: str | None
+    #: When an operator acknowledged this uncertain or withheld invitation, if ever.
+    acknowledged_at: str | None = None
 
 
-_COLUMNS: Final = "member_id, email, state, attempts, reason"
+_COLUMNS: Final = (
+    "invitations.member_id, email, invitations.state, attempts, reason, acknowledgements.at"
+)
+_ENTRIES: Final = (
+    "invitations LEFT JOIN acknowledgements ON acknowledgements.member_id = invitations.member_id"
+)
+
+#: The operator's acknowledgements of invitations no run may send or settle on its own;
+#: a table of its own so journals made before it gain it on open (``IF NOT EXISTS``).
+ACK_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS acknowledgements (
+    member_id INTEGER PRIMARY KEY,
+    state     TEXT NOT NULL,
+    at        TEXT NOT NULL
+) WITHOUT ROWID
+"""
+#: What ``acknowledge_uncertain`` settles: delivery unknown, or ownership unknown.
+ACKNOWLEDGEABLE: Final = ("uncertain", "withheld")
 
 
 def _entry(record: tuple[object, ...]) -> LedgerEntry:
-    member_id, email, state, attempts, reason = record
+    member_id, email, state, attempts, reason, acknowledged = record
     return LedgerEntry(
         member_id=cast(int, member_id),
         email=cast(str, email),
         state=cast(LedgerState, state),
         attempts=cast(int, attempts),
         reason=cast("str | None", reason),
+        acknowledged_at=cast("str | None", acknowledged),
     )
 
 
@@ -108,6 +135,9 @@ class ApplyOptions:
     resend_uncertain: bool = False
     #: Send invitations withheld because this job could not tell it created the member.
     release_withheld: bool = False
+    #: Settle uncertain and withheld invitations as they are: recorded, never sent by
+    #: this journal, and no longer a failure of the run.
+    acknowledge_uncertain: bool = False
 
 
 @frozen
@@ -132,33 +162,50 @@ def decide_invitation(
     job created the member (None: it cannot tell); ``entry`` the member's ledger history.
     An invitation meant for new people is withheld, never guessed, when ``created`` is
     None; history wins over every option: sent is never sent again, uncertain only with
-    ``resend_uncertain``, withheld only with ``release_withheld``.
+    ``resend_uncertain``, withheld only with ``release_withheld``, and one owed (pending:
+    an earlier run created the member meaning to invite it) is sent whatever the options
+    now say. Every decision carries its reason, for the report.
     """
     if row_wants is False:
         return InviteDecision(False, reason="the row's invite column says no")
     if entry is not None:
+        if entry.state in ACKNOWLEDGEABLE and (
+            entry.acknowledged_at is not None or options.acknowledge_uncertain
+        ):
+            when = "by this run" if entry.acknowledged_at is None else entry.acknowledged_at
+            return InviteDecision(
+                False,
+                "acknowledged",
+                f"{entry.state}; acknowledged {when} (--acknowledge-uncertain): never sent",
+            )
         if entry.state == "sent":
             return InviteDecision(False, "skipped_already_sent", "sent by an earlier run")
         if entry.state in ("attempting", "uncertain"):
             if options.resend_uncertain:
-                return InviteDecision(True)
-            return InviteDecision(False, "uncertain", entry.reason)
+                return InviteDecision(True, reason=RESEND_REASON)
+            return InviteDecision(False, "uncertain", entry.reason or CUT_OFF_REASON)
         if entry.state == "withheld":
             if options.release_withheld:
-                return InviteDecision(True)
+                return InviteDecision(True, reason=RELEASE_REASON)
             return InviteDecision(False, "withheld", entry.reason)
-        # pending (owed by an earlier run that created the member) or failed (not sent)
+        if entry.state == "pending":
+            # Owed by the run that created the member: a re-run with other options
+            # (a corrected course, --invite left out) must not strand the new hire.
+            return InviteDecision(True, reason=OWED_REASON)
+        # failed: the academy refused an earlier attempt; sent again when still asked for
         if row_wants or options.invite != "none":
-            return InviteDecision(True)
-    if row_wants or options.invite == "all":
-        return InviteDecision(True)
+            return InviteDecision(True, reason=RETRY_REASON)
+    if row_wants:
+        return InviteDecision(True, reason="the row's invite column says yes")
+    if options.invite == "all":
+        return InviteDecision(True, reason="--invite all invites every row's member")
     if options.invite == "new":
         if created is None:
             return InviteDecision(False, "withheld", WITHHELD_REASON)
         if created:
-            return InviteDecision(True)
+            return InviteDecision(True, reason=OWED_REASON)
         return InviteDecision(False, reason=EXISTING_MEMBER)
-    return InviteDecision(False)
+    return InviteDecision(False, reason=NOT_ASKED)
 
 
 class InvitationLedger:
@@ -178,10 +225,10 @@ class InvitationLedger:
 
     def entries(self, *states: LedgerState) -> Iterator[LedgerEntry]:
         """Every entry (in one of ``states`` when given), by member id."""
-        where = f" WHERE state IN ({', '.join('?' * len(states))})" if states else ""
+        where = f" WHERE invitations.state IN ({', '.join('?' * len(states))})" if states else ""
         records = self._writer.run(
             lambda conn: conn.execute(
-                f"SELECT {_COLUMNS} FROM invitations{where} ORDER BY member_id", states
+                f"SELECT {_COLUMNS} FROM {_ENTRIES}{where} ORDER BY invitations.member_id", states
             ).fetchall()
         )
         for record in records:
@@ -195,6 +242,19 @@ class InvitationLedger:
             ).fetchall()
         )
         return {cast(LedgerState, state): n for state, n in records}
+
+    def acknowledge(self, entry: LedgerEntry) -> None:
+        """Record that an operator accepted this uncertain or withheld invitation as settled."""
+        if entry.state not in ACKNOWLEDGEABLE:
+            raise InviteStateError(
+                f"only uncertain or withheld invitations can be acknowledged; member "
+                f"{entry.member_id}'s is {entry.state}"
+            )
+        self._writer.write(
+            "INSERT INTO acknowledgements (member_id, state, at) VALUES (?, ?, ?)"
+            " ON CONFLICT (member_id) DO NOTHING",
+            (entry.member_id, entry.state, self._now()),
+        )
 
     def owe(self, member_id: int, *, email: str) -> None:
         """Record that this job created the member and means to invite it (no-op if known)."""
@@ -341,6 +401,6 @@ class InvitationLedger:
 
 def _read_entry(conn: sqlite3.Connection, *, member_id: int) -> LedgerEntry | None:
     record = conn.execute(
-        f"SELECT {_COLUMNS} FROM invitations WHERE member_id = ?", (member_id,)
+        f"SELECT {_COLUMNS} FROM {_ENTRIES} WHERE invitations.member_id = ?", (member_id,)
     ).fetchone()
     return None if record is None else _entry(record)

@@ -16,7 +16,7 @@ succeeded; the journal's ledger decides whether it may go and sends it at most o
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import cast
 
@@ -40,11 +40,15 @@ from ._plan import (
     Step,
     UnenrollCourse,
     UpdateMember,
+    action,
 )
-from ._report import RowReport
+from ._report import Action, RowReport, applied_now
 from ._rows import MemberRow
 
 __all__ = ["RowPipeline", "create_member"]
+
+#: Why a row whose steps failed has no invitation yet.
+WAITS_FOR_ROW = "not sent: the row failed; a re-run that completes it sends what is owed"
 
 #: Plans the row again for a member a create found existing (claims it, or a conflict).
 Replan = Callable[[MemberRow, Member], Awaitable[RowPlan]]
@@ -92,10 +96,18 @@ class RowPipeline:
         self._replan = replan
 
     def skip(self, prior: RowState | None) -> bool:
-        """Whether an earlier run finished this row (a release reopens withheld ones)."""
+        """Whether an earlier run finished this row.
+
+        A withheld one reopens to be released or acknowledged, and once acknowledged.
+        """
         if prior is None or not prior.complete:
             return False
-        return not (self._options.release_withheld and prior.invite == "withheld")
+        if prior.invite != "withheld":
+            return True
+        if self._options.release_withheld or self._options.acknowledge_uncertain:
+            return False
+        entry = None if prior.member_id is None else self._journal.invitations.get(prior.member_id)
+        return entry is None or entry.acknowledged_at is None
 
     async def run(self, row: MemberRow, plan: RowPlan, prior: RowState | None) -> RowReport:
         """Apply ``plan`` for ``row`` (``prior``: its journal state) and report the outcome."""
@@ -161,12 +173,15 @@ class RowPipeline:
         #: Finished steps (name, error), written with the row's finish: one statement.
         steps: list[tuple[str, str | None]] = []
         fresh = False  # this very row's create was answered 2xx: no history to read
+        actions: list[Action] = []
+        waits = WAITS_FOR_ROW if self._may_invite(row) else None
         for step in plan.steps:
             # An update is planned only when a fresh lookup shows a difference, and is
             # idempotent: never skipped. A create done by an earlier run must not repeat.
-            if isinstance(step, SendInvite) or (
-                not isinstance(step, UpdateMember) and state.step_done(step.key)
-            ):
+            if isinstance(step, SendInvite):
+                continue
+            if not isinstance(step, UpdateMember) and state.step_done(step.key):
+                actions.append(action(step))  # applied by an earlier run: undated
                 continue
             try:
                 if isinstance(step, CreateMember):
@@ -186,9 +201,20 @@ class RowPipeline:
                 reason = f"{step.describe()}: {exc}"
                 if isinstance(step, CreateMember | UpdateMember):
                     journal.finish_row(key, error=reason, steps=steps)
-                    return _failed(plan, reason)
+                    return evolve(_failed(plan, reason, actions), invitation_reason=waits)
                 steps.append((step.key, reason))
                 errors.append(reason)
+                continue
+            done = action(step, at=applied_now())
+            actions.append(done)
+            if isinstance(step, RemoveFromGroup | UnenrollCourse) and member_id is not None:
+                journal.removals.record(
+                    member_id=member_id,
+                    email=row.email,
+                    kind="unenroll" if isinstance(step, UnenrollCourse) else "remove_group",
+                    target=step.target,
+                    at=cast(str, done.at),
+                )
         if member_id is None:  # pragma: no cover - every plan names or creates its member
             raise RuntimeError("a row's plan ended without a member")
         report = RowReport(
@@ -197,27 +223,33 @@ class RowPipeline:
             outcome="failed" if errors else outcome,
             reason=errors[0] if errors else None,
             member_id=member_id,
+            actions=tuple(actions),
         )
         if errors:  # the invitation waits for the re-run that completes the row
             journal.finish_row(key, error=errors[0], steps=steps)
-            return report
+            return evolve(report, invitation_reason=waits)
         # (An unknown ``created`` was withheld by ``run`` before the member id was recorded.)
         # A member this row just created has no history but what it wrote (owed, which
         # decides as no entry does), so only other rows read the ledger.
+        entry = None if fresh else await journal.invitations.fetch(member_id)
         decision = decide_invitation(
-            row_wants=row.invite,
-            created=created,
-            entry=None if fresh else await journal.invitations.fetch(member_id),
-            options=self._options,
+            row_wants=row.invite, created=created, entry=entry, options=self._options
         )
+        if decision.invitation == "acknowledged" and entry and entry.acknowledged_at is None:
+            journal.invitations.acknowledge(entry)
         journal.finish_row(key, invite=decision.send, steps=steps)
         if decision.send:
+            why = decision.reason
             decision = await journal.invitations.send_once(
                 member_id,
                 email=row.email,
                 request=partial(self._client.members.invite, member_id),
                 options=self._options,
             )
+            if decision.invitation == "sent":
+                invited = Action(kind="invite", at=applied_now())
+                report = evolve(report, actions=(*report.actions, invited))
+                decision = evolve(decision, reason=why)
         return _with_invitation(report, decision)
 
     async def _create(self, key: str, row: MemberRow, step: CreateMember) -> int:
@@ -254,9 +286,14 @@ def _plan_outcome(plan: RowPlan) -> MemberOutcome:
     return outcome
 
 
-def _failed(plan: RowPlan, reason: str) -> RowReport:
+def _failed(plan: RowPlan, reason: str, actions: Sequence[Action] = ()) -> RowReport:
     return RowReport(
-        line=plan.line, email=plan.email, outcome="failed", reason=reason, member_id=plan.member_id
+        line=plan.line,
+        email=plan.email,
+        outcome="failed",
+        reason=reason,
+        member_id=plan.member_id,
+        actions=tuple(actions),
     )
 
 

@@ -23,7 +23,7 @@ academy's current members and returns typed steps; the async job executes them a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar, Literal
+from typing import ClassVar, Final, Literal
 
 from attrs import evolve, field, frozen
 
@@ -32,6 +32,7 @@ from .._models import Member
 from .._validation import check_choice, short_repr, validate_group_name, validate_id
 from ._journal import MEMBER_STEP
 from ._ledger import InvitePolicy
+from ._report import Action, ActionKind
 from ._rows import MemberRow
 from ._seen import LineIndex
 
@@ -81,9 +82,15 @@ class CreateMember:
 
     destructive: ClassVar[bool] = False
     key: ClassVar[str] = MEMBER_STEP
+    kind: ClassVar[ActionKind] = "create"
 
     email: str
     fields: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def target(self) -> str:
+        """What the report's action names: the new member's email."""
+        return self.email
 
     def describe(self) -> str:
         """One line for a dry run."""
@@ -97,9 +104,15 @@ class UpdateMember:
 
     destructive: ClassVar[bool] = False
     key: ClassVar[str] = MEMBER_STEP
+    kind: ClassVar[ActionKind] = "update"
 
     member_id: int
     changes: tuple[FieldChange, ...]
+
+    @property
+    def target(self) -> str:
+        """What the report's action names: the changed fields, comma-separated."""
+        return ",".join(change.field for change in self.changes)
 
     def fields(self) -> dict[str, str]:
         """The new values by snake_case name (``email`` included), as update() takes them."""
@@ -116,12 +129,18 @@ class AddToGroup:
     """Add the member to a group (by name)."""
 
     destructive: ClassVar[bool] = False
+    kind: ClassVar[ActionKind] = "add_group"
     group: str
 
     @property
     def key(self) -> str:
         """The journal step name."""
         return f"group+:{self.group}"
+
+    @property
+    def target(self) -> str:
+        """What the report's action names: the group."""
+        return self.group
 
     def describe(self) -> str:
         """One line for a dry run."""
@@ -133,12 +152,18 @@ class RemoveFromGroup:
     """Remove the member from a group the rows no longer list (only with remove_groups)."""
 
     destructive: ClassVar[bool] = True
+    kind: ClassVar[ActionKind] = "remove_group"
     group: str
 
     @property
     def key(self) -> str:
         """The journal step name."""
         return f"group-:{self.group}"
+
+    @property
+    def target(self) -> str:
+        """What the report's action names: the group."""
+        return self.group
 
     def describe(self) -> str:
         """One line for a dry run."""
@@ -150,12 +175,18 @@ class EnrollCourse:
     """Enrol the member in a course as learner."""
 
     destructive: ClassVar[bool] = False
+    kind: ClassVar[ActionKind] = "enroll"
     course_id: int
 
     @property
     def key(self) -> str:
         """The journal step name."""
         return f"course+:{self.course_id}"
+
+    @property
+    def target(self) -> int:
+        """What the report's action names: the course."""
+        return self.course_id
 
     def describe(self) -> str:
         """One line for a dry run."""
@@ -167,12 +198,18 @@ class UnenrollCourse:
     """Remove the member from a course, deleting their learning results (only with unenroll)."""
 
     destructive: ClassVar[bool] = True
+    kind: ClassVar[ActionKind] = "unenroll"
     course_id: int
 
     @property
     def key(self) -> str:
         """The journal step name."""
         return f"course-:{self.course_id}"
+
+    @property
+    def target(self) -> int:
+        """What the report's action names: the course."""
+        return self.course_id
 
     def describe(self) -> str:
         """One line for a dry run."""
@@ -184,12 +221,18 @@ class EnrollProgram:
     """Make sure the member is enrolled in a program (cannot be checked, so always planned)."""
 
     destructive: ClassVar[bool] = False
+    kind: ClassVar[ActionKind] = "enroll_program"
     program_id: int
 
     @property
     def key(self) -> str:
         """The journal step name."""
         return f"program+:{self.program_id}"
+
+    @property
+    def target(self) -> int:
+        """What the report's action names: the program."""
+        return self.program_id
 
     def describe(self) -> str:
         """One line for a dry run."""
@@ -202,6 +245,8 @@ class SendInvite:
 
     destructive: ClassVar[bool] = False
     key: ClassVar[str] = "invite"
+    kind: ClassVar[ActionKind] = "invite"
+    target: ClassVar[None] = None
 
     def describe(self) -> str:
         """One line for a dry run."""
@@ -222,6 +267,32 @@ Step = (
 _CHANGES = (UpdateMember, AddToGroup, RemoveFromGroup, EnrollCourse, UnenrollCourse)
 # Their journal step names, but the member step's (an outcome of its own).
 _CHANGE_KEYS = ("group+:", "group-:", "course+:", "course-:")
+
+
+def action(step: Step, *, at: str | None = None) -> Action:
+    """The report's action for a step (``at``: when it was applied; None when planned)."""
+    return Action(kind=step.kind, target=step.target, at=at)
+
+
+#: Journal step-name prefixes and the action each names (the member step has its own).
+_STEP_ACTIONS: Final[tuple[tuple[str, ActionKind, bool], ...]] = (
+    ("group+:", "add_group", False),
+    ("group-:", "remove_group", False),
+    ("course+:", "enroll", True),
+    ("course-:", "unenroll", True),
+    ("program+:", "enroll_program", True),
+)
+
+
+def journaled_actions(step_keys: Iterable[str]) -> tuple[Action, ...]:
+    """The actions an earlier run's finished steps (journal names) applied, undated."""
+    found: list[Action] = []
+    for key in sorted(step_keys):
+        for prefix, kind, numeric in _STEP_ACTIONS:
+            if key.startswith(prefix):
+                target = key.removeprefix(prefix)
+                found.append(Action(kind=kind, target=int(target) if numeric else target))
+    return tuple(found)
 
 
 def changes_member(step_keys: Iterable[str]) -> bool:

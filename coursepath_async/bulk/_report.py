@@ -13,6 +13,7 @@ import pickle
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any, BinaryIO, Final, Literal
 
 import orjson
@@ -23,18 +24,41 @@ from .._redact import scrub
 from ._rows import RowError
 
 __all__ = [
+    "Action",
+    "ActionKind",
     "ImportReport",
     "Invitation",
     "ReportError",
     "ReportTotals",
     "RowOutcome",
     "RowReport",
+    "applied_now",
+    "report_entry",
 ]
 
 RowOutcome = Literal["created", "updated", "unchanged", "failed", "skipped_invalid", "interrupted"]
 Invitation = Literal[
-    "sent", "uncertain", "withheld", "not_requested", "failed", "skipped_already_sent"
+    "sent",
+    "uncertain",
+    "withheld",
+    "not_requested",
+    "failed",
+    "skipped_already_sent",
+    "would_send",
+    "acknowledged",
 ]
+#: What an action did to a member; ``remove_group`` and ``unenroll`` are the removals.
+ActionKind = Literal[
+    "create",
+    "update",
+    "add_group",
+    "remove_group",
+    "enroll",
+    "unenroll",
+    "enroll_program",
+    "invite",
+]
+REMOVALS: Final = frozenset({"remove_group", "unenroll"})
 
 _JSON: Final = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
 _FAILED_OUTCOMES: Final = frozenset({"failed", "skipped_invalid", "interrupted"})
@@ -46,19 +70,44 @@ _FAILED_INVITATIONS: Final = frozenset({"uncertain", "failed", "withheld"})
 _LISTED_INVITATIONS: Final = (
     (
         "uncertain",
-        "  invitations that may or may not have been sent (not re-sent; "
-        "re-send them deliberately if needed):",
+        "  invitations that may or may not have been sent (not re-sent; re-send them "
+        "with --resend-uncertain, or settle them with --acknowledge-uncertain):",
     ),
     (
         "withheld",
         "  invitations withheld (this run could not tell whether it created these "
-        "members; send them with --release-withheld):",
+        "members; send them with --release-withheld, or settle them with "
+        "--acknowledge-uncertain):",
     ),
 )
 
 
 class ReportError(CoursepathError):
     """The report is inconsistent: a row is missing or recorded twice."""
+
+
+def applied_now() -> str:
+    """The UTC time an action is recorded with (ISO 8601, seconds)."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+@frozen(kw_only=True)
+class Action:
+    """One change a row applied to its member (in a dry run: would apply), with its target.
+
+    ``target`` is the group name, course or program id, or the changed fields of an
+    update (comma-separated); ``at`` is when it was applied (UTC, ISO 8601), None in a
+    dry run or for work an earlier run did.
+    """
+
+    kind: ActionKind
+    target: str | int | None = None
+    at: str | None = None
+
+    @property
+    def removal(self) -> bool:
+        """Whether it removed something (a group membership, a course's learning results)."""
+        return self.kind in REMOVALS
 
 
 @frozen(kw_only=True)
@@ -73,8 +122,10 @@ class RowReport:
     member_id: int | None = None
     #: Finished by an earlier run of the same journal; this run skipped it.
     resumed: bool = False
-    #: Why the invitation is what it is, when that is not plain ("withheld": why).
+    #: Why the invitation is what it is ("existing member: ...", "withheld": why).
     invitation_reason: str | None = None
+    #: What this row did to its member, in order (a dry run: what it would do).
+    actions: tuple[Action, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -102,10 +153,18 @@ class ReportTotals:
     invitations_withheld: int
     invitations_failed: int
     invitations_skipped_already_sent: int
+    #: Uncertain or withheld invitations an operator acknowledged (never sent again).
+    invitations_acknowledged: int
+    #: Dry run only: invitations the run would send.
+    invitations_would_send: int
+    #: Course unenrolments applied (dry run: planned); each deleted learning results.
+    unenrolled: int
+    #: Group removals applied (dry run: planned).
+    left_groups: int
 
 
-def row_entry(row: RowReport) -> dict[str, object]:
-    """The JSON report's entry for one row: the one place that shapes it."""
+def report_entry(row: RowReport) -> dict[str, object]:
+    """The JSON report's entry for one row: the public contract tools read (add, never rename)."""
     return asdict(row)
 
 
@@ -124,7 +183,7 @@ class _RowStore:
         self._pending: list[tuple[int, str, str, bytes, bytes]] = []
 
     def add(self, row: RowReport) -> None:
-        entry = orjson.dumps(row_entry(row), option=orjson.OPT_SORT_KEYS)
+        entry = orjson.dumps(report_entry(row), option=orjson.OPT_SORT_KEYS)
         self._pending.append((row.line, row.outcome, row.invitation, entry, pickle.dumps(row)))
         if len(self._pending) >= self._BATCH:
             self._flush()
@@ -195,6 +254,7 @@ class ImportReport:
         self._count = 0
         self._outcomes: Counter[str] = Counter()
         self._invitations: Counter[str] = Counter()
+        self._actions: Counter[str] = Counter()
         self._succeeded = 0
         self._resumed = 0
         self.total_rows: int | None = None
@@ -212,6 +272,7 @@ class ImportReport:
         self._count += 1
         self._outcomes[row.outcome] += 1
         self._invitations[row.invitation] += 1
+        self._actions.update(action.kind for action in row.actions)
         self._succeeded += row.ok
         self._resumed += row.resumed
 
@@ -275,6 +336,7 @@ class ImportReport:
     def totals(self) -> ReportTotals:
         """Counts by outcome and invitation."""
         outcomes, invitations = self._outcomes, self._invitations
+        actions = self._actions
         return ReportTotals(
             rows=self._count,
             succeeded=self._succeeded,
@@ -290,6 +352,10 @@ class ImportReport:
             invitations_withheld=invitations["withheld"],
             invitations_failed=invitations["failed"],
             invitations_skipped_already_sent=invitations["skipped_already_sent"],
+            invitations_acknowledged=invitations["acknowledged"],
+            invitations_would_send=invitations["would_send"],
+            unenrolled=actions["unenroll"],
+            left_groups=actions["remove_group"],
         )
 
     @property
@@ -332,18 +398,38 @@ class ImportReport:
         """A few lines for the terminal: counts, then the first problems of each kind."""
         t = self.totals
         total = "?" if self.total_rows is None else f"{self.total_rows:,}"
+        would = "would " if self.dry_run else ""
         verb = "would process" if self.dry_run else "processed"
         lines = [
             f"{self.kind} {verb} {total} rows from {self.source}: "
             f"{t.succeeded:,} succeeded, {t.rows - t.succeeded:,} did not",
-            f"  created {t.created:,} · updated {t.updated:,} · unchanged {t.unchanged:,}"
-            f" · failed {t.failed:,} · invalid {t.skipped_invalid:,}"
+            f"  {would}{'create' if would else 'created'} {t.created:,}"
+            f" · {would}{'update' if would else 'updated'} {t.updated:,}"
+            f" · unchanged {t.unchanged:,} · failed {t.failed:,} · invalid {t.skipped_invalid:,}"
             + (f" · finished by an earlier run {t.resumed:,}" if t.resumed else "")
             + (f" · not reached (interrupted) {t.interrupted:,}" if t.interrupted else ""),
-            f"  invitations: sent {t.invitations_sent:,} · uncertain {t.invitations_uncertain:,}"
-            f" · withheld {t.invitations_withheld:,} · failed {t.invitations_failed:,}"
-            f" · already sent before {t.invitations_skipped_already_sent:,}",
         ]
+        if self.dry_run:
+            lines.append(f"  invitations: would send {t.invitations_would_send:,}")
+        else:
+            lines.append(
+                f"  invitations: sent {t.invitations_sent:,}"
+                f" · uncertain {t.invitations_uncertain:,}"
+                f" · withheld {t.invitations_withheld:,} · failed {t.invitations_failed:,}"
+                f" · already sent before {t.invitations_skipped_already_sent:,}"
+                + (
+                    f" · acknowledged {t.invitations_acknowledged:,}"
+                    if t.invitations_acknowledged
+                    else ""
+                )
+            )
+        if t.unenrolled or t.left_groups:
+            lines.append(
+                f"  removals: {would}unenroll {t.unenrolled:,} · {would}leave groups "
+                f"{t.left_groups:,}"
+                if self.dry_run
+                else f"  removals: unenrolled {t.unenrolled:,} · left groups {t.left_groups:,}"
+            )
         if self.blank_lines:
             lines.append(f"  blank lines skipped: {self.blank_lines:,}")
         if self.ignored_columns:

@@ -369,6 +369,10 @@ class CsvRows:
             raise
         self._rows = self._iterate()
 
+    def reopen(self) -> CsvRows:
+        """A new reader over the same file with the same settings (for a cheap pre-scan)."""
+        return CsvRows(self.path, delimiter=self._delimiter, max_field_bytes=self._max_field)
+
     @property
     def columns(self) -> tuple[str, ...]:
         """The fields the header provides, by attribute name (e.g. ``external_id``)."""

@@ -22,12 +22,13 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from functools import partial
+from itertools import islice
 
 import attrs
 from attrs import field, frozen
 
 from .._client import ClientView, _Base
-from .._config import Priority
+from .._config import Priority, check_positive_int
 from .._exceptions import InvalidInputError
 from .._models import Member
 from .._pagination import Paginator
@@ -44,6 +45,7 @@ from ._apply import (
     run_reported,
     usable_group_names,
 )
+from ._errors import RemovalsRefusedError
 from ._import import Rows, finish_report, source_label
 from ._journal import Journal, JournalGoneError
 from ._ledger import ApplyOptions
@@ -57,10 +59,19 @@ from ._plan import (
     plan_row,
     plan_sync,
 )
+from ._preflight import preflight as run_preflight
 from ._report import ImportReport, RowReport
 from ._rows import CsvRows, MemberRow, RowError, field_for
 
-__all__ = ["SyncOptions", "SyncResult", "load_academy", "sync_members"]
+__all__ = [
+    "SyncOptions",
+    "SyncResult",
+    "check_removals",
+    "load_academy",
+    "removal_limit",
+    "removal_sample",
+    "sync_members",
+]
 
 #: Member pages fetched in parallel while listing the academy.
 MEMBER_WINDOW = 8
@@ -75,6 +86,9 @@ class SyncOptions:
     resend_uncertain: bool = False
     #: Send the invitations withheld because a run could not tell it created the member.
     release_withheld: bool = False
+    #: Settle uncertain and withheld invitations as they are (recorded in the journal,
+    #: never sent, no longer failing the run): for a nightly job that cannot know.
+    acknowledge_uncertain: bool = False
     #: List and plan, but write nothing (no journal needed).
     dry_run: bool = False
     #: Rows (and listings) in flight; default: twice the client's budget.
@@ -102,12 +116,22 @@ async def sync_members(
     stop: asyncio.Event | None = None,
     on_row: OnRow | None = None,
     on_plan: Callable[[RowPlan], None] | None = None,
+    preflight: bool = True,
+    max_removals: int | None = None,
+    confirm_removals: Callable[[Plan], bool] | None = None,
 ) -> SyncResult:
     """Sync the academy to ``rows``; the report accounts for every input row.
 
     ``journal`` is required unless ``dry_run``. ``on_plan`` sees each row's plan before
     anything is written. Setting ``stop`` drains: listing stops between pages, rows in
     flight finish, the rest are reported as interrupted (re-run with the journal).
+
+    Before any write: :func:`~coursepath_async.bulk.preflight` (unless
+    ``preflight=False``) raises PreflightError for an unreachable academy, a refused
+    key, a non-admin or an unknown course. A plan with more removals (group removals
+    plus unenrolments) than ``max_removals`` (default: :func:`removal_limit` of the
+    input's rows) raises RemovalsRefusedError, and so does ``confirm_removals`` (called
+    with the plan when it removes anything) returning False. A dry run is never refused.
 
     ``remove_groups`` (``unenroll``) is refused with ValueError, before any request,
     unless the rows carry a groups (courses) column, the options name groups (courses)
@@ -118,12 +142,30 @@ async def sync_members(
     if journal is None and not options.dry_run:
         raise InvalidInputError("a sync that writes needs a journal", argument="journal")
     _check_destructive(rows, options)
+    if options.concurrency is not None:  # refused before the preflight sends anything
+        check_positive_int("concurrency", options.concurrency)
+    if max_removals is not None and max_removals < 0:
+        raise InvalidInputError(
+            f"max_removals must be 0 or more, got {max_removals}", argument="max_removals"
+        )
+    if preflight:
+        await run_preflight(client, rows, options=options.plan)
     bulk = client.with_options(priority=Priority.BULK)
     if journal is not None and not options.dry_run:
         journal.bind_academy(client.base_url)
     report = ImportReport(source=source_label(rows), kind="sync", dry_run=options.dry_run)
     with client._observe_job("sync", lambda: attrs.asdict(report.totals)):
-        plan = await _sync(bulk, rows, report, journal, options, stop, on_row, on_plan)
+        plan = await _sync(
+            bulk,
+            rows,
+            report,
+            journal,
+            options,
+            stop,
+            on_row,
+            on_plan,
+            removals=(max_removals, confirm_removals),
+        )
     return SyncResult(plan=plan, report=report)
 
 
@@ -136,6 +178,8 @@ async def _sync(
     stop: asyncio.Event | None,
     on_row: OnRow | None,
     on_plan: Callable[[RowPlan], None] | None,
+    *,
+    removals: tuple[int | None, Callable[[Plan], bool] | None],
 ) -> Plan:
     """The sync itself: read, list the academy, plan, then run every row's plan."""
     desired = _read(rows, report, on_row)
@@ -147,6 +191,10 @@ async def _sync(
             record(report, interrupted_report(row), on_row)
     else:
         plan = plan_sync(desired, academy, options.plan)
+        if not options.dry_run:
+            max_removals, confirm = removals
+            limit = removal_limit(rows.stats.rows) if max_removals is None else max_removals
+            check_removals(plan, limit=limit, confirm=confirm)
         if on_plan is not None:
             for row_plan in plan.rows:
                 on_plan(row_plan)
@@ -169,6 +217,50 @@ async def _sync(
                 )
     finish_report(report, rows)
     return plan
+
+
+def removal_limit(rows: int) -> int:
+    """The default bound on one sync's removals: 5% of the input's rows, at least 10."""
+    return max(10, rows // 20)
+
+
+def removal_sample(plan: Plan, *, limit: int = 5) -> list[str]:
+    """The first few removals a plan holds, one line each."""
+    lines = (
+        f"line {row.line} {row.email}: {step.describe()}"
+        for row in plan.rows
+        for step in row.steps
+        if step.destructive
+    )
+    return list(islice(lines, limit))
+
+
+def check_removals(plan: Plan, *, limit: int, confirm: Callable[[Plan], bool] | None) -> None:
+    """Refuse a plan removing more than ``limit`` things, or whose removals ``confirm`` declines."""
+    counts = plan.counts
+    planned = counts.destructive
+    if not planned:
+        return
+    what = (
+        f"{planned} removals ({counts.course_unenrolments} course unenrolments, which delete "
+        f"learning results, and {counts.group_removals} group removals)"
+    )
+    sample = removal_sample(plan)
+    if planned > limit:
+        raise RemovalsRefusedError(
+            f"refused before any write: the plan has {what}, more than max_removals={limit}; "
+            "first: " + "; ".join(sample),
+            planned=planned,
+            limit=limit,
+            sample=sample,
+        )
+    if confirm is not None and not confirm(plan):
+        raise RemovalsRefusedError(
+            f"refused before any write: the {what} were not confirmed",
+            planned=planned,
+            limit=None,
+            sample=sample,
+        )
 
 
 def _check_destructive(rows: Rows, options: SyncOptions) -> None:
@@ -333,6 +425,7 @@ class _SyncJob:
             invite=options.plan.invite,
             resend_uncertain=options.resend_uncertain,
             release_withheld=options.release_withheld,
+            acknowledge_uncertain=options.acknowledge_uncertain,
         )
         self._pipeline = RowPipeline(client, journal, apply, self._replan)
 

@@ -212,7 +212,7 @@ NEW = ApplyOptions(invite="new")
         ),
         (None, False, _entry("pending"), NEW, (True, "not_requested")),
         (None, False, _entry("failed"), NEW, (True, "not_requested")),
-        (None, False, _entry("pending"), ApplyOptions(), (False, "not_requested")),
+        (None, False, _entry("pending"), ApplyOptions(), (True, "not_requested")),
     ],
 )
 def test_decide_invitation(

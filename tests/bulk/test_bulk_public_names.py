@@ -6,6 +6,8 @@ import coursepath_async.bulk as bulk
 
 EXPECTED = [
     "AcademyIndex",
+    "Action",
+    "ActionKind",
     "AddToGroup",
     "BulkInputError",
     "CreateMember",
@@ -35,7 +37,10 @@ EXPECTED = [
     "Plan",
     "PlanCounts",
     "PlanOptions",
+    "PreflightError",
     "ReadStats",
+    "Removal",
+    "RemovalsRefusedError",
     "RemoveFromGroup",
     "ReportError",
     "ReportTotals",
@@ -57,6 +62,9 @@ EXPECTED = [
     "open_journal",
     "plan_row",
     "plan_sync",
+    "preflight",
+    "removal_limit",
+    "removal_sample",
     "sync_members",
 ]
 
