@@ -99,15 +99,15 @@ async def import_members(
     _refuse_destructive(options.plan)
     if options.concurrency is not None:  # refused before the preflight sends anything
         check_positive_int("concurrency", options.concurrency)
-    if preflight:
-        await run_preflight(client, rows, options=options.plan)
     bulk = client.with_options(priority=Priority.BULK)
-    if journal is not None and not options.dry_run:
-        journal.bind_academy(client.base_url)
-    job = _ImportJob(bulk, None if options.dry_run else journal, options, on_plan)
     report = ImportReport(source=source_label(rows), kind="import", dry_run=options.dry_run)
-    async with writing(None if options.dry_run else journal):
-        with client._observe_job("import", lambda: attrs.asdict(report.totals)):
+    with client._observe_job("import", lambda: attrs.asdict(report.totals)):
+        if preflight:  # the job's first calls: in its span and on its lane
+            await run_preflight(bulk, rows, options=options.plan)
+        if journal is not None and not options.dry_run:
+            journal.bind_academy(client.base_url)
+        job = _ImportJob(bulk, None if options.dry_run else journal, options, on_plan)
+        async with writing(None if options.dry_run else journal):
             await run_rows(
                 bulk,
                 rows,

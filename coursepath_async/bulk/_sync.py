@@ -148,13 +148,13 @@ async def sync_members(
         raise InvalidInputError(
             f"max_removals must be 0 or more, got {max_removals}", argument="max_removals"
         )
-    if preflight:
-        await run_preflight(client, rows, options=options.plan)
     bulk = client.with_options(priority=Priority.BULK)
-    if journal is not None and not options.dry_run:
-        journal.bind_academy(client.base_url)
     report = ImportReport(source=source_label(rows), kind="sync", dry_run=options.dry_run)
     with client._observe_job("sync", lambda: attrs.asdict(report.totals)):
+        if preflight:  # the job's first calls: in its span and on its lane
+            await run_preflight(bulk, rows, options=options.plan)
+        if journal is not None and not options.dry_run:
+            journal.bind_academy(client.base_url)
         plan = await _sync(
             bulk,
             rows,
