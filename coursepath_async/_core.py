@@ -247,7 +247,14 @@ class Core:
     ) -> None:
         """Hand the attempt that just ended, and what the retry policy decided, to the hooks."""
         elapsed = self.scheduler.now() - call.sent_at
-        trace.attempt(answer, decision, queue_wait=call.queue_wait, elapsed=elapsed)
+        if isinstance(answer, RawResponse):
+            rid = request_id(answer.headers, self.redact)
+        else:
+            error = answer.error
+            rid = error.request_id if isinstance(error, APIStatusError) else None
+        trace.attempt(
+            answer, decision, queue_wait=call.queue_wait, elapsed=elapsed, request_id=rid
+        )
 
     def _resend_at_once(self, outcome: Rejection, call: _Call, sent_as: WireFormat | None) -> bool:
         """Whether a refusal that applied nothing is mended by resending the call now.

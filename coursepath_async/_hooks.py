@@ -328,6 +328,7 @@ class Trace:
         "_retry_wait",
         "_start",
         "_states",
+        "_request_id",
         "_status",
         "attempts",
     )
@@ -342,6 +343,7 @@ class Trace:
         self._retry_wait = 0.0
         self._queue_wait = 0.0
         self._status: int | None = None
+        self._request_id: str | None = None
 
     def attempt(
         self,
@@ -350,8 +352,9 @@ class Trace:
         *,
         queue_wait: float,
         elapsed: float,
+        request_id: str | None = None,
     ) -> None:
-        """One attempt ended with ``answer``; the retry policy decided ``decision``."""
+        """An attempt ended with ``answer`` (and the server's id for it); the policy decided."""
         self.attempts += 1
         self._queue_wait += queue_wait
         retry_wait = decision.wait if isinstance(decision, Retry) else None
@@ -359,6 +362,8 @@ class Trace:
             self._retry_wait += retry_wait
         status, error = _status_and_error(answer)
         self._status = status
+        if request_id is not None:
+            self._request_id = request_id
         start = self._start
         record = AttemptRecord(
             method=start.method,
@@ -372,6 +377,7 @@ class Trace:
             queue_wait=queue_wait,
             will_retry=retry_wait is not None,
             retry_wait=retry_wait,
+            request_id=request_id,
         )
         for guard, state in zip(self._guards, self._states, strict=True):
             if state is not _FAILED:
@@ -394,6 +400,7 @@ class Trace:
             elapsed=elapsed,
             retry_wait=self._retry_wait,
             queue_wait=self._queue_wait,
+            request_id=self._request_id,
         )
         for guard, state in zip(self._guards, self._states, strict=True):
             if state is not _FAILED:

@@ -127,6 +127,8 @@ class OpenTelemetryHooks(Instrumentation):
         }
         if record.retry_wait is not None:
             event["coursepath.retry_wait_s"] = record.retry_wait
+        if record.request_id is not None:
+            event["coursepath.request_id"] = record.request_id
         state.span.add_event("coursepath.attempt", attributes=event)
         measured = {**state.labels, **answer}
         self._duration.record(record.elapsed, measured)
@@ -148,6 +150,7 @@ class OpenTelemetryHooks(Instrumentation):
                         "coursepath.queue_wait_s": record.queue_wait,
                         "http.response.status_code": record.status,
                         "error.type": error_type,
+                        "coursepath.request_id": record.request_id,
                     }
                 )
             )

@@ -75,6 +75,9 @@ class AttemptRecord:
     will_retry: bool
     #: Seconds the call waits before its next attempt; None when it will not retry.
     retry_wait: float | None
+    #: The id the server gave its answer (``X-Request-Id`` and kin), redacted; None
+    #: without an answer or without such a header. Quote it to Coursepath's support.
+    request_id: str | None = None
 
 
 @frozen(kw_only=True)
@@ -96,6 +99,8 @@ class CallRecord:
     retry_wait: float
     #: Seconds its attempts waited for a scheduler slot and the rate governor.
     queue_wait: float
+    #: The request id of the last answer the call got, redacted; None without one.
+    request_id: str | None = None
 
     @property
     def ok(self) -> bool:

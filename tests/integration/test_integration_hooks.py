@@ -72,6 +72,42 @@ async def test_a_retried_call_is_two_attempt_records_and_one_call_record() -> No
     assert call.elapsed >= first.elapsed + second.elapsed
 
 
+async def test_each_attempt_record_carries_its_answers_request_id_and_the_call_the_last() -> None:
+    """A 503 then a 200: two server request ids, the call keeps the answer's; none without one."""
+    seen = Seen()
+    async with serving(client={"hooks": seen.hooks()}) as (academy, client):
+        academy.script("GET", "/members/{id}", 503)
+        await client.members.get(3)
+        academy.script("GET", "/members/{id}", "reset")
+        academy.script("GET", "/members/{id}", 404)
+        with pytest.raises(NotFoundError):
+            await client.members.get(3)
+    served = [entry.request_id for entry in academy.recorder.requests]
+    first, second, reset, missing = seen.attempts
+    assert first.request_id is not None and first.request_id in served
+    assert second.request_id is not None and second.request_id in served
+    assert first.request_id != second.request_id
+    assert reset.request_id is None  # no answer, no id
+    assert missing.request_id is not None and missing.request_id in served
+    answered, failed = seen.calls
+    assert answered.request_id == second.request_id
+    assert failed.request_id == missing.request_id
+
+
+async def test_an_echoed_request_id_is_redacted_in_the_records() -> None:
+    """A proxy echoing the token into X-Request-Id: the record keeps no credential."""
+    seen = Seen()
+    async with serving(client={"hooks": seen.hooks()}) as (academy, client):
+        academy.script("GET", "/members/{id}", ScriptedFault.echo(503))
+        await client.members.get(3)
+    echoed, _ = seen.attempts
+    assert echoed.request_id is not None
+    assert academy.recorder.echoed_tokens  # the proxy did echo the token
+    for token in academy.recorder.echoed_tokens:
+        assert token not in echoed.request_id
+    assert academy.api_key not in echoed.request_id
+
+
 async def test_refusals_faults_and_rejections_are_told_apart() -> None:
     """A 429 is a refusal with the server's wait, a 404 a rejection the call raises."""
     seen = Seen()

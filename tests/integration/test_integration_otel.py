@@ -86,6 +86,12 @@ async def test_a_retried_call_is_one_span_with_two_attempt_events_and_the_retry_
     elapsed = refused.pop("coursepath.elapsed_s")
     assert isinstance(elapsed, float)
     assert elapsed > 0
+    refused_id = refused.pop("coursepath.request_id")
+    answered_id = (second.attributes or {})["coursepath.request_id"]
+    assert attributes["coursepath.request_id"] == answered_id  # the call's: its last answer's
+    assert str(refused_id).startswith("sbx-")
+    assert str(answered_id).startswith("sbx-")
+    assert refused_id != answered_id
     assert refused == {
         "coursepath.attempt": 1,
         "coursepath.outcome": "refusal",
@@ -117,6 +123,7 @@ async def test_span_attributes_follow_the_http_semantic_conventions(telemetry: T
         "coursepath.retry_wait_s": 0.0,
         "coursepath.queue_wait_s": 0.0,
         "http.response.status_code": 200,
+        "coursepath.request_id": academy.recorder.requests[-1].request_id,
     }
 
 
