@@ -252,9 +252,7 @@ class Core:
         else:
             error = answer.error
             rid = error.request_id if isinstance(error, APIStatusError) else None
-        trace.attempt(
-            answer, decision, queue_wait=call.queue_wait, elapsed=elapsed, request_id=rid
-        )
+        trace.attempt(answer, decision, queue_wait=call.queue_wait, elapsed=elapsed, request_id=rid)
 
     def _resend_at_once(self, outcome: Rejection, call: _Call, sent_as: WireFormat | None) -> bool:
         """Whether a refusal that applied nothing is mended by resending the call now.

@@ -325,10 +325,10 @@ class Trace:
     __slots__ = (
         "_guards",
         "_queue_wait",
+        "_request_id",
         "_retry_wait",
         "_start",
         "_states",
-        "_request_id",
         "_status",
         "attempts",
     )

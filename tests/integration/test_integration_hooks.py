@@ -84,11 +84,11 @@ async def test_each_attempt_record_carries_its_answers_request_id_and_the_call_t
             await client.members.get(3)
     served = [entry.request_id for entry in academy.recorder.requests]
     first, second, reset, missing = seen.attempts
-    assert first.request_id is not None and first.request_id in served
-    assert second.request_id is not None and second.request_id in served
+    assert first.request_id in served
+    assert second.request_id in served
     assert first.request_id != second.request_id
     assert reset.request_id is None  # no answer, no id
-    assert missing.request_id is not None and missing.request_id in served
+    assert missing.request_id in served
     answered, failed = seen.calls
     assert answered.request_id == second.request_id
     assert failed.request_id == missing.request_id
