@@ -113,14 +113,27 @@ async def test_an_echoed_credential_is_blanked(academy: SandboxAcademy) -> None:
     assert leaked_credentials(out + err, api_key=API_KEY, tokens=tokens) == []
 
 
-async def test_a_clock_far_ahead_is_named_as_the_reason_for_401() -> None:
-    """An academy 600 s ahead refuses every token: exit 2, and the clock, not the key, is blamed."""
+async def test_a_clock_far_ahead_is_learnt_and_named_as_a_warning() -> None:
+    """600 s ahead: our first token is refused, the resend on its clock works; exit 1, NTP named."""
     async with SandboxAcademy(members=5, api_key=API_KEY, clock_offset=600) as academy:
         code, data = await doctor_json(academy)
-    assert code == 2
-    assert data["auth"] == "refused"
-    assert "clock" in data["auth_detail"]
+    assert code == 1
+    assert data["auth"] == "ok"
     assert 595 <= data["clock_skew_s"] <= 605
+    (warning,) = data["warnings"]
+    assert "refused (401)" in warning
+    assert "NTP" in warning
+    assert sum(academy.recorder.rejected_tokens.values()) == 1
+
+
+async def test_every_dialect_at_once_is_usable_through_the_command() -> None:
+    """``--dialect all`` (clock 300 s ahead, forms only, wrapped lists): exit 1, not 2."""
+    async with SandboxAcademy(members=30, seed=5, api_key=API_KEY, dialect="all") as academy:
+        code, out, err = await doctor(academy, "--write-check")
+    assert code == 1, out + err
+    assert "auth          ok" in out
+    assert "body format" in out
+    assert "verdict: usable, with warnings (exit 1)" in out
 
 
 async def test_an_unreachable_academy_is_not_usable() -> None:

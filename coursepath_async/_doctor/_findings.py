@@ -74,7 +74,13 @@ def judge_auth(
         return AuthFinding(state="unreachable", detail=me.error or "no answer")
     said = error_message(me.body, redact)
     if me.status == 401:
-        if skew is not None and abs(skew) > SKEW_WARNING:
+        if observed.skew_refusals:
+            why = (
+                "the API key is wrong, or the academy does not know the acting member's email "
+                f"(a token dated on the academy's clock, {_signed(me.signed_with)} s from ours, "
+                "was refused too)"
+            )
+        elif skew is not None and abs(skew) > SKEW_WARNING:
             why = (
                 f"the academy's clock is {_signed(skew)} s off ours, so our tokens look "
                 "expired or from the future to it; fix this machine's clock (NTP). The API "

@@ -29,6 +29,8 @@ class Exchange:
     body: bytes = attrs.field(default=b"", repr=False)
     sent_at: float = 0.0
     received_at: float = 0.0
+    #: Seconds the token's ``iat`` was moved for the academy's clock (0: signed on ours).
+    signed_with: float = 0.0
     error: str | None = None
 
     @property
@@ -69,6 +71,9 @@ class Observations:
     writes: tuple[Exchange, ...] = ()
     #: Answers that refused a probe for the rate (429, 503 with Retry-After) before it got through.
     refusals: tuple[Exchange, ...] = ()
+    #: 401s to tokens dated on a clock over a minute off the academy's, each sent again
+    #: signed on the academy's clock (learnt from their ``Date``).
+    skew_refusals: tuple[Exchange, ...] = ()
     write_check: bool = False
 
     def exchanges(self) -> list[Exchange]:
@@ -78,4 +83,4 @@ class Observations:
             out.append(probe.first)
             if probe.following is not None:
                 out.append(probe.following)
-        return [*out, *self.results, *self.writes, *self.refusals]
+        return [*out, *self.results, *self.writes, *self.refusals, *self.skew_refusals]

@@ -4,7 +4,9 @@ Everything goes through the client's own scheduler slots (so ``--max-rate`` hold
 transport (its TLS settings, timeouts and body caps) and signer, but around the retry
 policy: the doctor wants every answer as it came, a 401's ``Date`` included. Only a
 refusal for the rate (429, or 503 with ``Retry-After``) is waited out and asked again,
-and kept as seen.
+and kept as seen. Tokens are signed on the academy's clock as the client learns it from
+``Date`` headers, and a 401 whose ``Date`` shows our token was dated over a minute off
+is sent once more signed on that clock, as the client does; the refusal is kept.
 Nothing is written unless ``write_check``: then one update of the acting member with
 its own current name, as JSON and, after a 415, once more as a form.
 """
@@ -22,6 +24,7 @@ from .._cursor import page_body_limit
 from .._exceptions import APIConnectionError, APIResponseValidationError
 from .._retry import parse_retry_after
 from .._sansio import encode_body
+from .._skew import TOKEN_SKEW_LIMIT, measure
 from ._lists import first_ids, page_count
 from ._observed import Exchange, ListProbe, Observations
 
@@ -57,6 +60,8 @@ class Prober:
         self._core = core
         self._user = user
         self.refusals: list[Exchange] = []
+        #: 401s to tokens dated on our clock, each resent once on the academy's.
+        self.skew_refusals: list[Exchange] = []
 
     async def send(
         self,
@@ -68,16 +73,37 @@ class Prober:
         body_format: WireFormat = "json",
         max_body: int | None = None,
     ) -> Exchange:
-        """One probe, asked again only after a refusal for the rate."""
+        """One probe, asked again after a refusal for the rate or of a token's clock."""
         attempt = 0
+        resigned = False
         while True:
             exchange = await self._attempt(method, path, target, body, body_format, max_body)
+            if not resigned and self._misdated(exchange):
+                resigned = True
+                self.skew_refusals.append(exchange)
+                continue
             wait = refusal_wait(exchange, attempt)
             if wait is None or attempt == MAX_REFUSALS:
                 return exchange
             self.refusals.append(exchange)
             attempt += 1
             await asyncio.sleep(wait)
+
+    def _misdated(self, exchange: Exchange) -> bool:
+        """Whether a 401's ``Date`` shows our token's clock was over a minute off its own.
+
+        If so, the client's skew adopts that measurement, so the next token is dated on
+        the academy's clock (the core's rule for a refused token, see ``_skew``).
+        """
+        if exchange.status != 401:
+            return False
+        skew = measure(
+            exchange.headers.get("date"), sent=exchange.sent_at, received=exchange.received_at
+        )
+        if skew is None or abs(skew - exchange.signed_with) <= TOKEN_SKEW_LIMIT:
+            return False
+        self._core.skew.adopt(skew)
+        return True
 
     async def _attempt(
         self,
@@ -98,7 +124,8 @@ class Prober:
         if not scheduler.try_acquire(Priority.INTERACTIVE):
             await scheduler.acquire(Priority.INTERACTIVE)
         try:
-            headers["Authorization"] = "Bearer " + core.signer.sign(self._user)
+            offset = core.skew.offset
+            headers["Authorization"] = "Bearer " + core.signer.sign(self._user, offset)
             sent_at = time.time()
             try:
                 raw = await core.transport.request(
@@ -111,10 +138,13 @@ class Prober:
                     target=target,
                     sent_at=sent_at,
                     received_at=time.time(),
+                    signed_with=offset,
                     error=core.redact(str(exc)),
                 )
         finally:
             scheduler.release()
+        received_at = time.time()
+        core.skew.observe(raw.headers.get("date"), sent=sent_at, received=received_at)
         return Exchange(
             method=method,
             path=path,
@@ -123,7 +153,8 @@ class Prober:
             headers={name.lower(): value for name, value in raw.headers.items()},
             body=raw.body,
             sent_at=sent_at,
-            received_at=time.time(),
+            received_at=received_at,
+            signed_with=offset,
         )
 
     async def list(self, path: str, prefix: str) -> ListProbe:
@@ -146,7 +177,12 @@ async def examine(core: Core, user: str, *, write_check: bool) -> Observations:
     prober = Prober(core, user)
     me = await prober.send("GET", "/members/me", "/members/me")
     if not me.ok:
-        return Observations(me=me, refusals=tuple(prober.refusals), write_check=write_check)
+        return Observations(
+            me=me,
+            refusals=tuple(prober.refusals),
+            skew_refusals=tuple(prober.skew_refusals),
+            write_check=write_check,
+        )
     me_data = me.json()
     me_id = _int_field(me_data, "id")
     lists = [await prober.list(path, path) for path in TOP_LISTS]
@@ -175,6 +211,7 @@ async def examine(core: Core, user: str, *, write_check: bool) -> Observations:
         results=tuple(results),
         writes=tuple(writes),
         refusals=tuple(prober.refusals),
+        skew_refusals=tuple(prober.skew_refusals),
         write_check=write_check,
     )
 

@@ -172,7 +172,16 @@ def _warnings(
     body_detail: str,
 ) -> tuple[str, ...]:
     out: list[str] = []
-    if skew is not None and abs(skew) > SKEW_WARNING and auth.state != "refused":
+    misdated = len(observed.skew_refusals)
+    if misdated and auth.state != "refused":
+        off = "" if skew is None else f" {skew:+.1f} s"
+        out.append(
+            f"the academy's clock is{off} off ours: {misdated} token(s) dated on our clock "
+            "were refused (401). The SDK learns the academy's clock from its Date headers "
+            "and signs on it (so this check got through, and so will your jobs), resending "
+            "a call refused that way once; fix this machine's clock (NTP)"
+        )
+    elif skew is not None and abs(skew) > SKEW_WARNING and auth.state != "refused":
         out.append(
             f"the academy's clock is {skew:+.1f} s off ours (more than {SKEW_WARNING:g} s): "
             "tokens older than a couple of minutes, or from the future, are refused; fix "
@@ -213,6 +222,11 @@ def _sdk(
     ]
     if skew is not None and abs(skew) <= SKEW_WARNING:
         out.append(f"sign tokens whose iat the academy accepts: the clocks are {skew:+.1f} s apart")
+    elif skew is not None:
+        out.append(
+            f"date every token's iat on the academy's clock ({skew:+.1f} s from ours, learnt "
+            "from Date headers), and resend once a call whose token it refused as misdated"
+        )
     answered = [f for f in lists if f.shape in ("bare", "wrapped")]
     if answered:
         sizes = ", ".join(_page_size(f) for f in answered)
