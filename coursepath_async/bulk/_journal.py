@@ -58,11 +58,9 @@ import hashlib
 import os
 import re
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from datetime import UTC, datetime
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal, cast, get_args
@@ -83,6 +81,7 @@ from ._ledger import ACK_SCHEMA, InvitationLedger, LedgerEntry, LedgerState
 from ._ledger import SCHEMA as LEDGER_SCHEMA
 from ._removals import SCHEMA as REMOVALS_SCHEMA
 from ._removals import RemovalLog
+from ._stamp import utc_now
 from ._writer import JournalWriter
 
 __all__ = [
@@ -153,16 +152,6 @@ CREATE TABLE steps (
 """
     + LEDGER_SCHEMA
 )
-
-
-def _now() -> str:
-    return _stamp(int(time.time()))
-
-
-@lru_cache(maxsize=1)
-def _stamp(second: int) -> str:
-    """One ISO timestamp per second, however many rows are written in it."""
-    return datetime.fromtimestamp(second, UTC).isoformat()
 
 
 @frozen(kw_only=True)
@@ -405,7 +394,7 @@ def _opening_ledger(conn: sqlite3.Connection) -> InvitationLedger:
     writer = JournalWriter(
         conn, before_commit=lambda: None, batch_size=2**62, batch_seconds=float("inf")
     )
-    return InvitationLedger(writer, now=_now)
+    return InvitationLedger(writer, now=utc_now)
 
 
 def _identity(stat: os.stat_result) -> tuple[int, int]:
@@ -454,7 +443,7 @@ class Journal:
             batch_seconds=batch_seconds,
         )
         #: The invitation ledger: the one place that lets an invitation email go out.
-        self.invitations = InvitationLedger(self.writer, now=_now)
+        self.invitations = InvitationLedger(self.writer, now=utc_now)
         #: Every group removal and unenrolment applied, kept across runs.
         self.removals = RemovalLog(self.writer, run=runs)
 
@@ -568,7 +557,7 @@ class Journal:
                 fingerprint.size,
                 fingerprint.digest,
                 options_json,
-                _now(),
+                utc_now(),
             ),
         )
 
@@ -630,7 +619,7 @@ class Journal:
         conn.execute(
             "UPDATE job SET source = ?, source_size = ?, source_digest = ?, options = ?,"
             " resumed_at = ?, runs = runs + 1 WHERE id = 1",
-            (fingerprint.source, fingerprint.size, fingerprint.digest, options_json, _now()),
+            (fingerprint.source, fingerprint.size, fingerprint.digest, options_json, utc_now()),
         )
         # Whoever marked these died before recording an answer: the email may be out.
         recovered = _opening_ledger(conn).recover()
@@ -707,7 +696,7 @@ class Journal:
         Call it when the run reached every row, failed ones included, and re-running
         should re-plan from scratch (a sync); leave it out to keep resuming (an import).
         """
-        self.writer.write("UPDATE job SET finished_at = ? WHERE id = 1", (_now(),), now=True)
+        self.writer.write("UPDATE job SET finished_at = ? WHERE id = 1", (utc_now(),), now=True)
         self.commit()
 
     def bind_academy(self, academy: str) -> None:
@@ -796,7 +785,7 @@ class Journal:
         self._write(
             "INSERT INTO rows (key, line, email, status, invite, member_id, updated_at)"
             " VALUES (?, ?, ?, 'pending', ?, ?, ?)" + ("" if new else merge),
-            (key, line, email, wanted, member_id, _now()),
+            (key, line, email, wanted, member_id, utc_now()),
             key=key,
             conflict=f"journal row {key!r} exists already; use begin_row" if new else None,
         )
@@ -806,7 +795,7 @@ class Journal:
         """Record the member step: the member exists with ``member_id`` (the step is done)."""
         self._write(
             "UPDATE rows SET member_id = ?, outcome = ?, updated_at = ? WHERE key = ?",
-            (member_id, outcome, _now(), key),
+            (member_id, outcome, utc_now(), key),
             key=key,
         )
 
@@ -814,7 +803,7 @@ class Journal:
         """Record who the row's member is, found by a lookup; the member step stays undone."""
         self._write(
             "UPDATE rows SET member_id = ?, updated_at = ? WHERE key = ?",
-            (member_id, _now(), key),
+            (member_id, utc_now(), key),
             key=key,
         )
 
@@ -845,7 +834,7 @@ class Journal:
             (
                 status,
                 None if error is None else scrub(error),
-                _now(),
+                utc_now(),
                 None if invite is None else ("pending" if invite else "not_needed"),
                 key,
             ),

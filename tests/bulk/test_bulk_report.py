@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attr
 import orjson
 import pytest
 
 from coursepath_async.bulk import CsvRows, ImportReport, MemberRow, ReportError, RowError, RowReport
+from coursepath_async.bulk._report import Action, report_entry, row_from_entry
 
 
 def ok_row(line: int, outcome: str = "created", invitation: str = "sent") -> RowReport:
@@ -140,3 +142,27 @@ def test_report_accounts_for_every_row_of_a_messy_file(tmp_path: Path) -> None:
     totals = report.totals
     assert (totals.rows, totals.created, totals.skipped_invalid) == (5, 2, 3)
     assert report.exit_code == 1
+
+
+def test_a_report_entry_holds_every_field_and_reads_back_as_its_row() -> None:
+    """The hand-written entry equals attrs' asdict (no field left out) and round-trips."""
+    row = RowReport(
+        line=7,
+        email="ada@example.com",
+        outcome="created",
+        invitation="sent",
+        reason="a reason",
+        member_id=12,
+        resumed=True,
+        invitation_reason="new member",
+        actions=(
+            Action(kind="create", at="2026-12-02T19:00:00+00:00"),
+            Action(kind="add_group", target="G"),
+        ),
+    )
+    entry = report_entry(row)
+    assert entry == attr.asdict(row, retain_collection_types=False)
+    assert row_from_entry(orjson.loads(orjson.dumps(entry))) == row
+    report = ImportReport(source="people.csv")
+    report.add(row)
+    assert report.rows == (row,)
