@@ -11,13 +11,24 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ._cli_rowjob import run_row_job
 from ._cli_support import Connection, Subparsers, client_from_args, run_interruptible
 
 if TYPE_CHECKING:
-    from .bulk import ImportReport, Journal, Plan, PlanOptions, RowPlan, RowReport
+    from .bulk import (
+        ImportOptions,
+        ImportReport,
+        Journal,
+        Plan,
+        PlanOptions,
+        RowPlan,
+        RowReport,
+        SyncOptions,
+    )
+
+_Options = TypeVar("_Options", "ImportOptions", "SyncOptions")
 
 
 def _row_job_options(parser: argparse.ArgumentParser) -> None:
@@ -123,17 +134,22 @@ def _plan_options(args: argparse.Namespace) -> PlanOptions:
     )
 
 
-def _import(args: argparse.Namespace) -> int:
-    from .bulk import CsvRows, ImportOptions, import_members
-
-    rows = CsvRows(args.file, delimiter=args.delimiter)
-    options = ImportOptions(
+def _job_options(args: argparse.Namespace, options: type[_Options]) -> _Options:
+    """The options every import and sync takes from its flags."""
+    return options(
         plan=_plan_options(args),
         resend_uncertain=args.resend_uncertain,
         release_withheld=args.release_withheld,
         acknowledge_uncertain=args.acknowledge_uncertain,
         dry_run=args.dry_run,
     )
+
+
+def _import(args: argparse.Namespace) -> int:
+    from .bulk import CsvRows, ImportOptions, import_members
+
+    rows = CsvRows(args.file, delimiter=args.delimiter)
+    options = _job_options(args, ImportOptions)
 
     async def job(stop: asyncio.Event) -> int:
         async with client_from_args(args) as client:
@@ -163,13 +179,7 @@ def _sync(args: argparse.Namespace) -> int:
     from .bulk import CsvRows, SyncOptions, sync_members
 
     rows = CsvRows(args.file, delimiter=args.delimiter)
-    options = SyncOptions(
-        plan=_plan_options(args),
-        resend_uncertain=args.resend_uncertain,
-        release_withheld=args.release_withheld,
-        acknowledge_uncertain=args.acknowledge_uncertain,
-        dry_run=args.dry_run,
-    )
+    options = _job_options(args, SyncOptions)
 
     async def job(stop: asyncio.Event) -> int:
         async with client_from_args(args) as client:
