@@ -45,52 +45,6 @@ class _RowJob(Protocol):
     ) -> Awaitable[ImportReport]: ...
 
 
-def _log_summary(report: ImportReport, kind: JobKind, report_path: Path) -> None:
-    """The job's outcome as one log record (one JSON line with ``--log-format json``)."""
-    totals = report.totals
-    log.info(
-        "%s finished: %d rows, %d succeeded, %d failed",
-        kind,
-        totals.rows,
-        totals.succeeded,
-        totals.failed,
-        extra={
-            "event": "job_summary",
-            "kind": kind,
-            "source": report.source,
-            "dry_run": report.dry_run,
-            "consistent": report.consistent,
-            "exit_code": int(report.exit_code),
-            "totals": asdict(totals),
-            "report": str(report_path),
-        },
-    )
-
-
-def _refusal(exc: PreflightError | RemovalsRefusedError) -> str:
-    """What the CLI prints for a job refused before its first write, flags named."""
-    from .bulk import PreflightError
-
-    if isinstance(exc, PreflightError):
-        problems = "\n  ".join(REDACT(problem) for problem in exc.problems)
-        return f"refused before any write (nothing was changed):\n  {problems}"
-    if exc.limit is None:
-        head = f"{exc.planned:,} planned removals were not confirmed"
-    else:
-        head = (
-            f"the plan removes {exc.planned:,} group memberships and enrolments, more than "
-            f"--max-removals {exc.limit:,}; raise it if that is intended"
-        )
-    sample = "".join(f"\n  {line}" for line in exc.sample)
-    return f"refused before any write to the academy: {head}; first:{sample}"
-
-
-def _report_path(args: argparse.Namespace) -> Path:
-    """Where the JSON report goes: ``--report``, else next to the input file."""
-    report: Path | None = args.report
-    return report or Path(f"{args.file}.report.json")
-
-
 async def run_row_job(
     args: argparse.Namespace,
     rows: CsvRows,
@@ -222,6 +176,52 @@ class _RowJobRun:
         if limits is not None:
             print(f"rate limit: {limits}", file=sys.stderr)
         return int(report.exit_code)
+
+
+def _log_summary(report: ImportReport, kind: JobKind, report_path: Path) -> None:
+    """The job's outcome as one log record (one JSON line with ``--log-format json``)."""
+    totals = report.totals
+    log.info(
+        "%s finished: %d rows, %d succeeded, %d failed",
+        kind,
+        totals.rows,
+        totals.succeeded,
+        totals.failed,
+        extra={
+            "event": "job_summary",
+            "kind": kind,
+            "source": report.source,
+            "dry_run": report.dry_run,
+            "consistent": report.consistent,
+            "exit_code": int(report.exit_code),
+            "totals": asdict(totals),
+            "report": str(report_path),
+        },
+    )
+
+
+def _refusal(exc: PreflightError | RemovalsRefusedError) -> str:
+    """What the CLI prints for a job refused before its first write, flags named."""
+    from .bulk import PreflightError
+
+    if isinstance(exc, PreflightError):
+        problems = "\n  ".join(REDACT(problem) for problem in exc.problems)
+        return f"refused before any write (nothing was changed):\n  {problems}"
+    if exc.limit is None:
+        head = f"{exc.planned:,} planned removals were not confirmed"
+    else:
+        head = (
+            f"the plan removes {exc.planned:,} group memberships and enrolments, more than "
+            f"--max-removals {exc.limit:,}; raise it if that is intended"
+        )
+    sample = "".join(f"\n  {line}" for line in exc.sample)
+    return f"refused before any write to the academy: {head}; first:{sample}"
+
+
+def _report_path(args: argparse.Namespace) -> Path:
+    """Where the JSON report goes: ``--report``, else next to the input file."""
+    report: Path | None = args.report
+    return report or Path(f"{args.file}.report.json")
 
 
 def _would(line: str) -> str:
