@@ -52,7 +52,8 @@ T = TypeVar("T")
 
 logger = logging.getLogger("coursepath_async")
 
-_USER_AGENT = "coursepath-async/0.1"
+#: Sent on every request, the doctor's probes included.
+USER_AGENT = "coursepath-async/0.1"
 
 
 @frozen
@@ -295,11 +296,11 @@ class Core:
     ) -> tuple[bytes | None, dict[str, str]]:
         """The body bytes and headers every attempt sends (each adds its own token)."""
         if request.body is None or body_format is None:
-            return None, {"Accept": "application/json", "User-Agent": _USER_AGENT}
+            return None, {"Accept": "application/json", "User-Agent": USER_AGENT}
         data, content_type = encode_body(request.body, body_format)
         return data, {
             "Accept": "application/json",
-            "User-Agent": _USER_AGENT,
+            "User-Agent": USER_AGENT,
             "Content-Type": content_type,
         }
 

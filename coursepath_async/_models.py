@@ -103,6 +103,11 @@ def _camel(name: str) -> str:
     return _CAMEL.sub(lambda m: m.group(1).upper(), name)
 
 
+def wire_names(model: type[Any]) -> tuple[str, ...]:
+    """The JSON names of a model's fields: the fields Coursepath documents, in that order."""
+    return tuple(_camel(f.name) for f in fields(model) if f.name != "extra")
+
+
 def _structure_datetime(value: Any, _: type) -> datetime | None:
     if value is None or value == "":
         return None

@@ -29,8 +29,9 @@ from ._exceptions import (
 )
 from ._redact import REDACT, Redactor
 
-# Keys under which a list endpoint might wrap its array instead of answering a bare one.
-_LIST_KEYS = ("data", "items", "results", "members", "courses", "groups", "records")
+#: Keys under which a list endpoint might wrap its array instead of answering a bare one
+#: (the doctor reads a page the same way).
+LIST_KEYS: Final = ("data", "items", "results", "members", "courses", "groups", "records")
 
 
 class RequestKind(enum.Enum):
@@ -153,7 +154,7 @@ def unwrap_list(
             body=redact.body(body),
         )
     if isinstance(data, dict):
-        for key in _LIST_KEYS:
+        for key in LIST_KEYS:
             if isinstance(data.get(key), list):
                 return data[key]  # type: ignore[no-any-return]
     raise APIResponseValidationError(

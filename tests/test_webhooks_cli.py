@@ -21,7 +21,7 @@ from attrs import define
 from cli_env import cli_env
 
 from coursepath_async import ConfigurationError
-from coursepath_async._cli import _connection_options
+from coursepath_async._cli_support import connection_options
 from coursepath_async._webhooks._command import add_webhooks_command, serve_webhooks
 from coursepath_async.testing import SandboxAcademy
 from coursepath_async.webhooks import WebhookReceiver
@@ -53,7 +53,7 @@ def form(event: str, course: int, member: int) -> dict[str, str]:
 def parse(academy: SandboxAcademy, tmp_path: Path, *extra: str) -> argparse.Namespace:
     """Parse ``webhooks serve`` flags with the CLI's own connection options."""
     parser = argparse.ArgumentParser(prog="coursepath-async")
-    add_webhooks_command(parser.add_subparsers(dest="command", required=True), _connection_options)
+    add_webhooks_command(parser.add_subparsers(dest="command", required=True), connection_options)
     key_file = tmp_path / "api-key"
     key_file.write_text(API_KEY)
     return parser.parse_args(

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable
-from typing import Any
 
 import orjson
 
-from .._cli import client_from_args, run_interruptible
+from .._cli_support import Connection, Subparsers, client_from_args, run_interruptible
 from ._probe import examine
 from ._render import render
 from ._report import diagnose
 
 __all__ = ["add_doctor_command"]
-
-Subparsers = Any  # argparse's _SubParsersAction is private
 
 _DESCRIPTION = (
     "Check the configured academy without changing it: whether the API key works and as "
@@ -29,9 +25,7 @@ _DESCRIPTION = (
 )
 
 
-def add_doctor_command(
-    commands: Subparsers, connection: Callable[[argparse.ArgumentParser], None]
-) -> None:
+def add_doctor_command(commands: Subparsers, connection: Connection) -> None:
     """Register ``doctor`` on the top-level parser's subcommands."""
     parser = commands.add_parser(
         "doctor", help="check the configured academy (read-only)", description=_DESCRIPTION

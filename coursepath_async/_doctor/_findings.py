@@ -7,12 +7,11 @@ import statistics
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-import attrs
 from attrs import frozen
 
 from .._core import decode_model
 from .._exceptions import APIResponseValidationError
-from .._models import CourseMember, Member, _camel
+from .._models import CourseMember, Member, wire_names
 from .._ratelimit import quota_hint
 from .._redact import REDACT, Redactor
 from .._retry import http_date
@@ -24,13 +23,8 @@ from ._observed import Exchange, Observations
 SKEW_WARNING: Final = 60.0
 
 
-def _wire_names(model: type[Any]) -> tuple[str, ...]:
-    """The JSON names of a model's fields: the fields Coursepath documents, in that order."""
-    return tuple(_camel(f.name) for f in attrs.fields(model) if f.name != "extra")
-
-
-MEMBER_FIELDS: Final = _wire_names(Member)
-RESULT_FIELDS: Final = _wire_names(CourseMember)
+MEMBER_FIELDS: Final = wire_names(Member)
+RESULT_FIELDS: Final = wire_names(CourseMember)
 
 _ZONED = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d(:?\d\d)?)", re.I)
 _NAIVE = re.compile(r"\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?)?")

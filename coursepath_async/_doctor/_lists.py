@@ -13,7 +13,7 @@ from attrs import evolve, frozen
 
 from .._cursor import PageCursor
 from .._resources._base import COURSE_PAGE_CAP, GROUP_PAGE_CAP, MEMBER_PAGE_CAP
-from .._sansio import _LIST_KEYS, list_total
+from .._sansio import LIST_KEYS, list_total
 from ._observed import Exchange, ListProbe
 
 #: The page size the SDK asks each list endpoint for.
@@ -33,7 +33,7 @@ def page_records(data: Any) -> tuple[list[Any] | None, str]:
     if isinstance(data, list):
         return data, "bare"
     if isinstance(data, dict):
-        for key in _LIST_KEYS:
+        for key in LIST_KEYS:
             if isinstance(data.get(key), list):
                 return data[key], "wrapped"
     return None, "invalid"
@@ -95,7 +95,7 @@ def judge_list(probe: ListProbe, *, sdk_page_size: int) -> ListFinding:
             asked=asked,
             problem=(
                 "the answer is neither a JSON array of records nor one wrapped under a key "
-                f"the SDK reads ({', '.join(_LIST_KEYS)})"
+                f"the SDK reads ({', '.join(LIST_KEYS)})"
             ),
         )
     found = ListFinding(

@@ -17,19 +17,17 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import IO, Self
 
 import orjson
 from aiohttp import web
 
-from .._cli import EXIT_OK, client_from_args, run_interruptible
+from .._cli_support import EXIT_OK, Connection, Subparsers, client_from_args, run_interruptible
 from .._exceptions import ConfigurationError
 from ._receiver import WebhookReceiver
 from ._verify import VerifiedEvent
 
 __all__ = ["add_webhooks_command", "event_record", "serve_webhooks"]
-
-Subparsers = Any  # argparse's _SubParsersAction is private
 
 _DESCRIPTION = (
     "Receive Coursepath webhooks, confirm each through the API (the posts are unsigned, "
@@ -40,9 +38,7 @@ _DESCRIPTION = (
 )
 
 
-def add_webhooks_command(
-    commands: Subparsers, connection: Callable[[argparse.ArgumentParser], None]
-) -> None:
+def add_webhooks_command(commands: Subparsers, connection: Connection) -> None:
     """Register ``webhooks serve`` on the top-level parser's subcommands."""
     parser = commands.add_parser("webhooks", help="receive and verify Coursepath webhooks")
     actions = parser.add_subparsers(dest="webhooks_action", required=True, metavar="ACTION")
