@@ -38,6 +38,10 @@ import anyio.to_thread
 __all__ = ["JournalWriter", "WriteCheck"]
 
 T = TypeVar("T")
+#: Queued writes executed together: SQLite's code and pages stay in the CPU's caches
+#: across a run of statements (about 5 us each) but not across a row's Python work in
+#: between (about 20 us each). The queue is also drained by every commit and read.
+DRAIN_SIZE = 64
 #: Checks a queued write once it ran: its row count, or the error SQLite raised.
 WriteCheck = Callable[[int, sqlite3.Error | None], None]
 
@@ -110,8 +114,10 @@ class JournalWriter:
         """
         self._submitted += 1
         if self.deferred and not now:
-            self._queue.append(_Write(sql, params, check))
-            self._drain_if_free()
+            queue = self._queue
+            queue.append(_Write(sql, params, check))
+            if len(queue) >= DRAIN_SIZE:
+                self._drain_if_free()
             if self._submitted - self._durable >= self._batch_size or self._batch_due():
                 self._flush_wanted = True
                 self._kick()
