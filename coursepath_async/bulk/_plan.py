@@ -649,8 +649,8 @@ class MemberClaims:
     """Which line of a run acts on each email and each member (by id).
 
     Checked and taken with no ``await`` in between, so of two concurrent rows that would
-    act on the same person exactly one wins. Kept on disk (:class:`LineIndex`), like the
-    reader's duplicate check, so memory stays flat however many rows a run has.
+    act on the same person exactly one wins. Kept in a :class:`LineIndex` (bounded memory),
+    like the reader's duplicate check, so memory stays flat however many rows a run has.
     """
 
     def __init__(self) -> None:
