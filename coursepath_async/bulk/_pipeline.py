@@ -28,7 +28,7 @@ from .._models import Member
 from .._resources._base import MemberFields, new_member_body
 from .._resources._members import create_member_at
 from ._journal import Journal, JournalError, MemberOutcome, RowState
-from ._ledger import WITHHELD_REASON, ApplyOptions, InviteDecision, decide_invitation
+from ._ledger import WITHHELD_REASON, ApplyOptions, decide_invitation
 from ._plan import (
     AddToGroup,
     CreateMember,
@@ -217,17 +217,17 @@ class RowPipeline:
                 )
         if member_id is None:  # pragma: no cover - every plan names or creates its member
             raise RuntimeError("a row's plan ended without a member")
-        report = RowReport(
-            line=plan.line,
-            email=plan.email,
-            outcome="failed" if errors else outcome,
-            reason=errors[0] if errors else None,
-            member_id=member_id,
-            actions=tuple(actions),
-        )
         if errors:  # the invitation waits for the re-run that completes the row
             journal.finish_row(key, error=errors[0], steps=steps)
-            return evolve(report, invitation_reason=waits)
+            return RowReport(
+                line=plan.line,
+                email=plan.email,
+                outcome="failed",
+                reason=errors[0],
+                member_id=member_id,
+                actions=tuple(actions),
+                invitation_reason=waits,
+            )
         # (An unknown ``created`` was withheld by ``run`` before the member id was recorded.)
         # A member this row just created has no history but what it wrote (owed, which
         # decides as no entry does), so only other rows read the ledger.
@@ -238,19 +238,28 @@ class RowPipeline:
         if decision.invitation == "acknowledged" and entry and entry.acknowledged_at is None:
             journal.invitations.acknowledge(entry)
         journal.finish_row(key, invite=decision.send, steps=steps)
+        invitation, invitation_reason = decision.invitation, decision.reason
         if decision.send:
-            why = decision.reason
-            decision = await journal.invitations.send_once(
+            sent = await journal.invitations.send_once(
                 member_id,
                 email=row.email,
                 request=partial(self._client.members.invite, member_id),
                 options=self._options,
             )
-            if decision.invitation == "sent":
-                invited = Action(kind="invite", at=applied_now())
-                report = evolve(report, actions=(*report.actions, invited))
-                decision = evolve(decision, reason=why)
-        return _with_invitation(report, decision)
+            invitation = sent.invitation
+            if invitation == "sent":  # why it was sent: the decision's reason
+                actions.append(Action(kind="invite", at=applied_now()))
+            else:
+                invitation_reason = sent.reason
+        return RowReport(
+            line=plan.line,
+            email=plan.email,
+            outcome=outcome,
+            member_id=member_id,
+            actions=tuple(actions),
+            invitation=invitation,
+            invitation_reason=invitation_reason,
+        )
 
     async def _create(self, key: str, row: MemberRow, step: CreateMember) -> int:
         """Create the member; one found existing raises _Existed for the caller to re-plan."""
@@ -268,10 +277,6 @@ class RowPipeline:
     def _may_invite(self, row: MemberRow) -> bool:
         """Whether the row's member could get an invitation from this job at all."""
         return row.invite is True or (row.invite is None and self._options.invite != "none")
-
-
-def _with_invitation(report: RowReport, decision: InviteDecision) -> RowReport:
-    return evolve(report, invitation=decision.invitation, invitation_reason=decision.reason)
 
 
 def _wants_invite(plan: RowPlan) -> bool:

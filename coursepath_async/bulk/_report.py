@@ -288,14 +288,11 @@ class ImportReport:
     def add(self, row: RowReport) -> None:
         """Record one row's outcome; a line may be recorded only once."""
         self._take_line(row.line)
-        if row.reason is not None or row.invitation_reason is not None:
-            row = evolve(
-                row,
-                reason=None if row.reason is None else scrub(row.reason),
-                invitation_reason=(
-                    None if row.invitation_reason is None else scrub(row.invitation_reason)
-                ),
-            )
+        reason, invitation_reason = row.reason, row.invitation_reason
+        clean = None if reason is None else scrub(reason)
+        clean_invitation = None if invitation_reason is None else scrub(invitation_reason)
+        if clean != reason or clean_invitation != invitation_reason:
+            row = evolve(row, reason=clean, invitation_reason=clean_invitation)
         self._store.add(row)
         self._count += 1
         self._outcomes[row.outcome] += 1
