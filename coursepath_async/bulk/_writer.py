@@ -7,10 +7,12 @@ connection free (statements are in-memory work, microseconds each). Every COMMIT
 fsync, runs on an anyio worker thread behind a ``CapacityLimiter(1)``, so the loop keeps
 serving HTTP while the disk works; writes made meanwhile wait in the queue for the next
 commit. A row that needs its writes durable (an invitation's "attempting" mark before
-the email, a row's begin before a create) awaits :meth:`JournalWriter.durable`: the
-waiters of a few milliseconds, or ``group_size`` of them, whichever comes first, share
-one commit, so one fsync serves many rows. Ordinary writes ride the next group, or are
-committed once ``batch_size`` are queued or ``batch_seconds`` passed.
+the email, a row's begin before a create) awaits :meth:`JournalWriter.durable`: a
+commit starts as soon as the worker is free, and every row that asks while it runs
+shares the next one (group commit, with no timer to wait out: an fsync's own length
+gathers the group), so one fsync serves many rows when many wait, and a lone row waits
+for its fsync only. Ordinary writes ride the next commit, or are committed once
+``batch_size`` are queued or ``batch_seconds`` passed.
 
 Why statements may run on the loop thread: sqlite3 releases the GIL around every step,
 and a worker thread must then wait for a busy loop thread to give it back (up to the
@@ -67,15 +69,11 @@ class JournalWriter:
         before_commit: Callable[[], None],
         batch_size: int,
         batch_seconds: float,
-        group_size: int = 128,
-        group_seconds: float = 0.002,
     ) -> None:
         self._conn = conn
         self._before_commit = before_commit
         self._batch_size = batch_size
         self._batch_seconds = batch_seconds
-        self._group_size = group_size
-        self._group_seconds = group_seconds
         self._lock = threading.RLock()  # a write's check may peek
         self._queue: deque[_Write] = deque()
         self._submitted = 0  # writes handed to the writer (loop thread only)
@@ -84,7 +82,6 @@ class JournalWriter:
         self._uncommitted = 0
         self._last_commit = time.monotonic()
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._gathered: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._limiter: anyio.CapacityLimiter | None = None
         self._failure: Exception | None = None
@@ -217,8 +214,6 @@ class JournalWriter:
     # -- the worker ------------------------------------------------------------------------
 
     def _kick(self) -> None:
-        if self._gathered is not None and len(self._waiters) >= self._group_size:
-            self._gathered.set()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._commit_groups())
 
@@ -226,11 +221,6 @@ class JournalWriter:
         """Commit groups while rows wait or writes pile up; a failed commit fails them all."""
         while self._waiters or self._flush_wanted:
             self._flush_wanted = False
-            if self._waiters and len(self._waiters) < self._group_size:
-                self._gathered = asyncio.Event()
-                with anyio.move_on_after(self._group_seconds):
-                    await self._gathered.wait()
-                self._gathered = None
             self._drain_if_free()
             try:
                 done = await anyio.to_thread.run_sync(self._commit_now, limiter=self._worker())
