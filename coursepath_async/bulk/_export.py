@@ -25,7 +25,7 @@ from typing import Final, TypeVar, Unpack
 
 from attrs import frozen
 
-from .._client import ClientView, _Base
+from .._client import ClientView, CoursepathAPI
 from .._config import Priority
 from .._exceptions import NotFoundError
 from .._models import Course, CourseMember, Member
@@ -93,7 +93,7 @@ class ExportStats:
 
 
 async def export_members(
-    client: _Base,
+    client: CoursepathAPI,
     out: str | os.PathLike[str],
     *,
     format: ExportFormat,
@@ -131,7 +131,7 @@ async def export_members(
 
 
 async def export_results(
-    client: _Base,
+    client: CoursepathAPI,
     out: str | os.PathLike[str],
     *,
     format: ExportFormat,

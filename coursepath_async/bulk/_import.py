@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import attrs
 from attrs import field, frozen
 
-from .._client import ClientView, _Base
+from .._client import ClientView, CoursepathAPI
 from .._config import Priority, check_positive_int
 from .._exceptions import InvalidInputError
 from .._models import Member
@@ -72,7 +72,7 @@ class ImportOptions:
 
 
 async def import_members(
-    client: _Base,
+    client: CoursepathAPI,
     rows: Rows,
     *,
     journal: Journal | None,

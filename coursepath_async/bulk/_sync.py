@@ -27,7 +27,7 @@ from itertools import islice
 import attrs
 from attrs import field, frozen
 
-from .._client import ClientView, _Base
+from .._client import ClientView, CoursepathAPI
 from .._config import Priority, check_positive_int
 from .._exceptions import InvalidInputError
 from .._models import Member
@@ -108,7 +108,7 @@ class SyncResult:
 
 
 async def sync_members(
-    client: _Base,
+    client: CoursepathAPI,
     rows: Rows,
     *,
     journal: Journal | None,

@@ -1,0 +1,271 @@
+"""The typed steps a plan holds, and how they read back from journal step names.
+
+Each step is a frozen value saying what it does (``kind``, ``target``), whether it
+deletes something (``destructive``) and its journal step name (``key``); the async job
+executes them and the dry run prints :meth:`describe`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar, Final
+
+from attrs import frozen
+
+from ._journal import MEMBER_STEP
+from ._report import Action, ActionKind
+
+__all__ = [
+    "AddToGroup",
+    "CreateMember",
+    "EnrollCourse",
+    "EnrollProgram",
+    "FieldChange",
+    "RemoveFromGroup",
+    "SendInvite",
+    "Step",
+    "UnenrollCourse",
+    "UpdateMember",
+    "action",
+    "changes_member",
+    "journaled_actions",
+]
+
+
+def _quote(value: str | None) -> str:
+    if value is None:
+        return "(none)"
+    return repr(value if len(value) <= 60 else value[:60] + "...")
+
+
+@frozen
+class FieldChange:
+    """One member field to change: its snake_case name, the current and the wanted value."""
+
+    field: str
+    old: str | None
+    new: str
+
+
+@frozen(kw_only=True)
+class CreateMember:
+    """Create the member with the row's email and given fields."""
+
+    destructive: ClassVar[bool] = False
+    key: ClassVar[str] = MEMBER_STEP
+    kind: ClassVar[ActionKind] = "create"
+
+    email: str
+    fields: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def target(self) -> str:
+        """What the report's action names: the new member's email."""
+        return self.email
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        shown = ", ".join(f"{name}={_quote(value)}" for name, value in self.fields)
+        return f"create member {self.email}" + (f" ({shown})" if shown else "")
+
+
+@frozen(kw_only=True)
+class UpdateMember:
+    """Change the fields of an existing member that differ from the row."""
+
+    destructive: ClassVar[bool] = False
+    key: ClassVar[str] = MEMBER_STEP
+    kind: ClassVar[ActionKind] = "update"
+
+    member_id: int
+    changes: tuple[FieldChange, ...]
+
+    @property
+    def target(self) -> str:
+        """What the report's action names: the changed fields, comma-separated."""
+        return ",".join(change.field for change in self.changes)
+
+    def fields(self) -> dict[str, str]:
+        """The new values by snake_case name (``email`` included), as update() takes them."""
+        return {change.field: change.new for change in self.changes}
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        changes = ", ".join(f"{c.field} {_quote(c.old)} -> {_quote(c.new)}" for c in self.changes)
+        return f"update {changes}"
+
+
+@frozen
+class AddToGroup:
+    """Add the member to a group (by name)."""
+
+    destructive: ClassVar[bool] = False
+    kind: ClassVar[ActionKind] = "add_group"
+    group: str
+
+    @property
+    def key(self) -> str:
+        """The journal step name."""
+        return f"group+:{self.group}"
+
+    @property
+    def target(self) -> str:
+        """What the report's action names: the group."""
+        return self.group
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"add to group {_quote(self.group)}"
+
+
+@frozen
+class RemoveFromGroup:
+    """Remove the member from a group the rows no longer list (only with remove_groups)."""
+
+    destructive: ClassVar[bool] = True
+    kind: ClassVar[ActionKind] = "remove_group"
+    group: str
+
+    @property
+    def key(self) -> str:
+        """The journal step name."""
+        return f"group-:{self.group}"
+
+    @property
+    def target(self) -> str:
+        """What the report's action names: the group."""
+        return self.group
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"remove from group {_quote(self.group)}"
+
+
+@frozen
+class EnrollCourse:
+    """Enrol the member in a course as learner."""
+
+    destructive: ClassVar[bool] = False
+    kind: ClassVar[ActionKind] = "enroll"
+    course_id: int
+
+    @property
+    def key(self) -> str:
+        """The journal step name."""
+        return f"course+:{self.course_id}"
+
+    @property
+    def target(self) -> int:
+        """What the report's action names: the course."""
+        return self.course_id
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"enrol in course {self.course_id}"
+
+
+@frozen
+class UnenrollCourse:
+    """Remove the member from a course, deleting their learning results (only with unenroll)."""
+
+    destructive: ClassVar[bool] = True
+    kind: ClassVar[ActionKind] = "unenroll"
+    course_id: int
+
+    @property
+    def key(self) -> str:
+        """The journal step name."""
+        return f"course-:{self.course_id}"
+
+    @property
+    def target(self) -> int:
+        """What the report's action names: the course."""
+        return self.course_id
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"unenroll from course {self.course_id} (deletes the member's learning results)"
+
+
+@frozen
+class EnrollProgram:
+    """Make sure the member is enrolled in a program (cannot be checked, so always planned)."""
+
+    destructive: ClassVar[bool] = False
+    kind: ClassVar[ActionKind] = "enroll_program"
+    program_id: int
+
+    @property
+    def key(self) -> str:
+        """The journal step name."""
+        return f"program+:{self.program_id}"
+
+    @property
+    def target(self) -> int:
+        """What the report's action names: the program."""
+        return self.program_id
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return f"ensure enrolled in program {self.program_id}"
+
+
+@frozen
+class SendInvite:
+    """Send the invitation email (at most once: the journal guards it)."""
+
+    destructive: ClassVar[bool] = False
+    key: ClassVar[str] = "invite"
+    kind: ClassVar[ActionKind] = "invite"
+    target: ClassVar[None] = None
+
+    def describe(self) -> str:
+        """One line for a dry run."""
+        return "send invitation"
+
+
+Step = (
+    CreateMember
+    | UpdateMember
+    | AddToGroup
+    | RemoveFromGroup
+    | EnrollCourse
+    | UnenrollCourse
+    | EnrollProgram
+    | SendInvite
+)
+# Steps that change something we can see; "ensure" steps and invitations do not.
+_CHANGES = (UpdateMember, AddToGroup, RemoveFromGroup, EnrollCourse, UnenrollCourse)
+# Their journal step names, but the member step's (an outcome of its own).
+_CHANGE_KEYS = ("group+:", "group-:", "course+:", "course-:")
+
+
+def action(step: Step, *, at: str | None = None) -> Action:
+    """The report's action for a step (``at``: when it was applied; None when planned)."""
+    return Action(kind=step.kind, target=step.target, at=at)
+
+
+#: Journal step-name prefixes and the action each names (the member step has its own).
+_STEP_ACTIONS: Final[tuple[tuple[str, ActionKind, bool], ...]] = (
+    ("group+:", "add_group", False),
+    ("group-:", "remove_group", False),
+    ("course+:", "enroll", True),
+    ("course-:", "unenroll", True),
+    ("program+:", "enroll_program", True),
+)
+
+
+def journaled_actions(step_keys: Iterable[str]) -> tuple[Action, ...]:
+    """The actions an earlier run's finished steps (journal names) applied, undated."""
+    found: list[Action] = []
+    for key in sorted(step_keys):
+        for prefix, kind, numeric in _STEP_ACTIONS:
+            if key.startswith(prefix):
+                target = key.removeprefix(prefix)
+                found.append(Action(kind=kind, target=int(target) if numeric else target))
+    return tuple(found)
+
+
+def changes_member(step_keys: Iterable[str]) -> bool:
+    """Whether these finished steps (journal names) changed the member, as _CHANGES do."""
+    return any(key.startswith(_CHANGE_KEYS) for key in step_keys)
