@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Final
 from attrs import define, frozen
 
 from .._exceptions import InvalidInputError
-from .._resources._base import MEMBER_FIELDS
+from .._fields import MEMBER_TEXT_FIELDS, api_names
 from .._validation import validate_email, validate_group_name, validate_id
 from ._csvscan import RawRecord, physical_lines, scan_records
 from ._seen import LineIndex
@@ -44,12 +44,19 @@ _LIST_SEPARATOR: Final = ";"
 
 # The member text fields, by attribute name, with the API (camelCase) name used in messages:
 # the same set the client's create/update accept.
-_TEXT_FIELDS: Final = MEMBER_FIELDS
+_TEXT_FIELDS: Final = api_names()
 _FIELDS: Final = ("email", *_TEXT_FIELDS, "groups", "courses", "programs", "invite")
+
+
+def _column_key(name: str) -> str:
+    return re.sub(r"[\s_-]+", "", name).lower()
+
+
 # Column names are matched case-insensitively with "_", "-" and spaces removed, so
 # "externalId", "external_id", "External ID" and "EXTERNAL-ID" all mean one field.
 _ALIASES: Final = {
     **{name.replace("_", ""): name for name in _FIELDS},
+    **{_column_key(alias): f.name for f in MEMBER_TEXT_FIELDS for alias in (f.api, *f.aliases)},
     "group": "groups",
     "course": "courses",
     "program": "programs",
@@ -286,10 +293,6 @@ _PARSERS: Final[dict[str, Callable[[object], object]]] = {
 
 def _clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _column_key(name: str) -> str:
-    return re.sub(r"[\s_-]+", "", name).lower()
 
 
 def field_for(name: str) -> str | None:
