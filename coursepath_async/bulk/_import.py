@@ -35,13 +35,13 @@ from ._apply import (
     usable_group_names,
     writing,
 )
+from ._claims import MemberClaims
 from ._journal import InputFingerprint, JobKind, Journal, JournalGoneError
 from ._ledger import ApplyOptions
 from ._pipeline import RowPipeline
 from ._plan import (
     AcademyIndex,
     CurrentMember,
-    MemberClaims,
     PlanOptions,
     RowPlan,
     plan_row,

@@ -25,16 +25,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from attrs import evolve, field, frozen
+from attrs import field, frozen
 
 from .._exceptions import InvalidInputError
 from .._models import Member
 from .._validation import check_choice, short_repr, validate_group_name, validate_id
+from ._claims import MemberClaims
 from ._ledger import InvitePolicy
 from ._rows import MemberRow
-from ._seen import LineIndex
 from ._steps import (
-    _CHANGES,
     AddToGroup,
     CreateMember,
     EnrollCourse,
@@ -139,7 +138,7 @@ class RowPlan:
             return "conflict"
         if any(isinstance(step, CreateMember) for step in self.steps):
             return "created"
-        if any(isinstance(step, _CHANGES) for step in self.steps):
+        if any(step.changes_member for step in self.steps):
             return "updated"
         return "unchanged"
 
@@ -402,36 +401,9 @@ def _course_steps(
 
 
 def plan_sync(rows: Iterable[MemberRow], academy: AcademyIndex, options: PlanOptions) -> Plan:
-    """Plan every row; two rows that would act on the same member are conflicts."""
+    """Plan every row; two rows that would act on the same member are conflicts.
+
+    The claims live for this call only, so planning stays a function of its inputs.
+    """
     claims = MemberClaims()
     return Plan(tuple(claims.claim(plan_row(row, academy, options)) for row in rows))
-
-
-class MemberClaims:
-    """Which line of a run acts on each email and each member (by id).
-
-    Checked and taken with no ``await`` in between, so of two concurrent rows that would
-    act on the same person exactly one wins. Kept on disk (:class:`LineIndex`), like the
-    reader's duplicate check, so memory stays flat however many rows a run has.
-    """
-
-    def __init__(self) -> None:
-        self._lines = LineIndex()
-
-    def take(self, line: int, *, emails: Iterable[str], members: Iterable[int] = ()) -> str | None:
-        """Claim all of them for ``line``, or none: returns the conflict naming the holder."""
-        wanted = [*(f"email:{email.lower()}" for email in emails), *(f"id:{m}" for m in members)]
-        for item in wanted:
-            found = self._lines.get(item)
-            if found is not None and found[0] != line:
-                return f"acts on the same member or email as line {found[0]}"
-        self._lines.put(wanted, line)
-        return None
-
-    def claim(self, plan: RowPlan, *, also: Iterable[str] = ()) -> RowPlan:
-        """``plan`` once its email, ``also`` emails and member are claimed; else a conflict."""
-        if plan.conflict is not None:
-            return plan
-        members = () if plan.member_id is None else (plan.member_id,)
-        conflict = self.take(plan.line, emails=(plan.email, *also), members=members)
-        return plan if conflict is None else evolve(plan, steps=(), conflict=conflict)

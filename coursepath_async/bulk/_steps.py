@@ -1,14 +1,15 @@
 """The typed steps a plan holds, and how they read back from journal step names.
 
 Each step is a frozen value saying what it does (``kind``, ``target``), whether it
-deletes something (``destructive``) and its journal step name (``key``); the async job
-executes them and the dry run prints :meth:`describe`.
+changes the member as we can see it (``changes_member``: "ensure" steps and invitations do
+not), whether it deletes something (``destructive``) and its journal step name
+(``key``); the async job executes them and the dry run prints :meth:`describe`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar, Final
+from typing import ClassVar, Final, Protocol, Self
 
 from attrs import frozen
 
@@ -29,6 +30,7 @@ __all__ = [
     "action",
     "changes_member",
     "journaled_actions",
+    "journaled_steps",
 ]
 
 
@@ -52,6 +54,7 @@ class CreateMember:
     """Create the member with the row's email and given fields."""
 
     destructive: ClassVar[bool] = False
+    changes_member: ClassVar[bool] = True
     key: ClassVar[str] = MEMBER_STEP
     kind: ClassVar[ActionKind] = "create"
 
@@ -74,6 +77,7 @@ class UpdateMember:
     """Change the fields of an existing member that differ from the row."""
 
     destructive: ClassVar[bool] = False
+    changes_member: ClassVar[bool] = True
     key: ClassVar[str] = MEMBER_STEP
     kind: ClassVar[ActionKind] = "update"
 
@@ -100,13 +104,20 @@ class AddToGroup:
     """Add the member to a group (by name)."""
 
     destructive: ClassVar[bool] = False
+    changes_member: ClassVar[bool] = True
+    journal_prefix: ClassVar[str] = "group+:"
     kind: ClassVar[ActionKind] = "add_group"
     group: str
 
     @property
     def key(self) -> str:
         """The journal step name."""
-        return f"group+:{self.group}"
+        return f"{self.journal_prefix}{self.group}"
+
+    @classmethod
+    def from_journal(cls, target: str) -> Self:
+        """The step a journal step name (less its prefix) records."""
+        return cls(target)
 
     @property
     def target(self) -> str:
@@ -123,13 +134,20 @@ class RemoveFromGroup:
     """Remove the member from a group the rows no longer list (only with remove_groups)."""
 
     destructive: ClassVar[bool] = True
+    changes_member: ClassVar[bool] = True
+    journal_prefix: ClassVar[str] = "group-:"
     kind: ClassVar[ActionKind] = "remove_group"
     group: str
 
     @property
     def key(self) -> str:
         """The journal step name."""
-        return f"group-:{self.group}"
+        return f"{self.journal_prefix}{self.group}"
+
+    @classmethod
+    def from_journal(cls, target: str) -> Self:
+        """The step a journal step name (less its prefix) records."""
+        return cls(target)
 
     @property
     def target(self) -> str:
@@ -146,13 +164,20 @@ class EnrollCourse:
     """Enrol the member in a course as learner."""
 
     destructive: ClassVar[bool] = False
+    changes_member: ClassVar[bool] = True
+    journal_prefix: ClassVar[str] = "course+:"
     kind: ClassVar[ActionKind] = "enroll"
     course_id: int
 
     @property
     def key(self) -> str:
         """The journal step name."""
-        return f"course+:{self.course_id}"
+        return f"{self.journal_prefix}{self.course_id}"
+
+    @classmethod
+    def from_journal(cls, target: str) -> Self:
+        """The step a journal step name (less its prefix) records."""
+        return cls(int(target))
 
     @property
     def target(self) -> int:
@@ -169,13 +194,20 @@ class UnenrollCourse:
     """Remove the member from a course, deleting their learning results (only with unenroll)."""
 
     destructive: ClassVar[bool] = True
+    changes_member: ClassVar[bool] = True
+    journal_prefix: ClassVar[str] = "course-:"
     kind: ClassVar[ActionKind] = "unenroll"
     course_id: int
 
     @property
     def key(self) -> str:
         """The journal step name."""
-        return f"course-:{self.course_id}"
+        return f"{self.journal_prefix}{self.course_id}"
+
+    @classmethod
+    def from_journal(cls, target: str) -> Self:
+        """The step a journal step name (less its prefix) records."""
+        return cls(int(target))
 
     @property
     def target(self) -> int:
@@ -192,13 +224,20 @@ class EnrollProgram:
     """Make sure the member is enrolled in a program (cannot be checked, so always planned)."""
 
     destructive: ClassVar[bool] = False
+    changes_member: ClassVar[bool] = False
+    journal_prefix: ClassVar[str] = "program+:"
     kind: ClassVar[ActionKind] = "enroll_program"
     program_id: int
 
     @property
     def key(self) -> str:
         """The journal step name."""
-        return f"program+:{self.program_id}"
+        return f"{self.journal_prefix}{self.program_id}"
+
+    @classmethod
+    def from_journal(cls, target: str) -> Self:
+        """The step a journal step name (less its prefix) records."""
+        return cls(int(target))
 
     @property
     def target(self) -> int:
@@ -215,6 +254,7 @@ class SendInvite:
     """Send the invitation email (at most once: the journal guards it)."""
 
     destructive: ClassVar[bool] = False
+    changes_member: ClassVar[bool] = False
     key: ClassVar[str] = "invite"
     kind: ClassVar[ActionKind] = "invite"
     target: ClassVar[None] = None
@@ -234,10 +274,25 @@ Step = (
     | EnrollProgram
     | SendInvite
 )
-# Steps that change something we can see; "ensure" steps and invitations do not.
-_CHANGES = (UpdateMember, AddToGroup, RemoveFromGroup, EnrollCourse, UnenrollCourse)
-# Their journal step names, but the member step's (an outcome of its own).
-_CHANGE_KEYS = ("group+:", "group-:", "course+:", "course-:")
+
+
+class _Journaled(Protocol):
+    """A step journaled under a name of its own: a prefix and its target."""
+
+    journal_prefix: ClassVar[str]
+
+    @classmethod
+    def from_journal(cls, target: str) -> Step: ...
+
+
+#: The steps journaled under their own name (the member step's is an outcome of its own).
+_JOURNALED: Final[tuple[type[_Journaled], ...]] = (
+    AddToGroup,
+    RemoveFromGroup,
+    EnrollCourse,
+    UnenrollCourse,
+    EnrollProgram,
+)
 
 
 def action(step: Step, *, at: str | None = None) -> Action:
@@ -245,27 +300,21 @@ def action(step: Step, *, at: str | None = None) -> Action:
     return Action(kind=step.kind, target=step.target, at=at)
 
 
-#: Journal step-name prefixes and the action each names (the member step has its own).
-_STEP_ACTIONS: Final[tuple[tuple[str, ActionKind, bool], ...]] = (
-    ("group+:", "add_group", False),
-    ("group-:", "remove_group", False),
-    ("course+:", "enroll", True),
-    ("course-:", "unenroll", True),
-    ("program+:", "enroll_program", True),
-)
+def journaled_steps(step_keys: Iterable[str]) -> list[Step]:
+    """The steps an earlier run's finished steps (journal names) record, by name."""
+    found: list[Step] = []
+    for key in sorted(step_keys):
+        for kind in _JOURNALED:
+            if key.startswith(kind.journal_prefix):
+                found.append(kind.from_journal(key.removeprefix(kind.journal_prefix)))
+    return found
 
 
 def journaled_actions(step_keys: Iterable[str]) -> tuple[Action, ...]:
     """The actions an earlier run's finished steps (journal names) applied, undated."""
-    found: list[Action] = []
-    for key in sorted(step_keys):
-        for prefix, kind, numeric in _STEP_ACTIONS:
-            if key.startswith(prefix):
-                target = key.removeprefix(prefix)
-                found.append(Action(kind=kind, target=int(target) if numeric else target))
-    return tuple(found)
+    return tuple(action(step) for step in journaled_steps(step_keys))
 
 
 def changes_member(step_keys: Iterable[str]) -> bool:
-    """Whether these finished steps (journal names) changed the member, as _CHANGES do."""
-    return any(key.startswith(_CHANGE_KEYS) for key in step_keys)
+    """Whether these finished steps (journal names) changed the member, as their types say."""
+    return any(step.changes_member for step in journaled_steps(step_keys))
