@@ -16,6 +16,7 @@ Error tree (all under :class:`~coursepath_async.CoursepathError`)::
     RemovalsRefusedError                a sync's planned removals over max_removals, or declined
 """
 
+from ._academy import AcademyIndex, CurrentMember
 from ._errors import PreflightError, RemovalsRefusedError
 from ._export import ExportStats, export_members, export_results
 from ._import import ImportOptions, import_members, open_journal
@@ -34,8 +35,6 @@ from ._journal import (
     RowStatus,
 )
 from ._plan import (
-    AcademyIndex,
-    CurrentMember,
     InvitePolicy,
     Plan,
     PlanCounts,

@@ -25,6 +25,7 @@ from .._config import Priority, check_positive_int
 from .._exceptions import InvalidInputError
 from .._models import Member
 from .._validation import positive_or_none
+from ._academy import AcademyIndex, CurrentMember
 from ._apply import (
     OnRow,
     invalid_report,
@@ -40,8 +41,6 @@ from ._journal import InputFingerprint, JobKind, Journal, JournalGoneError
 from ._ledger import ApplyOptions
 from ._pipeline import RowPipeline
 from ._plan import (
-    AcademyIndex,
-    CurrentMember,
     PlanOptions,
     RowPlan,
     plan_row,

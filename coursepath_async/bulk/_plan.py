@@ -30,6 +30,7 @@ from attrs import field, frozen
 from .._exceptions import InvalidInputError
 from .._models import Member
 from .._validation import check_choice, short_repr, validate_group_name, validate_id
+from ._academy import AcademyIndex, CurrentMember, MatchConflict, group_key
 from ._claims import MemberClaims
 from ._ledger import InvitePolicy
 from ._rows import MemberRow
@@ -47,8 +48,6 @@ from ._steps import (
 )
 
 __all__ = [
-    "AcademyIndex",
-    "CurrentMember",
     "InvitePolicy",
     "Plan",
     "PlanCounts",
@@ -59,23 +58,6 @@ __all__ = [
 ]
 
 RowPlanOutcome = Literal["created", "updated", "unchanged", "conflict"]
-
-
-def _names(value: Iterable[str] | None) -> frozenset[str] | None:
-    return None if value is None else frozenset(value)
-
-
-def _ids(value: Iterable[int] | None) -> frozenset[int] | None:
-    return None if value is None else frozenset(value)
-
-
-@frozen(kw_only=True)
-class CurrentMember:
-    """What the academy has for one member; ``None`` groups/courses mean "not fetched"."""
-
-    member: Member
-    groups: frozenset[str] | None = field(default=None, converter=_names)
-    courses: frozenset[int] | None = field(default=None, converter=_ids)
 
 
 def _items(value: object, field: str) -> Iterable[object]:
@@ -222,87 +204,6 @@ class Plan:
         return [*lines, summary]
 
 
-_Key = Literal["email", "externalId"]
-
-
-class _Conflict(Exception):
-    """A row cannot be matched to a member without guessing."""
-
-
-def group_key(name: str) -> str:
-    """What two group names must share to mean one group: trimmed, case ignored."""
-    return name.strip().casefold()
-
-
-class AcademyIndex:
-    """The academy's members indexed by lowercase email and by externalId, for matching.
-
-    ``groups`` is the academy's group catalogue: a row naming one of them in another
-    case (or with other surrounding spaces) gets the academy's spelling.
-    """
-
-    def __init__(self, members: Iterable[CurrentMember], groups: Iterable[str] = ()) -> None:
-        self._spellings: dict[str, list[str]] = {}
-        for name in groups:
-            self._spellings.setdefault(group_key(name), []).append(name)
-        self._index: dict[tuple[_Key, str], CurrentMember] = {}
-        self._by_id: dict[int, Member] = {}
-        # Keys held by more than one member: matching on them would be a guess.
-        self._shared: dict[tuple[_Key, str], list[int]] = {}
-        for current in members:
-            self._by_id[current.member.id] = current.member
-            self._add(("email", current.member.email.lower()), current)
-            if current.member.external_id is not None:
-                self._add(("externalId", current.member.external_id), current)
-
-    def member(self, member_id: int | None) -> Member | None:
-        """The indexed member with this id (a plan's ``member_id``), or None."""
-        return None if member_id is None else self._by_id.get(member_id)
-
-    def group_names(self) -> list[str]:
-        """The academy's group catalogue, every spelling."""
-        return [name for names in self._spellings.values() for name in names]
-
-    def group_name(self, name: str) -> str:
-        """The academy's spelling of this group (the exact one if it has it), else ``name``."""
-        spellings = self._spellings.get(group_key(name))
-        if not spellings:
-            return name
-        return name if name in spellings else spellings[0]
-
-    def _add(self, key: tuple[_Key, str], current: CurrentMember) -> None:
-        first = self._index.setdefault(key, current)
-        if first.member.id != current.member.id:
-            self._shared.setdefault(key, [first.member.id]).append(current.member.id)
-
-    def _get(self, kind: _Key, value: str) -> CurrentMember | None:
-        shared = self._shared.get((kind, value))
-        if shared is not None:
-            ids = ", ".join(map(str, shared))
-            raise _Conflict(f"{kind} {value!r} is shared by members {ids}")
-        return self._index.get((kind, value))
-
-    def _match(self, row: MemberRow) -> CurrentMember | None:
-        """The member this row describes, None for a new member; raises _Conflict."""
-        by_email = self._get("email", row.email_key)
-        if row.external_id is None:
-            return by_email
-        by_id = self._get("externalId", row.external_id)
-        if by_id is not None:
-            if by_email is not None and by_email.member.id != by_id.member.id:
-                raise _Conflict(
-                    f"externalId {row.external_id!r} is member {by_id.member.id} "
-                    f"({by_id.member.email}) but {row.email} is member {by_email.member.id}"
-                )
-            return by_id
-        if by_email is not None and by_email.member.external_id is not None:
-            raise _Conflict(
-                f"{row.email} is member {by_email.member.id} with externalId "
-                f"{by_email.member.external_id!r}, not {row.external_id!r}"
-            )
-        return by_email
-
-
 def _wanted_groups(names: Iterable[str], academy: AcademyIndex) -> dict[str, str]:
     """The wanted groups by :func:`group_key`, each as the academy spells it (first kept)."""
     wanted: dict[str, str] = {}
@@ -325,8 +226,8 @@ def _field_changes(row: MemberRow, member: Member) -> tuple[FieldChange, ...]:
 def plan_row(row: MemberRow, academy: AcademyIndex, options: PlanOptions) -> RowPlan:
     """Plan one row against the academy (for an import, an index of the looked-up members)."""
     try:
-        current = academy._match(row)
-    except _Conflict as exc:
+        current = academy.match(row)
+    except MatchConflict as exc:
         return RowPlan(
             line=row.line, key=row.natural_key, email=row.email, member_id=None, conflict=str(exc)
         )

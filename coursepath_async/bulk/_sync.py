@@ -33,6 +33,7 @@ from .._exceptions import InvalidInputError
 from .._models import Member
 from .._pagination import Paginator
 from .._validation import positive_or_none
+from ._academy import AcademyIndex, CurrentMember
 from ._apply import (
     OnRow,
     failed_report,
@@ -51,8 +52,6 @@ from ._journal import Journal, JournalGoneError
 from ._ledger import ApplyOptions
 from ._pipeline import RowPipeline
 from ._plan import (
-    AcademyIndex,
-    CurrentMember,
     Plan,
     PlanOptions,
     RowPlan,
