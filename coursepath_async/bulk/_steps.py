@@ -100,13 +100,10 @@ class UpdateMember:
 
 
 @frozen
-class AddToGroup:
-    """Add the member to a group (by name)."""
+class _GroupStep:
+    """A step on one group membership, journaled as its prefix and the group's name."""
 
-    destructive: ClassVar[bool] = False
-    changes_member: ClassVar[bool] = True
-    journal_prefix: ClassVar[str] = "group+:"
-    kind: ClassVar[ActionKind] = "add_group"
+    journal_prefix: ClassVar[str]
     group: str
 
     @property
@@ -123,6 +120,16 @@ class AddToGroup:
     def target(self) -> str:
         """What the report's action names: the group."""
         return self.group
+
+
+@frozen
+class AddToGroup(_GroupStep):
+    """Add the member to a group (by name)."""
+
+    destructive: ClassVar[bool] = False
+    changes_member: ClassVar[bool] = True
+    journal_prefix: ClassVar[str] = "group+:"
+    kind: ClassVar[ActionKind] = "add_group"
 
     def describe(self) -> str:
         """One line for a dry run."""
@@ -130,29 +137,13 @@ class AddToGroup:
 
 
 @frozen
-class RemoveFromGroup:
+class RemoveFromGroup(_GroupStep):
     """Remove the member from a group the rows no longer list (only with remove_groups)."""
 
     destructive: ClassVar[bool] = True
     changes_member: ClassVar[bool] = True
     journal_prefix: ClassVar[str] = "group-:"
     kind: ClassVar[ActionKind] = "remove_group"
-    group: str
-
-    @property
-    def key(self) -> str:
-        """The journal step name."""
-        return f"{self.journal_prefix}{self.group}"
-
-    @classmethod
-    def from_journal(cls, target: str) -> Self:
-        """The step a journal step name (less its prefix) records."""
-        return cls(target)
-
-    @property
-    def target(self) -> str:
-        """What the report's action names: the group."""
-        return self.group
 
     def describe(self) -> str:
         """One line for a dry run."""
@@ -160,13 +151,10 @@ class RemoveFromGroup:
 
 
 @frozen
-class EnrollCourse:
-    """Enrol the member in a course as learner."""
+class _CourseStep:
+    """A step on one course enrolment, journaled as its prefix and the course id."""
 
-    destructive: ClassVar[bool] = False
-    changes_member: ClassVar[bool] = True
-    journal_prefix: ClassVar[str] = "course+:"
-    kind: ClassVar[ActionKind] = "enroll"
+    journal_prefix: ClassVar[str]
     course_id: int
 
     @property
@@ -183,6 +171,16 @@ class EnrollCourse:
     def target(self) -> int:
         """What the report's action names: the course."""
         return self.course_id
+
+
+@frozen
+class EnrollCourse(_CourseStep):
+    """Enrol the member in a course as learner."""
+
+    destructive: ClassVar[bool] = False
+    changes_member: ClassVar[bool] = True
+    journal_prefix: ClassVar[str] = "course+:"
+    kind: ClassVar[ActionKind] = "enroll"
 
     def describe(self) -> str:
         """One line for a dry run."""
@@ -190,29 +188,13 @@ class EnrollCourse:
 
 
 @frozen
-class UnenrollCourse:
+class UnenrollCourse(_CourseStep):
     """Remove the member from a course, deleting their learning results (only with unenroll)."""
 
     destructive: ClassVar[bool] = True
     changes_member: ClassVar[bool] = True
     journal_prefix: ClassVar[str] = "course-:"
     kind: ClassVar[ActionKind] = "unenroll"
-    course_id: int
-
-    @property
-    def key(self) -> str:
-        """The journal step name."""
-        return f"{self.journal_prefix}{self.course_id}"
-
-    @classmethod
-    def from_journal(cls, target: str) -> Self:
-        """The step a journal step name (less its prefix) records."""
-        return cls(int(target))
-
-    @property
-    def target(self) -> int:
-        """What the report's action names: the course."""
-        return self.course_id
 
     def describe(self) -> str:
         """One line for a dry run."""
