@@ -7,14 +7,11 @@ import's rows take claims as they go, so two rows never act on the same person.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from attrs import evolve
 
 from ._seen import LineIndex
-
-if TYPE_CHECKING:  # the planner builds claims in plan_sync: no import at run time
-    from ._plan import RowPlan
+from ._steps import RowPlan
 
 __all__ = ["MemberClaims"]
 

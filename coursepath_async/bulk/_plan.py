@@ -23,7 +23,6 @@ academy's current members and returns typed steps; the async job executes them a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
 
 from attrs import field, frozen
 
@@ -41,6 +40,7 @@ from ._steps import (
     EnrollProgram,
     FieldChange,
     RemoveFromGroup,
+    RowPlan,
     SendInvite,
     Step,
     UnenrollCourse,
@@ -56,8 +56,6 @@ __all__ = [
     "plan_row",
     "plan_sync",
 ]
-
-RowPlanOutcome = Literal["created", "updated", "unchanged", "conflict"]
 
 
 def _items(value: object, field: str) -> Iterable[object]:
@@ -100,46 +98,6 @@ class PlanOptions:
     invite: InvitePolicy = field(default="none", validator=_invite_policy)
     remove_groups: bool = False
     unenroll: bool = False
-
-
-@frozen(kw_only=True)
-class RowPlan:
-    """The steps for one row, in execution order, or why the row cannot be planned."""
-
-    line: int
-    key: str
-    email: str
-    member_id: int | None
-    steps: tuple[Step, ...] = ()
-    conflict: str | None = None
-
-    @property
-    def outcome(self) -> RowPlanOutcome:
-        """What the row will do to its member, as the report names it."""
-        if self.conflict is not None:
-            return "conflict"
-        if any(isinstance(step, CreateMember) for step in self.steps):
-            return "created"
-        if any(step.changes_member for step in self.steps):
-            return "updated"
-        return "unchanged"
-
-    @property
-    def destructive(self) -> bool:
-        """Whether any step deletes something (group membership, learning results)."""
-        return any(step.destructive for step in self.steps)
-
-    def describe(self) -> list[str]:
-        """Dry-run lines, destructive steps flagged in capitals."""
-        who = f"line {self.line} {self.email}"
-        if self.member_id is not None:
-            who += f" (member {self.member_id})"
-        if self.conflict is not None:
-            return [f"{who}: CONFLICT, skipped: {self.conflict}"]
-        return [
-            f"{who}: {'DESTRUCTIVE: ' if step.destructive else ''}{step.describe()}"
-            for step in self.steps
-        ]
 
 
 @frozen(kw_only=True)

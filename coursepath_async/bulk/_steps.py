@@ -1,4 +1,4 @@
-"""The typed steps a plan holds, and how they read back from journal step names.
+"""The typed steps a plan holds, a row's plan, and how steps read back from the journal.
 
 Each step is a frozen value saying what it does (``kind``, ``target``), whether it
 changes the member as we can see it (``changes_member``: "ensure" steps and invitations do
@@ -9,7 +9,7 @@ not), whether it deletes something (``destructive``) and its journal step name
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar, Final, Protocol, Self
+from typing import ClassVar, Final, Literal, Protocol, Self
 
 from attrs import frozen
 
@@ -23,6 +23,7 @@ __all__ = [
     "EnrollProgram",
     "FieldChange",
     "RemoveFromGroup",
+    "RowPlan",
     "SendInvite",
     "Step",
     "UnenrollCourse",
@@ -300,3 +301,46 @@ def journaled_actions(step_keys: Iterable[str]) -> tuple[Action, ...]:
 def changes_member(step_keys: Iterable[str]) -> bool:
     """Whether these finished steps (journal names) changed the member, as their types say."""
     return any(step.changes_member for step in journaled_steps(step_keys))
+
+
+RowPlanOutcome = Literal["created", "updated", "unchanged", "conflict"]
+
+
+@frozen(kw_only=True)
+class RowPlan:
+    """The steps for one row, in execution order, or why the row cannot be planned."""
+
+    line: int
+    key: str
+    email: str
+    member_id: int | None
+    steps: tuple[Step, ...] = ()
+    conflict: str | None = None
+
+    @property
+    def outcome(self) -> RowPlanOutcome:
+        """What the row will do to its member, as the report names it."""
+        if self.conflict is not None:
+            return "conflict"
+        if any(isinstance(step, CreateMember) for step in self.steps):
+            return "created"
+        if any(step.changes_member for step in self.steps):
+            return "updated"
+        return "unchanged"
+
+    @property
+    def destructive(self) -> bool:
+        """Whether any step deletes something (group membership, learning results)."""
+        return any(step.destructive for step in self.steps)
+
+    def describe(self) -> list[str]:
+        """Dry-run lines, destructive steps flagged in capitals."""
+        who = f"line {self.line} {self.email}"
+        if self.member_id is not None:
+            who += f" (member {self.member_id})"
+        if self.conflict is not None:
+            return [f"{who}: CONFLICT, skipped: {self.conflict}"]
+        return [
+            f"{who}: {'DESTRUCTIVE: ' if step.destructive else ''}{step.describe()}"
+            for step in self.steps
+        ]
