@@ -28,30 +28,28 @@ MEMBER_FIELDS = api_names()
 MEMBER_FILTERS = filter_names()
 
 
-class MemberFilters(TypedDict, total=False):
+class _FilterableFields(TypedDict, total=False):
+    """The member fields both create/update and listings take (``_fields.py``, filterable)."""
+
+    company: str
+    department: str
+    country: str
+    external_id: str
+    association: str
+    identification: str
+    registration: str
+
+
+class MemberFilters(_FilterableFields, total=False):
     """Filters accepted by member listings (exact match; email case-insensitive)."""
 
     email: str
-    company: str
-    department: str
-    country: str
-    external_id: str
-    association: str
-    identification: str
-    registration: str
 
 
-class MemberFields(TypedDict, total=False):
+class MemberFields(_FilterableFields, total=False):
     """Optional member fields for create/update; ``extra`` passes other API fields as-is."""
 
     name: str
-    company: str
-    department: str
-    country: str
-    external_id: str
-    association: str
-    identification: str
-    registration: str
     extra: Mapping[str, Any]
 
 
