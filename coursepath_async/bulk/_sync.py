@@ -50,6 +50,7 @@ from ._errors import RemovalsRefusedError
 from ._import import Rows, finish_report, source_label
 from ._journal import Journal, JournalGoneError
 from ._ledger import ApplyOptions
+from ._memberrow import field_for
 from ._pipeline import RowPipeline
 from ._plan import (
     Plan,
@@ -60,7 +61,7 @@ from ._plan import (
 )
 from ._preflight import preflight as run_preflight
 from ._report import ImportReport, RowReport
-from ._rows import CsvRows, MemberRow, RowError, field_for
+from ._rows import CsvRows, MemberRow, RowError
 
 __all__ = [
     "SyncOptions",
