@@ -6,7 +6,7 @@ streams listings through :class:`Paginator` and returns attrs models; :class:`Ho
 see every attempt, call and bulk job as a frozen record.
 """
 
-from ._client import ClientView, CoursepathClient
+from ._client import ClientView, CoursepathAPI, CoursepathClient
 from ._config import Priority
 from ._exceptions import (
     APIConnectionError,
@@ -52,6 +52,7 @@ __all__ = [
     "ConflictError",
     "Course",
     "CourseMember",
+    "CoursepathAPI",
     "CoursepathClient",
     "CoursepathError",
     "Group",

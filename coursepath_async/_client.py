@@ -57,8 +57,12 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class _Base:
-    """The resources and the per-view options shared by a client and its views."""
+class CoursepathAPI:
+    """A client or a view acting for one member: the resources, the acting member and lane.
+
+    :class:`CoursepathClient` and :class:`ClientView` are both one; bulk jobs and helpers
+    that only make calls accept either, so type them with this.
+    """
 
     members: Members
     courses: Courses
@@ -151,7 +155,7 @@ class _Base:
         return self._core.scheduler.stats()
 
 
-class CoursepathClient(_Base):
+class CoursepathClient(CoursepathAPI):
     """An async Coursepath client: config, pooled session, scheduler and lifecycle.
 
     Use one per process (``async with CoursepathClient(...) as client``) and derive
@@ -306,7 +310,7 @@ def _hook_runner(
     )
 
 
-class ClientView(_Base):
+class ClientView(CoursepathAPI):
     """A client acting as another member or in another lane; shares everything else."""
 
     def __init__(self, core: Core, ctx: CallContext) -> None:

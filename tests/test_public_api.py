@@ -24,6 +24,7 @@ EXPECTED = {
     "ConflictError",
     "Course",
     "CourseMember",
+    "CoursepathAPI",
     "CoursepathClient",
     "CoursepathError",
     "Group",
@@ -90,7 +91,13 @@ def test_version() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["coursepath_async.bulk", "coursepath_async.testing", "coursepath_async.webhooks"]
+    "name",
+    [
+        "coursepath_async.bulk",
+        "coursepath_async.bulk.steps",
+        "coursepath_async.testing",
+        "coursepath_async.webhooks",
+    ],
 )
 def test_subpackages_export_a_sorted_importable_all(name: str) -> None:
     """The public subpackages keep the same contract: a sorted ``__all__`` that resolves."""

@@ -8,6 +8,7 @@ from typing import Any, TypedDict, TypeVar
 from .._core import CallContext, Core, decode_model
 from .._cursor import Page, PageRequest, check_page_length, page_body_limit
 from .._exceptions import InvalidInputError, NotFoundError
+from .._fields import api_names, filter_names
 from .._models import Course, Group, Member
 from .._pagination import Paginator
 from .._sansio import ApiRequest, RequestKind, decode_json, list_total, unwrap_list
@@ -22,44 +23,33 @@ COURSE_PAGE_CAP = 250
 GROUP_PAGE_CAP = 100
 
 # Member fields accepted by create/update, snake_case → the API's camelCase.
-MEMBER_FIELDS = {
-    "name": "name",
-    "company": "company",
-    "department": "department",
-    "country": "country",
-    "external_id": "externalId",
-    "association": "association",
-    "identification": "identification",
-    "registration": "registration",
-}
+MEMBER_FIELDS = api_names()
 # Member-list filters (coursepath-api.md): the member fields plus email, minus name.
-MEMBER_FILTERS = {"email": "email", **{k: v for k, v in MEMBER_FIELDS.items() if k != "name"}}
+MEMBER_FILTERS = filter_names()
 
 
-class MemberFilters(TypedDict, total=False):
+class _FilterableFields(TypedDict, total=False):
+    """The member fields both create/update and listings take (``_fields.py``, filterable)."""
+
+    company: str
+    department: str
+    country: str
+    external_id: str
+    association: str
+    identification: str
+    registration: str
+
+
+class MemberFilters(_FilterableFields, total=False):
     """Filters accepted by member listings (exact match; email case-insensitive)."""
 
     email: str
-    company: str
-    department: str
-    country: str
-    external_id: str
-    association: str
-    identification: str
-    registration: str
 
 
-class MemberFields(TypedDict, total=False):
+class MemberFields(_FilterableFields, total=False):
     """Optional member fields for create/update; ``extra`` passes other API fields as-is."""
 
     name: str
-    company: str
-    department: str
-    country: str
-    external_id: str
-    association: str
-    identification: str
-    registration: str
     extra: Mapping[str, Any]
 
 

@@ -17,7 +17,7 @@ from typing import Final
 
 from attrs import frozen
 
-from .._client import ClientView, CoursepathClient
+from .._client import CoursepathAPI
 from .._exceptions import CoursepathError
 from ._dedupe import RecentEvents
 from ._events import EventKind, WebhookEvent
@@ -50,7 +50,7 @@ class VerifyPool:
 
     def __init__(
         self,
-        client: CoursepathClient | ClientView,
+        client: CoursepathAPI,
         on_event: OnEvent,
         *,
         workers: int,

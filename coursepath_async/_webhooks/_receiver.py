@@ -23,7 +23,7 @@ import orjson
 from aiohttp import hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from .._client import ClientView, CoursepathClient
+from .._client import CoursepathAPI
 from .._config import Priority
 from .._exceptions import InvalidInputError
 from .._validation import check_int, check_number, short_repr
@@ -99,7 +99,7 @@ class WebhookReceiver:
 
     def __init__(
         self,
-        client: CoursepathClient | ClientView,
+        client: CoursepathAPI,
         on_event: OnEvent,
         *,
         path: str = "/webhooks",
@@ -389,7 +389,7 @@ RECEIVER_KEY: Final = web.AppKey("coursepath_webhook_receiver", WebhookReceiver)
 
 
 def webhook_app(
-    client: CoursepathClient | ClientView,
+    client: CoursepathAPI,
     on_event: OnEvent,
     **options: Unpack[ReceiverOptions],
 ) -> web.Application:

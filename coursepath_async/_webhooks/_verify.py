@@ -19,7 +19,7 @@ from typing import Literal
 
 from attrs import frozen
 
-from .._client import ClientView, CoursepathClient
+from .._client import CoursepathAPI
 from .._exceptions import NotFoundError
 from .._models import CourseMember
 from ._events import EventKind, WebhookEvent
@@ -67,7 +67,7 @@ class Unconfirmed:
 
 
 async def verify_event(
-    client: CoursepathClient | ClientView,
+    client: CoursepathAPI,
     event: WebhookEvent,
     *,
     received_at: datetime | None = None,

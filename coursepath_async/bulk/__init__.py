@@ -2,7 +2,8 @@
 
 This package holds the pure layer the async jobs are built on: streaming row readers
 that account for every input line, the sync planner, the crash-safe SQLite journal and
-the run report. Error tree (all under :class:`~coursepath_async.CoursepathError`)::
+the run report; the typed plan steps are in :mod:`coursepath_async.bulk.steps`.
+Error tree (all under :class:`~coursepath_async.CoursepathError`)::
 
     BulkInputError (an InvalidInputError, so a ValueError)  the input as a whole is unusable
     JournalError                        the journal cannot be used
@@ -15,6 +16,7 @@ the run report. Error tree (all under :class:`~coursepath_async.CoursepathError`
     RemovalsRefusedError                a sync's planned removals over max_removals, or declined
 """
 
+from ._academy import AcademyIndex, CurrentMember
 from ._errors import PreflightError, RemovalsRefusedError
 from ._export import ExportStats, export_members, export_results
 from ._import import ImportOptions, import_members, open_journal
@@ -33,23 +35,11 @@ from ._journal import (
     RowStatus,
 )
 from ._plan import (
-    AcademyIndex,
-    AddToGroup,
-    CreateMember,
-    CurrentMember,
-    EnrollCourse,
-    EnrollProgram,
-    FieldChange,
     InvitePolicy,
     Plan,
     PlanCounts,
     PlanOptions,
-    RemoveFromGroup,
     RowPlan,
-    SendInvite,
-    Step,
-    UnenrollCourse,
-    UpdateMember,
     plan_row,
     plan_sync,
 )
@@ -69,20 +59,27 @@ from ._rows import BulkInputError, CsvRows, MappingRows, MemberRow, ReadStats, R
 from ._sync import SyncOptions, SyncResult, removal_limit, removal_sample, sync_members
 from ._writers import ExportFormat
 
+# The step classes live in ``bulk.steps``; these names stay importable from here.
+from .steps import AddToGroup as AddToGroup
+from .steps import CreateMember as CreateMember
+from .steps import EnrollCourse as EnrollCourse
+from .steps import EnrollProgram as EnrollProgram
+from .steps import FieldChange as FieldChange
+from .steps import RemoveFromGroup as RemoveFromGroup
+from .steps import SendInvite as SendInvite
+from .steps import Step as Step
+from .steps import UnenrollCourse as UnenrollCourse
+from .steps import UpdateMember as UpdateMember
+
 __all__ = [
     "AcademyIndex",
     "Action",
     "ActionKind",
-    "AddToGroup",
     "BulkInputError",
-    "CreateMember",
     "CsvRows",
     "CurrentMember",
-    "EnrollCourse",
-    "EnrollProgram",
     "ExportFormat",
     "ExportStats",
-    "FieldChange",
     "ImportOptions",
     "ImportReport",
     "InputFingerprint",
@@ -106,7 +103,6 @@ __all__ = [
     "ReadStats",
     "Removal",
     "RemovalsRefusedError",
-    "RemoveFromGroup",
     "ReportError",
     "ReportTotals",
     "RowError",
@@ -115,12 +111,8 @@ __all__ = [
     "RowReport",
     "RowState",
     "RowStatus",
-    "SendInvite",
-    "Step",
     "SyncOptions",
     "SyncResult",
-    "UnenrollCourse",
-    "UpdateMember",
     "export_members",
     "export_results",
     "import_members",

@@ -19,9 +19,10 @@ from .._exceptions import CoursepathError
 from .._models import Group
 from .._redact import REDACT
 from ._journal import Journal, JournalError, RowState
-from ._plan import RowPlan, SendInvite, action, changes_member, journaled_actions
+from ._plan import RowPlan
 from ._report import ImportReport, Invitation, RowReport
 from ._rows import MemberRow, RowError
+from ._steps import SendInvite, action, changes_member, journaled_actions
 
 T = TypeVar("T")
 OnRow = Callable[[RowReport], None]

@@ -25,9 +25,10 @@ from typing import Final, TypeVar, Unpack
 
 from attrs import frozen
 
-from .._client import ClientView, _Base
+from .._client import ClientView, CoursepathAPI
 from .._config import Priority
 from .._exceptions import NotFoundError
+from .._fields import MEMBER_TEXT_FIELDS
 from .._models import Course, CourseMember, Member
 from .._resources._base import MemberFilters
 from .._validation import validate_id
@@ -50,14 +51,7 @@ T = TypeVar("T")
 MEMBER_COLUMNS: Final = (
     Column("id", "int"),
     Column("email"),
-    Column("name"),
-    Column("company"),
-    Column("department"),
-    Column("country"),
-    Column("external_id"),
-    Column("association"),
-    Column("identification"),
-    Column("registration"),
+    *(Column(field.name) for field in MEMBER_TEXT_FIELDS),
     Column("created_date", "date"),
 )
 #: The columns of a results export, in order; ``enrolled_date`` is when the learner
@@ -93,7 +87,7 @@ class ExportStats:
 
 
 async def export_members(
-    client: _Base,
+    client: CoursepathAPI,
     out: str | os.PathLike[str],
     *,
     format: ExportFormat,
@@ -131,7 +125,7 @@ async def export_members(
 
 
 async def export_results(
-    client: _Base,
+    client: CoursepathAPI,
     out: str | os.PathLike[str],
     *,
     format: ExportFormat,
@@ -200,14 +194,7 @@ def member_record(member: Member) -> dict[str, object]:
     return {
         "id": member.id,
         "email": member.email,
-        "name": member.name,
-        "company": member.company,
-        "department": member.department,
-        "country": member.country,
-        "external_id": member.external_id,
-        "association": member.association,
-        "identification": member.identification,
-        "registration": member.registration,
+        **{field.name: getattr(member, field.name) for field in MEMBER_TEXT_FIELDS},
         "created_date": member.created_date,
     }
 

@@ -20,11 +20,12 @@ from collections.abc import Awaitable, Callable, Sequence
 import attrs
 from attrs import field, frozen
 
-from .._client import ClientView, _Base
+from .._client import ClientView, CoursepathAPI
 from .._config import Priority, check_positive_int
 from .._exceptions import InvalidInputError
 from .._models import Member
 from .._validation import positive_or_none
+from ._academy import AcademyIndex, CurrentMember
 from ._apply import (
     OnRow,
     invalid_report,
@@ -35,13 +36,11 @@ from ._apply import (
     usable_group_names,
     writing,
 )
+from ._claims import MemberClaims
 from ._journal import InputFingerprint, JobKind, Journal, JournalGoneError
 from ._ledger import ApplyOptions
 from ._pipeline import RowPipeline
 from ._plan import (
-    AcademyIndex,
-    CurrentMember,
-    MemberClaims,
     PlanOptions,
     RowPlan,
     plan_row,
@@ -72,7 +71,7 @@ class ImportOptions:
 
 
 async def import_members(
-    client: _Base,
+    client: CoursepathAPI,
     rows: Rows,
     *,
     journal: Journal | None,

@@ -29,21 +29,21 @@ from .._resources._base import MemberFields, new_member_body
 from .._resources._members import create_member_at
 from ._journal import Journal, JournalError, MemberOutcome, RowState
 from ._ledger import WITHHELD_REASON, ApplyOptions, decide_invitation
-from ._plan import (
+from ._plan import RowPlan
+from ._report import Action, RowReport, applied_now
+from ._rows import MemberRow
+from ._steps import (
     AddToGroup,
     CreateMember,
     EnrollCourse,
     EnrollProgram,
     RemoveFromGroup,
-    RowPlan,
     SendInvite,
     Step,
     UnenrollCourse,
     UpdateMember,
     action,
 )
-from ._report import Action, RowReport, applied_now
-from ._rows import MemberRow
 
 __all__ = ["RowPipeline", "create_member"]
 

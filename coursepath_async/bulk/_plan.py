@@ -23,298 +23,39 @@ academy's current members and returns typed steps; the async job executes them a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar, Final, Literal
 
-from attrs import evolve, field, frozen
+from attrs import field, frozen
 
 from .._exceptions import InvalidInputError
 from .._models import Member
 from .._validation import check_choice, short_repr, validate_group_name, validate_id
-from ._journal import MEMBER_STEP
+from ._academy import AcademyIndex, CurrentMember, MatchConflict, group_key
+from ._claims import MemberClaims
 from ._ledger import InvitePolicy
-from ._report import Action, ActionKind
 from ._rows import MemberRow
-from ._seen import LineIndex
+from ._steps import (
+    AddToGroup,
+    CreateMember,
+    EnrollCourse,
+    EnrollProgram,
+    FieldChange,
+    RemoveFromGroup,
+    RowPlan,
+    SendInvite,
+    Step,
+    UnenrollCourse,
+    UpdateMember,
+)
 
 __all__ = [
-    "AcademyIndex",
-    "AddToGroup",
-    "CreateMember",
-    "CurrentMember",
-    "EnrollCourse",
-    "EnrollProgram",
-    "FieldChange",
     "InvitePolicy",
     "Plan",
     "PlanCounts",
     "PlanOptions",
-    "RemoveFromGroup",
     "RowPlan",
-    "SendInvite",
-    "Step",
-    "UnenrollCourse",
-    "UpdateMember",
     "plan_row",
     "plan_sync",
 ]
-
-RowPlanOutcome = Literal["created", "updated", "unchanged", "conflict"]
-
-
-def _quote(value: str | None) -> str:
-    if value is None:
-        return "(none)"
-    return repr(value if len(value) <= 60 else value[:60] + "...")
-
-
-@frozen
-class FieldChange:
-    """One member field to change: its snake_case name, the current and the wanted value."""
-
-    field: str
-    old: str | None
-    new: str
-
-
-@frozen(kw_only=True)
-class CreateMember:
-    """Create the member with the row's email and given fields."""
-
-    destructive: ClassVar[bool] = False
-    key: ClassVar[str] = MEMBER_STEP
-    kind: ClassVar[ActionKind] = "create"
-
-    email: str
-    fields: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def target(self) -> str:
-        """What the report's action names: the new member's email."""
-        return self.email
-
-    def describe(self) -> str:
-        """One line for a dry run."""
-        shown = ", ".join(f"{name}={_quote(value)}" for name, value in self.fields)
-        return f"create member {self.email}" + (f" ({shown})" if shown else "")
-
-
-@frozen(kw_only=True)
-class UpdateMember:
-    """Change the fields of an existing member that differ from the row."""
-
-    destructive: ClassVar[bool] = False
-    key: ClassVar[str] = MEMBER_STEP
-    kind: ClassVar[ActionKind] = "update"
-
-    member_id: int
-    changes: tuple[FieldChange, ...]
-
-    @property
-    def target(self) -> str:
-        """What the report's action names: the changed fields, comma-separated."""
-        return ",".join(change.field for change in self.changes)
-
-    def fields(self) -> dict[str, str]:
-        """The new values by snake_case name (``email`` included), as update() takes them."""
-        return {change.field: change.new for change in self.changes}
-
-    def describe(self) -> str:
-        """One line for a dry run."""
-        changes = ", ".join(f"{c.field} {_quote(c.old)} -> {_quote(c.new)}" for c in self.changes)
-        return f"update {changes}"
-
-
-@frozen
-class AddToGroup:
-    """Add the member to a group (by name)."""
-
-    destructive: ClassVar[bool] = False
-    kind: ClassVar[ActionKind] = "add_group"
-    group: str
-
-    @property
-    def key(self) -> str:
-        """The journal step name."""
-        return f"group+:{self.group}"
-
-    @property
-    def target(self) -> str:
-        """What the report's action names: the group."""
-        return self.group
-
-    def describe(self) -> str:
-        """One line for a dry run."""
-        return f"add to group {_quote(self.group)}"
-
-
-@frozen
-class RemoveFromGroup:
-    """Remove the member from a group the rows no longer list (only with remove_groups)."""
-
-    destructive: ClassVar[bool] = True
-    kind: ClassVar[ActionKind] = "remove_group"
-    group: str
-
-    @property
-    def key(self) -> str:
-        """The journal step name."""
-        return f"group-:{self.group}"
-
-    @property
-    def target(self) -> str:
-        """What the report's action names: the group."""
-        return self.group
-
-    def describe(self) -> str:
-        """One line for a dry run."""
-        return f"remove from group {_quote(self.group)}"
-
-
-@frozen
-class EnrollCourse:
-    """Enrol the member in a course as learner."""
-
-    destructive: ClassVar[bool] = False
-    kind: ClassVar[ActionKind] = "enroll"
-    course_id: int
-
-    @property
-    def key(self) -> str:
-        """The journal step name."""
-        return f"course+:{self.course_id}"
-
-    @property
-    def target(self) -> int:
-        """What the report's action names: the course."""
-        return self.course_id
-
-    def describe(self) -> str:
-        """One line for a dry run."""
-        return f"enrol in course {self.course_id}"
-
-
-@frozen
-class UnenrollCourse:
-    """Remove the member from a course, deleting their learning results (only with unenroll)."""
-
-    destructive: ClassVar[bool] = True
-    kind: ClassVar[ActionKind] = "unenroll"
-    course_id: int
-
-    @property
-    def key(self) -> str:
-        """The journal step name."""
-        return f"course-:{self.course_id}"
-
-    @property
-    def target(self) -> int:
-        """What the report's action names: the course."""
-        return self.course_id
-
-    def describe(self) -> str:
-        """One line for a dry run."""
-        return f"unenroll from course {self.course_id} (deletes the member's learning results)"
-
-
-@frozen
-class EnrollProgram:
-    """Make sure the member is enrolled in a program (cannot be checked, so always planned)."""
-
-    destructive: ClassVar[bool] = False
-    kind: ClassVar[ActionKind] = "enroll_program"
-    program_id: int
-
-    @property
-    def key(self) -> str:
-        """The journal step name."""
-        return f"program+:{self.program_id}"
-
-    @property
-    def target(self) -> int:
-        """What the report's action names: the program."""
-        return self.program_id
-
-    def describe(self) -> str:
-        """One line for a dry run."""
-        return f"ensure enrolled in program {self.program_id}"
-
-
-@frozen
-class SendInvite:
-    """Send the invitation email (at most once: the journal guards it)."""
-
-    destructive: ClassVar[bool] = False
-    key: ClassVar[str] = "invite"
-    kind: ClassVar[ActionKind] = "invite"
-    target: ClassVar[None] = None
-
-    def describe(self) -> str:
-        """One line for a dry run."""
-        return "send invitation"
-
-
-Step = (
-    CreateMember
-    | UpdateMember
-    | AddToGroup
-    | RemoveFromGroup
-    | EnrollCourse
-    | UnenrollCourse
-    | EnrollProgram
-    | SendInvite
-)
-# Steps that change something we can see; "ensure" steps and invitations do not.
-_CHANGES = (UpdateMember, AddToGroup, RemoveFromGroup, EnrollCourse, UnenrollCourse)
-# Their journal step names, but the member step's (an outcome of its own).
-_CHANGE_KEYS = ("group+:", "group-:", "course+:", "course-:")
-
-
-def action(step: Step, *, at: str | None = None) -> Action:
-    """The report's action for a step (``at``: when it was applied; None when planned)."""
-    return Action(kind=step.kind, target=step.target, at=at)
-
-
-#: Journal step-name prefixes and the action each names (the member step has its own).
-_STEP_ACTIONS: Final[tuple[tuple[str, ActionKind, bool], ...]] = (
-    ("group+:", "add_group", False),
-    ("group-:", "remove_group", False),
-    ("course+:", "enroll", True),
-    ("course-:", "unenroll", True),
-    ("program+:", "enroll_program", True),
-)
-
-
-def journaled_actions(step_keys: Iterable[str]) -> tuple[Action, ...]:
-    """The actions an earlier run's finished steps (journal names) applied, undated."""
-    found: list[Action] = []
-    for key in sorted(step_keys):
-        for prefix, kind, numeric in _STEP_ACTIONS:
-            if key.startswith(prefix):
-                target = key.removeprefix(prefix)
-                found.append(Action(kind=kind, target=int(target) if numeric else target))
-    return tuple(found)
-
-
-def changes_member(step_keys: Iterable[str]) -> bool:
-    """Whether these finished steps (journal names) changed the member, as _CHANGES do."""
-    return any(key.startswith(_CHANGE_KEYS) for key in step_keys)
-
-
-def _names(value: Iterable[str] | None) -> frozenset[str] | None:
-    return None if value is None else frozenset(value)
-
-
-def _ids(value: Iterable[int] | None) -> frozenset[int] | None:
-    return None if value is None else frozenset(value)
-
-
-@frozen(kw_only=True)
-class CurrentMember:
-    """What the academy has for one member; ``None`` groups/courses mean "not fetched"."""
-
-    member: Member
-    groups: frozenset[str] | None = field(default=None, converter=_names)
-    courses: frozenset[int] | None = field(default=None, converter=_ids)
 
 
 def _items(value: object, field: str) -> Iterable[object]:
@@ -357,46 +98,6 @@ class PlanOptions:
     invite: InvitePolicy = field(default="none", validator=_invite_policy)
     remove_groups: bool = False
     unenroll: bool = False
-
-
-@frozen(kw_only=True)
-class RowPlan:
-    """The steps for one row, in execution order, or why the row cannot be planned."""
-
-    line: int
-    key: str
-    email: str
-    member_id: int | None
-    steps: tuple[Step, ...] = ()
-    conflict: str | None = None
-
-    @property
-    def outcome(self) -> RowPlanOutcome:
-        """What the row will do to its member, as the report names it."""
-        if self.conflict is not None:
-            return "conflict"
-        if any(isinstance(step, CreateMember) for step in self.steps):
-            return "created"
-        if any(isinstance(step, _CHANGES) for step in self.steps):
-            return "updated"
-        return "unchanged"
-
-    @property
-    def destructive(self) -> bool:
-        """Whether any step deletes something (group membership, learning results)."""
-        return any(step.destructive for step in self.steps)
-
-    def describe(self) -> list[str]:
-        """Dry-run lines, destructive steps flagged in capitals."""
-        who = f"line {self.line} {self.email}"
-        if self.member_id is not None:
-            who += f" (member {self.member_id})"
-        if self.conflict is not None:
-            return [f"{who}: CONFLICT, skipped: {self.conflict}"]
-        return [
-            f"{who}: {'DESTRUCTIVE: ' if step.destructive else ''}{step.describe()}"
-            for step in self.steps
-        ]
 
 
 @frozen(kw_only=True)
@@ -461,87 +162,6 @@ class Plan:
         return [*lines, summary]
 
 
-_Key = Literal["email", "externalId"]
-
-
-class _Conflict(Exception):
-    """A row cannot be matched to a member without guessing."""
-
-
-def group_key(name: str) -> str:
-    """What two group names must share to mean one group: trimmed, case ignored."""
-    return name.strip().casefold()
-
-
-class AcademyIndex:
-    """The academy's members indexed by lowercase email and by externalId, for matching.
-
-    ``groups`` is the academy's group catalogue: a row naming one of them in another
-    case (or with other surrounding spaces) gets the academy's spelling.
-    """
-
-    def __init__(self, members: Iterable[CurrentMember], groups: Iterable[str] = ()) -> None:
-        self._spellings: dict[str, list[str]] = {}
-        for name in groups:
-            self._spellings.setdefault(group_key(name), []).append(name)
-        self._index: dict[tuple[_Key, str], CurrentMember] = {}
-        self._by_id: dict[int, Member] = {}
-        # Keys held by more than one member: matching on them would be a guess.
-        self._shared: dict[tuple[_Key, str], list[int]] = {}
-        for current in members:
-            self._by_id[current.member.id] = current.member
-            self._add(("email", current.member.email.lower()), current)
-            if current.member.external_id is not None:
-                self._add(("externalId", current.member.external_id), current)
-
-    def member(self, member_id: int | None) -> Member | None:
-        """The indexed member with this id (a plan's ``member_id``), or None."""
-        return None if member_id is None else self._by_id.get(member_id)
-
-    def group_names(self) -> list[str]:
-        """The academy's group catalogue, every spelling."""
-        return [name for names in self._spellings.values() for name in names]
-
-    def group_name(self, name: str) -> str:
-        """The academy's spelling of this group (the exact one if it has it), else ``name``."""
-        spellings = self._spellings.get(group_key(name))
-        if not spellings:
-            return name
-        return name if name in spellings else spellings[0]
-
-    def _add(self, key: tuple[_Key, str], current: CurrentMember) -> None:
-        first = self._index.setdefault(key, current)
-        if first.member.id != current.member.id:
-            self._shared.setdefault(key, [first.member.id]).append(current.member.id)
-
-    def _get(self, kind: _Key, value: str) -> CurrentMember | None:
-        shared = self._shared.get((kind, value))
-        if shared is not None:
-            ids = ", ".join(map(str, shared))
-            raise _Conflict(f"{kind} {value!r} is shared by members {ids}")
-        return self._index.get((kind, value))
-
-    def _match(self, row: MemberRow) -> CurrentMember | None:
-        """The member this row describes, None for a new member; raises _Conflict."""
-        by_email = self._get("email", row.email_key)
-        if row.external_id is None:
-            return by_email
-        by_id = self._get("externalId", row.external_id)
-        if by_id is not None:
-            if by_email is not None and by_email.member.id != by_id.member.id:
-                raise _Conflict(
-                    f"externalId {row.external_id!r} is member {by_id.member.id} "
-                    f"({by_id.member.email}) but {row.email} is member {by_email.member.id}"
-                )
-            return by_id
-        if by_email is not None and by_email.member.external_id is not None:
-            raise _Conflict(
-                f"{row.email} is member {by_email.member.id} with externalId "
-                f"{by_email.member.external_id!r}, not {row.external_id!r}"
-            )
-        return by_email
-
-
 def _wanted_groups(names: Iterable[str], academy: AcademyIndex) -> dict[str, str]:
     """The wanted groups by :func:`group_key`, each as the academy spells it (first kept)."""
     wanted: dict[str, str] = {}
@@ -564,8 +184,8 @@ def _field_changes(row: MemberRow, member: Member) -> tuple[FieldChange, ...]:
 def plan_row(row: MemberRow, academy: AcademyIndex, options: PlanOptions) -> RowPlan:
     """Plan one row against the academy (for an import, an index of the looked-up members)."""
     try:
-        current = academy._match(row)
-    except _Conflict as exc:
+        current = academy.match(row)
+    except MatchConflict as exc:
         return RowPlan(
             line=row.line, key=row.natural_key, email=row.email, member_id=None, conflict=str(exc)
         )
@@ -640,36 +260,9 @@ def _course_steps(
 
 
 def plan_sync(rows: Iterable[MemberRow], academy: AcademyIndex, options: PlanOptions) -> Plan:
-    """Plan every row; two rows that would act on the same member are conflicts."""
+    """Plan every row; two rows that would act on the same member are conflicts.
+
+    The claims live for this call only, so planning stays a function of its inputs.
+    """
     claims = MemberClaims()
     return Plan(tuple(claims.claim(plan_row(row, academy, options)) for row in rows))
-
-
-class MemberClaims:
-    """Which line of a run acts on each email and each member (by id).
-
-    Checked and taken with no ``await`` in between, so of two concurrent rows that would
-    act on the same person exactly one wins. Kept in a :class:`LineIndex` (bounded memory),
-    like the reader's duplicate check, so memory stays flat however many rows a run has.
-    """
-
-    def __init__(self) -> None:
-        self._lines = LineIndex()
-
-    def take(self, line: int, *, emails: Iterable[str], members: Iterable[int] = ()) -> str | None:
-        """Claim all of them for ``line``, or none: returns the conflict naming the holder."""
-        wanted = [*(f"email:{email.lower()}" for email in emails), *(f"id:{m}" for m in members)]
-        for item in wanted:
-            found = self._lines.get(item)
-            if found is not None and found[0] != line:
-                return f"acts on the same member or email as line {found[0]}"
-        self._lines.put(wanted, line)
-        return None
-
-    def claim(self, plan: RowPlan, *, also: Iterable[str] = ()) -> RowPlan:
-        """``plan`` once its email, ``also`` emails and member are claimed; else a conflict."""
-        if plan.conflict is not None:
-            return plan
-        members = () if plan.member_id is None else (plan.member_id,)
-        conflict = self.take(plan.line, emails=(plan.email, *also), members=members)
-        return plan if conflict is None else evolve(plan, steps=(), conflict=conflict)

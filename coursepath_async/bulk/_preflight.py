@@ -21,7 +21,7 @@ import asyncio
 from collections.abc import Iterator, Mapping
 from typing import Final
 
-from .._client import _Base
+from .._client import CoursepathAPI
 from .._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -40,7 +40,7 @@ LIBRARY_SOURCES: Final = {"courses": "PlanOptions.courses"}
 
 
 async def preflight(
-    client: _Base,
+    client: CoursepathAPI,
     rows: CsvRows | MappingRows,
     *,
     options: PlanOptions,
@@ -64,7 +64,7 @@ async def preflight(
         )
 
 
-async def _check_access(client: _Base) -> None:
+async def _check_access(client: CoursepathAPI) -> None:
     """The academy answers, the key works, and the acting member is an admin."""
     url = client.base_url
     try:
@@ -94,7 +94,7 @@ async def _check_access(client: _Base) -> None:
         raise PreflightError([f"the academy at {url} failed the admin check: {exc}"]) from exc
 
 
-async def _missing_courses(client: _Base, named: Mapping[int, str]) -> list[int]:
+async def _missing_courses(client: CoursepathAPI, named: Mapping[int, str]) -> list[int]:
     """The course ids the academy answers 404 for; any other failure stops the check."""
 
     async def missing(course: int) -> bool:

@@ -27,12 +27,13 @@ from itertools import islice
 import attrs
 from attrs import field, frozen
 
-from .._client import ClientView, _Base
+from .._client import ClientView, CoursepathAPI
 from .._config import Priority, check_positive_int
 from .._exceptions import InvalidInputError
 from .._models import Member
 from .._pagination import Paginator
 from .._validation import positive_or_none
+from ._academy import AcademyIndex, CurrentMember
 from ._apply import (
     OnRow,
     failed_report,
@@ -49,10 +50,9 @@ from ._errors import RemovalsRefusedError
 from ._import import Rows, finish_report, source_label
 from ._journal import Journal, JournalGoneError
 from ._ledger import ApplyOptions
+from ._memberrow import field_for
 from ._pipeline import RowPipeline
 from ._plan import (
-    AcademyIndex,
-    CurrentMember,
     Plan,
     PlanOptions,
     RowPlan,
@@ -61,7 +61,7 @@ from ._plan import (
 )
 from ._preflight import preflight as run_preflight
 from ._report import ImportReport, RowReport
-from ._rows import CsvRows, MemberRow, RowError, field_for
+from ._rows import CsvRows, MemberRow, RowError
 
 __all__ = [
     "SyncOptions",
@@ -108,7 +108,7 @@ class SyncResult:
 
 
 async def sync_members(
-    client: _Base,
+    client: CoursepathAPI,
     rows: Rows,
     *,
     journal: Journal | None,

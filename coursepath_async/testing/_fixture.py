@@ -16,6 +16,7 @@ from typing import Any, cast
 import orjson
 
 from .._exceptions import InvalidInputError
+from .._fields import MEMBER_TEXT_FIELDS
 from ._records import (
     Enrolment,
     JsonDict,
@@ -99,13 +100,7 @@ def _load(state: AcademyState, data: Mapping[str, Any]) -> None:
             id=int(item["id"]),
             name=item.get("name"),
             role=item.get("role", "learner"),
-            company=item.get("company"),
-            department=item.get("department"),
-            country=item.get("country"),
-            external_id=item.get("externalId"),
-            association=item.get("association"),
-            identification=item.get("identification"),
-            registration=item.get("registration"),
+            **{f.name: item.get(f.api) for f in MEMBER_TEXT_FIELDS if f.name != "name"},
             created=_optional_date(item.get("createdDate")),
         )
     for item in data.get("courses", []):

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Final, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import orjson
 from attrs import frozen
 
+from .._fields import MEMBER_TEXT_FIELDS
 from ._dialect import DEFAULT_DIALECT, EMAIL_IN_USE, Dialect
 from ._recorder import Invitation, InviteScope, Recorder
 from ._records import (
@@ -162,19 +163,9 @@ class Endpoints:
 
     def _create_member(self, call: Call) -> MemberRecord:
         fields = member_fields(call.body, creating=True)
-        get = fields.get
+        text: dict[str, Any] = {f.name: fields.get(f.name) for f in MEMBER_TEXT_FIELDS}
         try:
-            return self._state.add_member(
-                str(fields["email"]),
-                name=get("name"),
-                company=get("company"),
-                department=get("department"),
-                country=get("country"),
-                external_id=get("external_id"),
-                association=get("association"),
-                identification=get("identification"),
-                registration=get("registration"),
-            )
+            return self._state.add_member(str(fields["email"]), **text)
         except DuplicateEmailError as exc:
             raise self._duplicate(exc) from None
 

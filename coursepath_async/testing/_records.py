@@ -14,20 +14,16 @@ from typing import Final, Literal
 
 from attrs import frozen
 
+from .._fields import MEMBER_TEXT_FIELDS
+
 Role = Literal["admin", "learner"]
 EventName = Literal["COURSEMEMBER_CREATED", "COURSEMEMBER_COMPLETED", "COURSEMEMBER_DELETED"]
 JsonDict = dict[str, object]
 
 #: Member attributes that can be set through the API, as (JSON name, attribute name).
 #: ``email`` and ``name`` are handled separately because they have their own rules.
-MEMBER_OPTIONAL_FIELDS: tuple[tuple[str, str], ...] = (
-    ("company", "company"),
-    ("department", "department"),
-    ("country", "country"),
-    ("externalId", "external_id"),
-    ("association", "association"),
-    ("identification", "identification"),
-    ("registration", "registration"),
+MEMBER_OPTIONAL_FIELDS: tuple[tuple[str, str], ...] = tuple(
+    (field.api, field.name) for field in MEMBER_TEXT_FIELDS if field.name != "name"
 )
 
 _NAME_SPLIT = re.compile(r"[._\-]+")
@@ -158,14 +154,7 @@ def member_json(member: MemberRecord, dates: DateStyle = "iso") -> JsonDict:
     record: JsonDict = {
         "id": member.id,
         "email": member.email,
-        "name": member.name,
-        "company": member.company,
-        "department": member.department,
-        "country": member.country,
-        "externalId": member.external_id,
-        "association": member.association,
-        "identification": member.identification,
-        "registration": member.registration,
+        **{field.api: getattr(member, field.name) for field in MEMBER_TEXT_FIELDS},
     }
     return _created(record, member.created, dates)
 

@@ -24,6 +24,7 @@ import attrs
 import orjson
 
 from .._exceptions import CoursepathError, InvalidInputError
+from .._fields import MEMBER_TEXT_FIELDS
 from ._records import (
     CourseEvent,
     CourseRecord,
@@ -45,18 +46,7 @@ Listener = Callable[[CourseEvent], None]
 
 #: Member attributes that :meth:`AcademyState.update_member` may change.
 UPDATABLE_MEMBER_FIELDS = frozenset(
-    {
-        "email",
-        "name",
-        "company",
-        "department",
-        "country",
-        "external_id",
-        "association",
-        "identification",
-        "registration",
-        "role",
-    }
+    {"email", *(field.name for field in MEMBER_TEXT_FIELDS), "role"}
 )
 
 

@@ -8,16 +8,11 @@ EXPECTED = [
     "AcademyIndex",
     "Action",
     "ActionKind",
-    "AddToGroup",
     "BulkInputError",
-    "CreateMember",
     "CsvRows",
     "CurrentMember",
-    "EnrollCourse",
-    "EnrollProgram",
     "ExportFormat",
     "ExportStats",
-    "FieldChange",
     "ImportOptions",
     "ImportReport",
     "InputFingerprint",
@@ -41,7 +36,6 @@ EXPECTED = [
     "ReadStats",
     "Removal",
     "RemovalsRefusedError",
-    "RemoveFromGroup",
     "ReportError",
     "ReportTotals",
     "RowError",
@@ -50,12 +44,8 @@ EXPECTED = [
     "RowReport",
     "RowState",
     "RowStatus",
-    "SendInvite",
-    "Step",
     "SyncOptions",
     "SyncResult",
-    "UnenrollCourse",
-    "UpdateMember",
     "export_members",
     "export_results",
     "import_members",
@@ -73,6 +63,30 @@ def test_all_is_pinned_and_sorted() -> None:
     """__all__ lists exactly the expected names, sorted, and each one exists."""
     assert bulk.__all__ == EXPECTED
     assert all(hasattr(bulk, name) for name in EXPECTED)
+
+
+STEPS = [
+    "AddToGroup",
+    "CreateMember",
+    "EnrollCourse",
+    "EnrollProgram",
+    "FieldChange",
+    "RemoveFromGroup",
+    "SendInvite",
+    "Step",
+    "UnenrollCourse",
+    "UpdateMember",
+]
+
+
+def test_steps_namespace_is_pinned_and_still_reachable_from_bulk() -> None:
+    """bulk.steps exports the step types; the old ``bulk.X`` names are the same objects."""
+    import coursepath_async.bulk.steps as steps
+
+    assert steps.__all__ == STEPS
+    assert not set(STEPS) & set(bulk.__all__)
+    for name in STEPS:
+        assert getattr(bulk, name) is getattr(steps, name), name
 
 
 def test_errors_belong_to_the_sdk_hierarchy() -> None:
