@@ -11,11 +11,10 @@ from pathlib import Path
 import orjson
 import pytest
 from cli_env import cli_env
+from conftest import API_KEY
 
 from coursepath_async.testing import Faults, SandboxAcademy
 from coursepath_async.testing._people import write_people_csv
-
-API_KEY = "cli-tests-api-key-0123456789abcdefghijklmnop"
 
 
 @pytest.fixture

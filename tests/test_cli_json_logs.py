@@ -13,11 +13,11 @@ from typing import Any
 import orjson
 import pytest
 from cli_env import cli_env
+from conftest import API_KEY
 
 from coursepath_async._logformat import JsonFormatter
 from coursepath_async.testing import SandboxAcademy
 
-API_KEY = "json-log-tests-api-key-0123456789abcdefghijk"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJlbWFpbCI6ImFAYi5leGFtcGxlIn0.c2lnbmF0dXJlLWhlcmUtMDEyMw"
 
 

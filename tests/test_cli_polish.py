@@ -20,11 +20,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from cli_env import run_cli, start_cli
+from conftest import API_KEY
 
 from coursepath_async import CoursepathClient, __version__
 from coursepath_async.testing import SandboxAcademy
-
-API_KEY = "cli-polish-tests-api-key-0123456789abcdefghij"
 
 
 @pytest.fixture

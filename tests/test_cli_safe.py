@@ -14,10 +14,10 @@ from pathlib import Path
 import orjson
 import pytest
 from cli_env import cli_env, run_cli
+from conftest import API_KEY
 
 from coursepath_async.testing import SandboxAcademy
 
-API_KEY = "cli-safe-tests-api-key-0123456789abcdefghijklmnop"
 OLD_REPORT = b'{"an": "earlier report"}'
 
 

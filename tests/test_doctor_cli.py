@@ -10,10 +10,9 @@ import orjson
 import pytest
 from aiohttp import web
 from cli_env import run_cli
+from conftest import API_KEY
 
 from coursepath_async.testing import SandboxAcademy, ScriptedFault, leaked_credentials
-
-API_KEY = "doctor-tests-api-key-0123456789abcdefghijklmnop"
 
 
 async def doctor(academy: SandboxAcademy | None, *args: str, **env: str) -> tuple[int, str, str]:

@@ -6,12 +6,11 @@ import asyncio
 import logging
 
 import pytest
+from conftest import API_KEY
 
 from coursepath_async import ConfigurationError, CoursepathClient, Hooks
 from coursepath_async._hooks import LOG_INTERVAL, _Guard
 from coursepath_async._records import path_template
-
-API_KEY = "hooks-unit-tests-api-key-0123456789-abcdefghijklmnop"
 
 
 @pytest.mark.parametrize(

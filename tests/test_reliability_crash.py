@@ -23,12 +23,12 @@ from typing import Any
 import orjson
 import pytest
 from cli_env import cli_env
+from conftest import API_KEY
 
 from coursepath_async.bulk import CsvRows, MemberRow
 from coursepath_async.testing import Faults, Recorder, SandboxAcademy
 from coursepath_async.testing._people import PeopleFile, write_people_csv
 
-API_KEY = "reliability-crash-api-key-0123456789-abcdefghijk"
 ROWS = 600
 SEEDED = 20
 GROUP = "Crash Cohort"

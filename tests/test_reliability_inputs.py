@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from cli_env import cli_env
+from conftest import API_KEY
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -36,7 +37,6 @@ from coursepath_async.bulk import MappingRows, PlanOptions
 from coursepath_async.bulk._import import ImportOptions, open_journal
 from coursepath_async.testing import SandboxAcademy
 
-API_KEY = "reliability-inputs-api-key-0123456789-abcdefghij"
 NEW = "new.person@inputs.test"
 GOOD_URL = "https://acme.example.com"
 

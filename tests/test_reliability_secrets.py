@@ -36,6 +36,7 @@ from pathlib import Path
 
 import pytest
 from cli_env import cli_env, run_cli
+from conftest import API_KEY, make_client
 
 from coursepath_async import (
     APIStatusError,
@@ -63,7 +64,6 @@ from coursepath_async.testing import (
 )
 from coursepath_async.testing._people import write_people_csv
 
-API_KEY = "reliability-secrets-api-key-0123456789-abcdefghij"
 #: A course id the academy does not have: rows asking for it fail with a 404.
 MISSING_COURSE = 404
 
@@ -119,11 +119,8 @@ def spy_on_send(monkeypatch: pytest.MonkeyPatch) -> list[BaseException]:
 
 def fast_client(academy: SandboxAcademy, *, max_attempts: int) -> CoursepathClient:
     """A client acting as the academy's admin, 8 calls at a time, retrying almost at once."""
-    return CoursepathClient(
-        academy.url,
-        api_key=academy.api_key,
-        user=academy.admin_email,
-        allow_http=True,
+    return make_client(
+        academy,
         retry=RetryPolicy(max_attempts=max_attempts, base_delay=0.001, max_delay=0.01),
         max_concurrency=8,
     )

@@ -16,14 +16,14 @@ from collections import Counter
 from pathlib import Path
 
 from attrs import frozen
+from conftest import API_KEY, make_client
 
-from coursepath_async import CoursepathClient, RetryPolicy
+from coursepath_async import RetryPolicy
 from coursepath_async.bulk import CsvRows, MappingRows, MemberRow, PlanOptions
 from coursepath_async.bulk._import import ImportOptions, import_members, open_journal
 from coursepath_async.testing import Faults, SandboxAcademy
 from coursepath_async.testing._people import write_people_csv
 
-API_KEY = "reliability-soak-api-key-0123456789-abcdefghijklm"
 #: Rows of the in-CI soak; the issue's 5,000 take about 40 s, so the script runs those.
 DEFAULT_ROWS = 2_000
 SEEDED = 60
@@ -142,11 +142,8 @@ async def run_soak(rows: int, folder: Path, *, seed: int = 2026) -> SoakFigures:
         # about 1 in 20,000 runs, so the soak tests what it is about: nothing lost or doubled.
         retry = RetryPolicy(max_attempts=12, base_delay=0.001, max_delay=0.01)
         started = time.monotonic()
-        async with CoursepathClient(
-            academy.url,
-            api_key=academy.api_key,
-            user=academy.admin_email,
-            allow_http=True,
+        async with make_client(
+            academy,
             retry=retry,
             max_concurrency=16,
         ) as client:
@@ -270,11 +267,8 @@ async def test_existing_member_behind_a_5xx_then_409_is_updated_not_taken_for_ne
         rows = [{"email": existing.email, "company": "Renamed Ltd"}]
         plan = PlanOptions(invite="new")
         retry = RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0)
-        async with CoursepathClient(
-            academy.url,
-            api_key=academy.api_key,
-            user=academy.admin_email,
-            allow_http=True,
+        async with make_client(
+            academy,
             retry=retry,
         ) as client:
             with open_journal(

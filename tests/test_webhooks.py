@@ -13,6 +13,7 @@ import aiohttp
 import orjson
 import pytest
 from attrs import define
+from conftest import API_KEY
 from yarl import URL
 
 from coursepath_async import CoursepathClient, Priority, RetryPolicy
@@ -26,7 +27,6 @@ from coursepath_async.webhooks import (
     webhook_app,
 )
 
-API_KEY = "webhook-tests-api-key-0123456789-abcdefghijklmnop"
 SECRET = "s3cret-path-segment-0123456789abcdef"
 FORM = "application/x-www-form-urlencoded"
 FAST_RETRY = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0)

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
+from conftest import API_KEY, make_client
 
 from coursepath_async import CoursepathClient, RetryPolicy, ServerError
 from coursepath_async.bulk import ExportFormat, export_members, export_results
@@ -22,7 +23,6 @@ from coursepath_async.bulk._writers import Column, RecordWriter, open_writer
 from coursepath_async.testing import Faults, SandboxAcademy
 from coursepath_async.testing._records import Enrolment, MemberRecord
 
-API_KEY = "bulk-export-tests-key-0123456789abcdefghijkl"
 FORMATS: tuple[ExportFormat, ...] = ("csv", "jsonl", "sqlite")
 
 
@@ -32,11 +32,8 @@ async def serving(**options: Any) -> AsyncIterator[tuple[SandboxAcademy, Coursep
     settings: dict[str, Any] = {"members": 30, "courses": 4, "groups": 2, "seed": 3}
     settings.update(options)
     async with SandboxAcademy(api_key=API_KEY, **settings) as academy:
-        client = CoursepathClient(
-            academy.url,
-            api_key=academy.api_key,
-            user=academy.admin_email,
-            allow_http=True,
+        client = make_client(
+            academy,
             retry=RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0),
         )
         async with client:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import API_KEY, make_client
 
 from coursepath_async import APITimeoutError, CoursepathClient, RetryPolicy
 from coursepath_async._resources._members import Members
@@ -29,8 +30,6 @@ from coursepath_async.bulk._rows import MemberRow
 from coursepath_async.testing import Faults, SandboxAcademy
 from coursepath_async.testing._people import write_people_csv
 
-API_KEY = "bulk-import-tests-key-0123456789abcdefghijkl"
-
 
 @pytest.fixture
 async def academy() -> AsyncIterator[SandboxAcademy]:
@@ -41,13 +40,10 @@ async def academy() -> AsyncIterator[SandboxAcademy]:
 
 
 def _client(academy: SandboxAcademy, **kwargs: object) -> CoursepathClient:
-    return CoursepathClient(
-        academy.url,
-        api_key=academy.api_key,
-        user=academy.admin_email,
-        allow_http=True,
+    return make_client(
+        academy,
         retry=RetryPolicy(max_attempts=8, base_delay=0.001, max_delay=0.01),
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 

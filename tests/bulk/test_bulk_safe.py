@@ -9,6 +9,7 @@ from typing import get_args
 
 import orjson
 import pytest
+from conftest import API_KEY, make_client
 
 from coursepath_async import CoursepathClient, RetryPolicy
 from coursepath_async.bulk import (
@@ -29,8 +30,6 @@ from coursepath_async.bulk import (
 from coursepath_async.bulk._import import open_journal
 from coursepath_async.bulk._ledger import OWED_REASON
 from coursepath_async.testing import SandboxAcademy
-
-API_KEY = "bulk-safe-tests-key-0123456789abcdefghijklmn"
 
 #: The JSON report's contract, written out: renaming or dropping any of these is breaking.
 ROW_KEYS = {
@@ -106,11 +105,8 @@ async def serving(*, members: int = 6) -> AsyncIterator[tuple[SandboxAcademy, Co
     async with SandboxAcademy(
         api_key=API_KEY, members=members, courses=3, groups=2, seed=11
     ) as academy:
-        client = CoursepathClient(
-            academy.url,
-            api_key=academy.api_key,
-            user=academy.admin_email,
-            allow_http=True,
+        client = make_client(
+            academy,
             retry=RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0),
         )
         async with client:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from attrs import evolve
+from conftest import API_KEY, make_client
 
 from coursepath_async import CoursepathClient, RetryPolicy
 from coursepath_async.bulk import (
@@ -32,7 +33,6 @@ from coursepath_async.bulk._pipeline import RowPipeline
 from coursepath_async.testing import Faults, SandboxAcademy
 from coursepath_async.testing._faults import normalize_path
 
-API_KEY = "bulk-sync-tests-key-0123456789abcdefghijklmn"
 WRITES = ("POST", "DELETE")
 
 
@@ -44,11 +44,8 @@ async def serving(
     settings: dict[str, Any] = {"members": 40, "courses": 4, "programs": 2, "groups": 3, "seed": 8}
     settings.update(options)
     async with SandboxAcademy(api_key=API_KEY, **settings) as academy:
-        client = CoursepathClient(
-            academy.url,
-            api_key=academy.api_key,
-            user=academy.admin_email,
-            allow_http=True,
+        client = make_client(
+            academy,
             retry=RetryPolicy(max_attempts=attempts, base_delay=0.0, max_delay=0.0),
         )
         async with client:

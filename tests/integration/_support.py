@@ -1,5 +1,7 @@
 """Shared helpers of the integration suite: a sandbox academy with a real SDK client on it.
 
+The key and the client factory are the suite's own (``tests/conftest.py``).
+
 Imported as a plain module (``from _support import ...``): pytest puts this directory
 on ``sys.path`` because it has no ``__init__.py``, exactly as ``tests/testing`` does
 for ``sandbox_raw``.
@@ -14,30 +16,13 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from coursepath_async import CoursepathClient, RetryPolicy
+from conftest import API_KEY, make_client
+
+from coursepath_async import CoursepathClient
 from coursepath_async.testing import Recorder, RequestRecord, SandboxAcademy
-
-#: Long enough for PyJWT's HS256 key-length check, which would warn (= fail) otherwise.
-API_KEY = "integration-tests-api-key-0123456789-abcdefghijklmnop"
-
-#: Retries on, waits off: fault tests run at loopback speed.
-FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0)
 
 #: How long any single "wait until the academy saw X" may take before the test fails.
 WAIT_LIMIT = 5.0
-
-
-def make_client(academy: SandboxAcademy, **options: Any) -> CoursepathClient:
-    """A client acting as the academy's admin over plain loopback http, retrying without waits."""
-    settings: dict[str, Any] = {
-        "api_key": academy.api_key,
-        "user": academy.admin_email,
-        "allow_http": True,
-        "retry": FAST_RETRY,
-        "timeout": 10.0,
-    }
-    settings.update(options)
-    return CoursepathClient(academy.url, **settings)
 
 
 @asynccontextmanager

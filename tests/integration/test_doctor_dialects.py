@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _support import API_KEY, make_client
+from conftest import API_KEY, make_client
 
 from coursepath_async._doctor._probe import examine
 from coursepath_async._doctor._report import Report, diagnose

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import make_client
+from conftest import API_KEY, make_client
 
 from coursepath_async import BadRequestError, CoursepathClient, RetryPolicy
 from coursepath_async.bulk import (
@@ -32,7 +32,6 @@ from coursepath_async.bulk import (
 from coursepath_async.testing import Faults, SandboxAcademy
 from coursepath_async.testing import _records as records
 
-API_KEY = "integration-invitations-key-0123456789-abcdefghijk"
 NEW = PlanOptions(invite="new")
 ALL = PlanOptions(invite="all")
 WITHHELD = "could not tell whether this run created the member"

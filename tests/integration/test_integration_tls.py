@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ssl
-
 import pytest
 import trustme
-from _support import API_KEY, FAST_RETRY, make_client
+from conftest import API_KEY, FAST_RETRY, client_context, make_client, server_context
 
 from coursepath_async import (
     APIConnectionError,
@@ -17,23 +15,6 @@ from coursepath_async import (
 from coursepath_async.testing import SandboxAcademy
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-def server_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    return context
-
-
-def trusting_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
-
-
 async def test_https_with_a_trusted_private_ca(ca: trustme.CA) -> None:
     """A client given ``ssl=`` a context trusting the CA works over HTTPS, without allow_http."""
     async with SandboxAcademy(members=30, api_key=API_KEY, ssl=server_context(ca)) as academy:
@@ -42,7 +23,7 @@ async def test_https_with_a_trusted_private_ca(ca: trustme.CA) -> None:
             academy.url,
             api_key=academy.api_key,
             user=academy.admin_email,
-            ssl=trusting_context(ca),
+            ssl=client_context(ca),
             retry=FAST_RETRY,
         ) as client:
             assert (await client.members.me()).email == academy.admin_email

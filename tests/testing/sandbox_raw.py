@@ -17,12 +17,10 @@ import aiohttp
 import jwt
 import orjson
 from attrs import frozen
+from conftest import API_KEY
 from multidict import CIMultiDict
 
 from coursepath_async.testing import SandboxAcademy
-
-#: Long enough for PyJWT's HS256 key-length check, which would warn (= fail) otherwise.
-API_KEY = "sandbox-tests-api-key-0123456789-abcdefghijklmnop"
 
 
 @frozen
