@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 from cli_env import cli_env
-from conftest import API_KEY
+from conftest import API_KEY, sandbox
 
 from coursepath_async.testing import Faults, SandboxAcademy
 from coursepath_async.testing._people import write_people_csv
@@ -19,7 +19,7 @@ from coursepath_async.testing._people import write_people_csv
 
 @pytest.fixture
 async def academy() -> AsyncIterator[SandboxAcademy]:
-    async with SandboxAcademy(members=10, courses=3, groups=2, seed=4, api_key=API_KEY) as a:
+    async with sandbox(members=10, courses=3, groups=2, seed=4) as a:
         yield a
 
 
@@ -129,7 +129,7 @@ async def test_sigkill_mid_import_then_resume_completes_without_double_invites(
 ) -> None:
     """SIGKILL an import mid-run; re-running with its journal finishes and never invites twice."""
     faults = Faults(seed=3, latency=0.004, error_rate=0.03, applied_then_fail_rate=0.02)
-    async with SandboxAcademy(members=5, seed=1, api_key=API_KEY, faults=faults) as academy:
+    async with sandbox(members=5, seed=1, faults=faults) as academy:
         people = write_people_csv(tmp_path / "p.csv", rows=800, seed=5, bad_rows=False)
         args = ("import", str(people.path), "--invite", "--group", "Resumed", "--concurrency", "8")
         process = await _start(academy, *args)
@@ -161,9 +161,7 @@ async def test_sigkill_mid_import_then_resume_completes_without_double_invites(
 
 async def test_ctrl_c_drains_and_writes_the_report(tmp_path: Path) -> None:
     """SIGINT stops starting rows, finishes those in flight, writes journal and report, exits 1."""
-    async with SandboxAcademy(
-        members=5, seed=1, api_key=API_KEY, faults=Faults(latency=0.01)
-    ) as academy:
+    async with sandbox(members=5, seed=1, faults=Faults(latency=0.01)) as academy:
         people = write_people_csv(tmp_path / "p.csv", rows=1000, seed=6, bad_rows=False)
         process = await _start(academy, "import", str(people.path), "--concurrency", "4")
         async with asyncio.timeout(60):
@@ -231,9 +229,7 @@ async def test_a_second_sync_never_resends_an_invitation(
 
 async def test_an_interrupted_sync_resumes(tmp_path: Path) -> None:
     """A sync stopped by Ctrl-C is resumed by the next one: finished rows are not redone."""
-    async with SandboxAcademy(
-        members=5, seed=1, api_key=API_KEY, faults=Faults(latency=0.01)
-    ) as academy:
+    async with sandbox(members=5, seed=1, faults=Faults(latency=0.01)) as academy:
         people = write_people_csv(tmp_path / "p.csv", rows=300, seed=6, bad_rows=False)
         process = await _start(academy, "sync", str(people.path), "--concurrency", "2")
         async with asyncio.timeout(60):
@@ -262,9 +258,7 @@ async def test_an_unwritable_report_is_refused_before_connecting(
 
 async def test_a_report_lost_after_the_run_exits_1(tmp_path: Path) -> None:
     """When the report cannot be written after writes were sent: summary, error, exit 1."""
-    async with SandboxAcademy(
-        members=5, seed=1, api_key=API_KEY, faults=Faults(latency=0.02)
-    ) as academy:
+    async with sandbox(members=5, seed=1, faults=Faults(latency=0.02)) as academy:
         people = write_people_csv(tmp_path / "p.csv", rows=60, seed=6, bad_rows=False)
         folder = tmp_path / "out"
         folder.mkdir()
@@ -349,9 +343,7 @@ async def test_export_refusal_names_the_flag(academy: SandboxAcademy, tmp_path: 
 
 async def test_ctrl_c_on_an_export_does_not_mention_a_journal(tmp_path: Path) -> None:
     """An aborted export says it was cancelled; exports have no journal to resume."""
-    async with SandboxAcademy(
-        members=60, courses=4, seed=1, api_key=API_KEY, faults=Faults(latency=0.05)
-    ) as academy:
+    async with sandbox(members=60, courses=4, seed=1, faults=Faults(latency=0.05)) as academy:
         out_file = tmp_path / "r.csv"
         process = await _start(academy, "export", "results", "--out", str(out_file))
         async with asyncio.timeout(60):

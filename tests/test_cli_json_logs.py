@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 from cli_env import cli_env
-from conftest import API_KEY
+from conftest import API_KEY, sandbox
 
 from coursepath_async._logformat import JsonFormatter
 from coursepath_async.testing import SandboxAcademy
@@ -23,7 +23,7 @@ TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJlbWFpbCI6ImFAYi5leGFtcGxlIn0.c2lnbmF0dXJlLWhlcm
 
 @pytest.fixture
 async def academy() -> AsyncIterator[SandboxAcademy]:
-    async with SandboxAcademy(members=3, seed=4, api_key=API_KEY) as a:
+    async with sandbox(members=3, seed=4) as a:
         yield a
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from cli_env import run_cli, start_cli
-from conftest import API_KEY
+from conftest import API_KEY, sandbox
 
 from coursepath_async import CoursepathClient, __version__
 from coursepath_async.testing import SandboxAcademy
@@ -28,7 +28,7 @@ from coursepath_async.testing import SandboxAcademy
 
 @pytest.fixture
 async def academy() -> AsyncIterator[SandboxAcademy]:
-    async with SandboxAcademy(members=6, courses=2, groups=2, seed=3, api_key=API_KEY) as a:
+    async with sandbox(members=6, courses=2, groups=2, seed=3) as a:
         yield a
 
 

@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 import trustme
 from cli_env import run_cli
-from conftest import API_KEY, client_context, server_context
+from conftest import API_KEY, client_context, sandbox, server_context
 from connect_proxy import connect_proxy
 
 from coursepath_async import APIConnectionError, ConfigurationError, CoursepathClient, RetryPolicy
-from coursepath_async.testing import SandboxAcademy
 
 ONE_RETRY = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0)
 PASSWORD = "proxy-pa55word-do-not-print"
@@ -32,7 +31,7 @@ async def test_https_through_a_proxy_with_credentials_in_its_url(
     caplog.set_level(logging.DEBUG)
     server, client_tls = contexts(ca)
     async with (
-        SandboxAcademy(members=5, api_key=API_KEY, ssl=server) as academy,
+        sandbox(members=5, ssl=server) as academy,
         connect_proxy(credentials=("syncbot", PASSWORD)) as proxy,
     ):
         port = academy.url.split(":")[2].split("/")[0]
@@ -58,7 +57,7 @@ async def test_https_proxy_from_the_environment_and_no_proxy(
     """``HTTPS_PROXY`` is honoured; ``NO_PROXY`` naming the host or ``trust_env=False`` skip it."""
     server, client_tls = contexts(ca)
     async with (
-        SandboxAcademy(members=5, api_key=API_KEY, ssl=server) as academy,
+        sandbox(members=5, ssl=server) as academy,
         connect_proxy() as proxy,
     ):
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
@@ -89,7 +88,7 @@ async def test_a_proxy_refusing_the_credentials_is_a_connection_error_without_th
     """A 407 from the proxy is an ``APIConnectionError`` whose text holds no password."""
     server, client_tls = contexts(ca)
     async with (
-        SandboxAcademy(members=5, api_key=API_KEY, ssl=server) as academy,
+        sandbox(members=5, ssl=server) as academy,
         connect_proxy(credentials=("syncbot", "another-password")) as proxy,
         CoursepathClient(
             academy.url,
@@ -126,7 +125,7 @@ async def test_the_cli_goes_through_proxy(ca: trustme.CA, tmp_path: Path) -> Non
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     async with (
-        SandboxAcademy(members=5, api_key=API_KEY, ssl=server) as academy,
+        sandbox(members=5, ssl=server) as academy,
         connect_proxy(credentials=("syncbot", PASSWORD)) as proxy,
     ):
         with_credentials = proxy.url.replace("http://", f"http://syncbot:{PASSWORD}@")

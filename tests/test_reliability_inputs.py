@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from cli_env import cli_env
-from conftest import API_KEY
+from conftest import API_KEY, sandbox
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -45,9 +45,7 @@ Call = Callable[[CoursepathClient, Any], object]
 
 @pytest.fixture
 async def academy() -> AsyncIterator[SandboxAcademy]:
-    async with SandboxAcademy(
-        members=6, courses=2, programs=1, groups=2, seed=3, api_key=API_KEY
-    ) as a:
+    async with sandbox(members=6, courses=2, programs=1, groups=2, seed=3) as a:
         yield a
 
 

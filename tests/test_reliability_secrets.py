@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 from cli_env import cli_env, run_cli
-from conftest import API_KEY, make_client
+from conftest import API_KEY, make_client, sandbox
 
 from coursepath_async import (
     APIStatusError,
@@ -146,9 +146,7 @@ async def test_in_process_import_leaks_no_secret(
     terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
 
-    async with SandboxAcademy(
-        members=30, courses=2, groups=2, seed=6, api_key=API_KEY, faults=FAULTS
-    ) as academy:
+    async with sandbox(members=30, courses=2, groups=2, seed=6, faults=FAULTS) as academy:
         existing = [m.email for m in academy.state.members()[1:20]]
         people = write_people_csv(
             tmp_path / "people.csv",
@@ -261,9 +259,7 @@ async def test_cli_import_at_debug_leaks_no_secret(tmp_path: Path) -> None:
         rate_limit_rate=0.01,
         retry_after=0.02,
     )
-    async with SandboxAcademy(
-        members=12, courses=2, groups=1, seed=9, api_key=API_KEY, faults=faults
-    ) as academy:
+    async with sandbox(members=12, courses=2, groups=1, seed=9, faults=faults) as academy:
         people = write_people_csv(tmp_path / "people.csv", rows=150, seed=4, course_ids=(1, 2))
         academy.script("POST", "/members", 403)
         # The CLI's preflight refuses a missing course named by the file: enrolments
@@ -372,9 +368,7 @@ async def test_import_against_an_echoing_academy_leaks_no_secret(
     """Errors echoing token and key leave neither in logs, errors, report or journal (DEBUG)."""
     caplog.set_level(logging.DEBUG)  # the root logger
     raised = spy_on_send(monkeypatch)
-    async with SandboxAcademy(
-        members=20, courses=2, groups=2, seed=8, api_key=API_KEY, faults=ECHO_FAULTS
-    ) as academy:
+    async with sandbox(members=20, courses=2, groups=2, seed=8, faults=ECHO_FAULTS) as academy:
         people = write_people_csv(tmp_path / "people.csv", rows=120, seed=14, course_ids=(1, 2))
         script_echoes(academy)
         plan = PlanOptions(groups=("Echo Chamber",), invite="new")
@@ -415,9 +409,7 @@ async def test_cli_against_an_echoing_academy_leaks_no_secret(
     tmp_path: Path, level: str | None
 ) -> None:
     """The CLI's import and failing export print and write no echoed credential, any level."""
-    async with SandboxAcademy(
-        members=12, courses=2, groups=1, seed=10, api_key=API_KEY, faults=ECHO_FAULTS
-    ) as academy:
+    async with sandbox(members=12, courses=2, groups=1, seed=10, faults=ECHO_FAULTS) as academy:
         people = write_people_csv(tmp_path / "people.csv", rows=60, seed=5, course_ids=(1,))
         script_echoes(academy)
         flags = [] if level is None else ["--log-level", level]

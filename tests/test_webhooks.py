@@ -13,7 +13,7 @@ import aiohttp
 import orjson
 import pytest
 from attrs import define
-from conftest import API_KEY
+from conftest import API_KEY, sandbox
 from yarl import URL
 
 from coursepath_async import CoursepathClient, Priority, RetryPolicy
@@ -97,7 +97,7 @@ async def receiving(
 
     try:
         async with (
-            SandboxAcademy(members=12, courses=3, seed=5, api_key=API_KEY, webhook_url=url) as a,
+            sandbox(members=12, courses=3, seed=5, webhook_url=url) as a,
             CoursepathClient(
                 a.url,
                 api_key=API_KEY,

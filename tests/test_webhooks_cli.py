@@ -19,7 +19,7 @@ import pytest
 import trustme
 from attrs import define
 from cli_env import cli_env
-from conftest import API_KEY
+from conftest import API_KEY, sandbox
 
 from coursepath_async import ConfigurationError
 from coursepath_async._cli import _connection_options
@@ -36,7 +36,7 @@ WAIT = 10.0
 
 @pytest.fixture
 async def academy() -> AsyncIterator[SandboxAcademy]:
-    async with SandboxAcademy(members=12, courses=3, seed=5, api_key=API_KEY) as a:
+    async with sandbox(members=12, courses=3, seed=5) as a:
         yield a
 
 

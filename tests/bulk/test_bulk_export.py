@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import API_KEY, make_client
+from conftest import make_client, sandbox
 
 from coursepath_async import CoursepathClient, RetryPolicy, ServerError
 from coursepath_async.bulk import ExportFormat, export_members, export_results
@@ -31,7 +31,7 @@ async def serving(**options: Any) -> AsyncIterator[tuple[SandboxAcademy, Coursep
     """A seeded academy and an admin client with instant retries; both closed afterwards."""
     settings: dict[str, Any] = {"members": 30, "courses": 4, "groups": 2, "seed": 3}
     settings.update(options)
-    async with SandboxAcademy(api_key=API_KEY, **settings) as academy:
+    async with sandbox(**settings) as academy:
         client = make_client(
             academy,
             retry=RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0),

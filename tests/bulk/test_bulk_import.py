@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import API_KEY, make_client
+from conftest import make_client, sandbox
 
 from coursepath_async import APITimeoutError, CoursepathClient, RetryPolicy
 from coursepath_async._resources._members import Members
@@ -33,9 +33,7 @@ from coursepath_async.testing._people import write_people_csv
 
 @pytest.fixture
 async def academy() -> AsyncIterator[SandboxAcademy]:
-    async with SandboxAcademy(
-        members=10, courses=3, programs=2, groups=2, seed=5, api_key=API_KEY
-    ) as a:
+    async with sandbox(members=10, courses=3, programs=2, groups=2, seed=5) as a:
         yield a
 
 
@@ -244,9 +242,7 @@ async def test_fault_soak_converges_without_duplicates(tmp_path: Path) -> None:
         rate_limit_rate=0.01,
         retry_after=0.01,
     )
-    async with SandboxAcademy(
-        members=5, courses=2, groups=1, seed=2, api_key=API_KEY, faults=faults
-    ) as academy:
+    async with sandbox(members=5, courses=2, groups=1, seed=2, faults=faults) as academy:
         people = write_people_csv(tmp_path / "people.csv", rows=600, seed=9, course_ids=(1,))
         plan = PlanOptions(groups=("Soak",), courses=(2,), invite="new")
         with CsvRows(people.path) as rows:

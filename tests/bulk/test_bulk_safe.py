@@ -9,7 +9,7 @@ from typing import get_args
 
 import orjson
 import pytest
-from conftest import API_KEY, make_client
+from conftest import make_client, sandbox
 
 from coursepath_async import CoursepathClient, RetryPolicy
 from coursepath_async.bulk import (
@@ -102,9 +102,7 @@ DOCUMENT = {
 @asynccontextmanager
 async def serving(*, members: int = 6) -> AsyncIterator[tuple[SandboxAcademy, CoursepathClient]]:
     """A small seeded academy and an admin client with instant retries."""
-    async with SandboxAcademy(
-        api_key=API_KEY, members=members, courses=3, groups=2, seed=11
-    ) as academy:
+    async with sandbox(members=members, courses=3, groups=2, seed=11) as academy:
         client = make_client(
             academy,
             retry=RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0),

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from attrs import evolve
-from conftest import API_KEY, make_client
+from conftest import make_client, sandbox
 
 from coursepath_async import CoursepathClient, RetryPolicy
 from coursepath_async.bulk import (
@@ -43,7 +43,7 @@ async def serving(
     """A seeded academy and an admin client with instant retries; both closed afterwards."""
     settings: dict[str, Any] = {"members": 40, "courses": 4, "programs": 2, "groups": 3, "seed": 8}
     settings.update(options)
-    async with SandboxAcademy(api_key=API_KEY, **settings) as academy:
+    async with sandbox(**settings) as academy:
         client = make_client(
             academy,
             retry=RetryPolicy(max_attempts=attempts, base_delay=0.0, max_delay=0.0),

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from conftest import API_KEY, make_client
+from conftest import make_client, sandbox
 
 from coursepath_async import CoursepathClient
 from coursepath_async.testing import Recorder, RequestRecord, SandboxAcademy
@@ -32,8 +32,7 @@ async def serving(
     """Run a seeded academy (small by default) and a client connected to it; close both."""
     options: dict[str, Any] = {"members": 20, "courses": 4, "programs": 2, "groups": 3, "seed": 11}
     options.update(academy_options)
-    options.setdefault("api_key", API_KEY)
-    async with SandboxAcademy(**options) as academy, make_client(academy, **(client or {})) as sdk:
+    async with sandbox(**options) as academy, make_client(academy, **(client or {})) as sdk:
         yield academy, sdk
 
 

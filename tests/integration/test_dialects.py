@@ -13,7 +13,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from conftest import API_KEY, make_client
+from conftest import make_client, sandbox
 
 from coursepath_async import CoursepathClient, NotFoundError, RetryPolicy
 from coursepath_async.bulk import (
@@ -38,7 +38,7 @@ NEW_PEOPLE, EXISTING_PEOPLE = 12, 6
 
 
 def _academy(dialect: str) -> SandboxAcademy:
-    return SandboxAcademy(
+    return sandbox(
         dialect=dialect,
         members=MEMBERS,
         courses=2,
@@ -46,7 +46,6 @@ def _academy(dialect: str) -> SandboxAcademy:
         groups=3,
         seed=5,
         completion_rate=0.5,
-        api_key=API_KEY,
     )
 
 

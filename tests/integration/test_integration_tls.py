@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trustme
-from conftest import API_KEY, FAST_RETRY, client_context, make_client, server_context
+from conftest import FAST_RETRY, client_context, make_client, sandbox, server_context
 
 from coursepath_async import (
     APIConnectionError,
@@ -12,12 +12,11 @@ from coursepath_async import (
     ConfigurationError,
     CoursepathClient,
 )
-from coursepath_async.testing import SandboxAcademy
 
 
 async def test_https_with_a_trusted_private_ca(ca: trustme.CA) -> None:
     """A client given ``ssl=`` a context trusting the CA works over HTTPS, without allow_http."""
-    async with SandboxAcademy(members=30, api_key=API_KEY, ssl=server_context(ca)) as academy:
+    async with sandbox(members=30, ssl=server_context(ca)) as academy:
         assert academy.url.startswith("https://")
         async with CoursepathClient(
             academy.url,
@@ -39,7 +38,7 @@ async def test_https_with_a_trusted_private_ca(ca: trustme.CA) -> None:
 async def test_untrusted_certificate_is_a_connection_error_naming_it(ca: trustme.CA) -> None:
     """Not trusting the private CA gives ``APIConnectionError`` naming the certificate."""
     async with (
-        SandboxAcademy(members=3, api_key=API_KEY, ssl=server_context(ca)) as academy,
+        sandbox(members=3, ssl=server_context(ca)) as academy,
         CoursepathClient(
             academy.url, api_key=academy.api_key, user=academy.admin_email, retry=FAST_RETRY
         ) as client,
@@ -54,7 +53,7 @@ async def test_untrusted_certificate_is_a_connection_error_naming_it(ca: trustme
 
 async def test_plain_http_is_refused_before_any_request() -> None:
     """An http:// academy URL without ``allow_http`` is a ``ConfigurationError`` at construction."""
-    async with SandboxAcademy(members=3, api_key=API_KEY) as academy:
+    async with sandbox(members=3) as academy:
         assert academy.url.startswith("http://")
         with pytest.raises(ConfigurationError) as caught:
             CoursepathClient(academy.url, api_key=academy.api_key, user=academy.admin_email)

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 import trustme
 from aiohttp import web
-from conftest import API_KEY, client_context, server_context
+from conftest import client_context, sandbox, server_context
 from sandbox_raw import RawApi, one_attempt_session, running
 
 from coursepath_async.testing import SandboxAcademy
@@ -20,7 +20,7 @@ from coursepath_async.testing import SandboxAcademy
 async def test_serves_https_with_a_trusted_certificate(ca: trustme.CA) -> None:
     """With ``ssl=`` the academy serves https and a client trusting the CA gets through."""
     async with (
-        SandboxAcademy(members=3, api_key=API_KEY, ssl=server_context(ca)) as academy,
+        sandbox(members=3, ssl=server_context(ca)) as academy,
         one_attempt_session(connector=aiohttp.TCPConnector(ssl=client_context(ca))) as session,
     ):
         assert academy.url.startswith("https://127.0.0.1:")
@@ -32,7 +32,7 @@ async def test_serves_https_with_a_trusted_certificate(ca: trustme.CA) -> None:
 async def test_untrusted_certificates_are_refused(ca: trustme.CA) -> None:
     """A client that does not trust the CA fails the TLS handshake."""
     async with (
-        SandboxAcademy(members=3, api_key=API_KEY, ssl=server_context(ca)) as academy,
+        sandbox(members=3, ssl=server_context(ca)) as academy,
         one_attempt_session() as session,
     ):
         with pytest.raises(aiohttp.ClientConnectorCertificateError):
@@ -176,7 +176,7 @@ async def test_url_and_port_only_while_running() -> None:
 
 async def test_serve_forever_runs_until_cancelled() -> None:
     """``serve_forever`` keeps a started academy serving and closes it when cancelled."""
-    academy = SandboxAcademy(members=2, api_key=API_KEY)
+    academy = sandbox(members=2)
     await academy.start()
     task = asyncio.create_task(academy.serve_forever())
     async with one_attempt_session() as session:
