@@ -33,8 +33,7 @@ from coursepath_async import (
     RetryPolicy,
 )
 from coursepath_async._validation import validate_email
-from coursepath_async.bulk import MappingRows, PlanOptions
-from coursepath_async.bulk._import import ImportOptions, open_journal
+from coursepath_async.bulk import ImportOptions, MappingRows, PlanOptions, open_journal
 from coursepath_async.testing import SandboxAcademy
 
 NEW = "new.person@inputs.test"

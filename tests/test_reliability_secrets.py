@@ -51,9 +51,16 @@ from coursepath_async._auth import TokenSigner
 from coursepath_async._core import CallContext, Core
 from coursepath_async._progress import Progress
 from coursepath_async._sansio import ApiRequest, RawResponse
-from coursepath_async.bulk import CsvRows, ImportReport, PlanOptions, RowReport
+from coursepath_async.bulk import (
+    CsvRows,
+    ImportOptions,
+    ImportReport,
+    PlanOptions,
+    RowReport,
+    import_members,
+    open_journal,
+)
 from coursepath_async.bulk._apply import row_failure
-from coursepath_async.bulk._import import ImportOptions, import_members, open_journal
 from coursepath_async.testing import (
     Faults,
     Recorder,

@@ -19,8 +19,15 @@ from attrs import frozen
 from conftest import make_client, sandbox
 
 from coursepath_async import RetryPolicy
-from coursepath_async.bulk import CsvRows, MappingRows, MemberRow, PlanOptions
-from coursepath_async.bulk._import import ImportOptions, import_members, open_journal
+from coursepath_async.bulk import (
+    CsvRows,
+    ImportOptions,
+    MappingRows,
+    MemberRow,
+    PlanOptions,
+    import_members,
+    open_journal,
+)
 from coursepath_async.testing import Faults
 from coursepath_async.testing._people import write_people_csv
 

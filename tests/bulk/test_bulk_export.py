@@ -20,8 +20,7 @@ from coursepath_async import CoursepathClient, RetryPolicy, ServerError
 from coursepath_async.bulk import ExportFormat, export_members, export_results
 from coursepath_async.bulk._export import MEMBER_COLUMNS, RESULT_COLUMNS
 from coursepath_async.bulk._writers import Column, RecordWriter, open_writer
-from coursepath_async.testing import Faults, SandboxAcademy
-from coursepath_async.testing._records import Enrolment, MemberRecord
+from coursepath_async.testing import Enrolment, Faults, MemberRecord, SandboxAcademy
 
 FORMATS: tuple[ExportFormat, ...] = ("csv", "jsonl", "sqlite")
 

@@ -16,17 +16,19 @@ from coursepath_async import APITimeoutError, CoursepathClient, RetryPolicy
 from coursepath_async._resources._members import Members
 from coursepath_async.bulk import (
     CsvRows,
+    ImportOptions,
     ImportReport,
     InviteStateError,
     JournalMismatchError,
     MappingRows,
+    MemberRow,
     PlanOptions,
     RowPlan,
+    import_members,
+    open_journal,
+    plan_row,
 )
-from coursepath_async.bulk._import import ImportOptions, import_members, open_journal
 from coursepath_async.bulk._ledger import InvitationLedger
-from coursepath_async.bulk._plan import plan_row
-from coursepath_async.bulk._rows import MemberRow
 from coursepath_async.testing import Faults, SandboxAcademy
 from coursepath_async.testing._people import write_people_csv
 

@@ -23,11 +23,11 @@ from coursepath_async.bulk import (
     RowOutcome,
     SyncOptions,
     import_members,
+    open_journal,
     preflight,
     removal_limit,
     sync_members,
 )
-from coursepath_async.bulk._import import open_journal
 from coursepath_async.bulk._ledger import OWED_REASON
 from coursepath_async.testing import SandboxAcademy
 

@@ -26,9 +26,9 @@ from coursepath_async.bulk import (
     SyncOptions,
     SyncResult,
     UnenrollCourse,
+    open_journal,
     sync_members,
 )
-from coursepath_async.bulk._import import open_journal
 from coursepath_async.bulk._pipeline import RowPipeline
 from coursepath_async.testing import Faults, SandboxAcademy
 from coursepath_async.testing._faults import normalize_path
