@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from conftest import API_KEY, BASE_URL, USER, offline_client
+from conftest import API_KEY, BASE_URL, USER, make_client, offline_client
 
 from coursepath_async import (
     ClientStateError,
@@ -272,9 +272,7 @@ def test_a_client_used_from_a_second_event_loop_says_so() -> None:
 
     async def scenario() -> None:
         async with SandboxAcademy(members=3, seed=1) as academy:
-            client = CoursepathClient(
-                academy.url, api_key=academy.api_key, user=academy.admin_email, allow_http=True
-            )
+            client = make_client(academy)
             try:
                 assert await me(client) == academy.admin_email
 

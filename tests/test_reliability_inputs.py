@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from cli_env import cli_env
-from conftest import API_KEY, sandbox
+from conftest import API_KEY, make_client, sandbox
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -50,9 +50,7 @@ async def academy() -> AsyncIterator[SandboxAcademy]:
 
 @pytest.fixture
 async def client(academy: SandboxAcademy) -> AsyncIterator[CoursepathClient]:
-    async with CoursepathClient(
-        academy.url, api_key=academy.api_key, user=academy.admin_email, allow_http=True
-    ) as sdk:
+    async with make_client(academy) as sdk:
         yield sdk
 
 

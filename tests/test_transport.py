@@ -10,14 +10,13 @@ from typing import Any
 import aiohttp
 import pytest
 from aioresponses import aioresponses
-from conftest import API_KEY, BASE_URL
+from conftest import BASE_URL, offline_client
 from fake_api import Response, connection_key, refused
 from yarl import URL
 
 from coursepath_async import (
     APIConnectionError,
     APITimeoutError,
-    CoursepathClient,
     CoursepathError,
     RetryPolicy,
     UncertainOutcomeError,
@@ -133,7 +132,7 @@ async def test_no_aiohttp_exception_reaches_the_caller(
     mock.get(URL_, exception=raised, repeat=True)
     mock.post(BASE_URL + "/api/v1/members/1/invite", exception=raised, repeat=True)
     policy = RetryPolicy(max_attempts=2, base_delay=0, max_delay=0)
-    async with CoursepathClient(BASE_URL, api_key=API_KEY, user="a@x.co", retry=policy) as client:
+    async with offline_client(retry=policy) as client:
         with pytest.raises(CoursepathError) as info:
             await client.members.get(1)
         assert type(info.value) is expected
