@@ -9,6 +9,8 @@ puts this directory on ``sys.path`` (no ``__init__.py``), as it does for ``fake_
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -49,6 +51,15 @@ def make_client(academy: SandboxAcademy, **options: Any) -> CoursepathClient:
     }
     settings.update(options)
     return CoursepathClient(academy.url, **settings)
+
+
+@asynccontextmanager
+async def academy_and_client(
+    *, client: Mapping[str, Any] | None = None, **academy_options: Any
+) -> AsyncIterator[tuple[SandboxAcademy, CoursepathClient]]:
+    """Run :func:`sandbox` and a :func:`make_client` (``client`` options) on it; close both."""
+    async with sandbox(**academy_options) as academy, make_client(academy, **(client or {})) as sdk:
+        yield academy, sdk
 
 
 def offline_client(**options: Any) -> CoursepathClient:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import get_args
 
 import orjson
 import pytest
-from conftest import make_client, sandbox
+from conftest import academy_and_client
 
 from coursepath_async import CoursepathClient, RetryPolicy
 from coursepath_async.bulk import (
@@ -99,16 +98,14 @@ DOCUMENT = {
 }
 
 
-@asynccontextmanager
-async def serving(*, members: int = 6) -> AsyncIterator[tuple[SandboxAcademy, CoursepathClient]]:
+def serving(
+    *, members: int = 6
+) -> AbstractAsyncContextManager[tuple[SandboxAcademy, CoursepathClient]]:
     """A small seeded academy and an admin client with instant retries."""
-    async with sandbox(members=members, courses=3, groups=2, seed=11) as academy:
-        client = make_client(
-            academy,
-            retry=RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0),
-        )
-        async with client:
-            yield academy, client
+    retry = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0)
+    return academy_and_client(
+        client={"retry": retry}, members=members, courses=3, groups=2, seed=11
+    )
 
 
 def _writes(academy: SandboxAcademy) -> int:

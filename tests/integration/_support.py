@@ -13,10 +13,10 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from conftest import make_client, sandbox
+from conftest import academy_and_client
 
 from coursepath_async import CoursepathClient
 from coursepath_async.testing import Recorder, RequestRecord, SandboxAcademy
@@ -25,15 +25,19 @@ from coursepath_async.testing import Recorder, RequestRecord, SandboxAcademy
 WAIT_LIMIT = 5.0
 
 
-@asynccontextmanager
-async def serving(
+def serving(
     *, client: Mapping[str, Any] | None = None, **academy_options: Any
-) -> AsyncIterator[tuple[SandboxAcademy, CoursepathClient]]:
+) -> AbstractAsyncContextManager[tuple[SandboxAcademy, CoursepathClient]]:
     """Run a seeded academy (small by default) and a client connected to it; close both."""
-    options: dict[str, Any] = {"members": 20, "courses": 4, "programs": 2, "groups": 3, "seed": 11}
-    options.update(academy_options)
-    async with sandbox(**options) as academy, make_client(academy, **(client or {})) as sdk:
-        yield academy, sdk
+    options = {
+        "members": 20,
+        "courses": 4,
+        "programs": 2,
+        "groups": 3,
+        "seed": 11,
+        **academy_options,
+    }
+    return academy_and_client(client=client, **options)
 
 
 async def until(recorder: Recorder, predicate: Callable[[Recorder], bool]) -> None:
