@@ -1,4 +1,4 @@
-"""The one clock the scheduler and the governor keep time by: the loop's, or a test's fake."""
+"""The clock the scheduler, governor and attempt timeouts keep: the loop's, or a test's fake."""
 
 from __future__ import annotations
 

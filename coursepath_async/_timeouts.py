@@ -11,8 +11,10 @@ timeout fires between ``timeout`` and ``timeout + resolution`` after the attempt
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 
+from ._clock import Clock, Timer
 from ._exceptions import ClientStateError
 
 #: Slices are a tenth of the timeout, and never coarser than a second.
@@ -48,26 +50,28 @@ class Watch:
 class AttemptTimeouts:
     """Cancels attempts that outlive ``timeout``, with one timer per time slice."""
 
-    __slots__ = ("_handles", "_resolution", "_slices", "timeout")
+    __slots__ = ("_clock", "_handles", "_resolution", "_slices", "timeout")
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, *, clock: Clock | None = None) -> None:
         self.timeout = timeout
+        self._clock = clock  # None: the running loop's (tests pass a fake)
         self._resolution = min(_MAX_RESOLUTION, timeout / 10)
         self._slices: dict[int, set[Watch]] = {}
-        self._handles: dict[int, asyncio.TimerHandle] = {}
+        self._handles: dict[int, Timer] = {}
 
     def start(self) -> Watch:
         """Watch the current task's attempt until :meth:`stop`."""
         task = asyncio.current_task()
         if task is None:
             raise ClientStateError("a Coursepath call must run inside an asyncio task")
-        loop = asyncio.get_running_loop()
-        key = math.ceil((loop.time() + self.timeout) / self._resolution)
+        clock = self._clock if self._clock is not None else asyncio.get_running_loop()
+        key = math.ceil((clock.time() + self.timeout) / self._resolution)
         watch = Watch(task, key)
         watches = self._slices.get(key)
         if watches is None:
             watches = self._slices[key] = set()
-            self._handles[key] = loop.call_at(key * self._resolution, self._expire, key)
+            expire = functools.partial(self._expire, key)
+            self._handles[key] = clock.call_at(key * self._resolution, expire)
         watches.add(watch)
         return watch
 

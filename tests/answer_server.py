@@ -6,11 +6,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
+from conftest import API_KEY
 
 from coursepath_async import CoursepathClient, RetryPolicy
 
-#: Long enough for PyJWT's HS256 key-length check; the server checks no token.
-API_KEY = "answer-server-api-key-0123456789-abcdefghijklmnop"
 USER = "admin@answers.test"
 #: Any single call against the scripted server finishes well within this, or it hung.
 CALL_LIMIT = 5.0

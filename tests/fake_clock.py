@@ -1,4 +1,8 @@
-"""A loop clock for scheduler tests that moves only when told, running due timers in order."""
+"""A clock for tests that moves only when told, running due timers in order.
+
+It serves as an asyncio loop's clock (``time``/``call_at``) and as the plain ``clock()``
+callable that the hooks' guard, the sandbox limiter and the webhook dedupe take.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,10 @@ class FakeClock:
         self._order = itertools.count()
 
     def time(self) -> float:
+        return self.now
+
+    def __call__(self) -> float:
+        """The current time, for units that take a ``clock`` callable."""
         return self.now
 
     def call_at(self, when: float, callback: Callable[[], object]) -> FakeTimer:

@@ -7,16 +7,16 @@ from types import SimpleNamespace
 
 import jwt
 import pytest
+from conftest import API_KEY
 
 from coursepath_async import ConfigurationError, _auth
 from coursepath_async._auth import TokenSigner
 
 # >= 32 bytes, so PyJWT does not warn about a short HMAC key.
-KEY = "test-api-key-0123456789-abcdefghijklmnop"
 EMAIL = "admin@acme.example.com"
 
 
-def _decode(token: str, key: str = KEY) -> dict[str, object]:
+def _decode(token: str, key: str = API_KEY) -> dict[str, object]:
     claims: dict[str, object] = jwt.decode(
         token, key, algorithms=["HS256"], options={"verify_iat": False}
     )
@@ -29,13 +29,13 @@ def _freeze_time(monkeypatch: pytest.MonkeyPatch, now: float) -> None:
 
 def test_header_is_hs256_jwt() -> None:
     """The JOSE header is exactly {"alg": "HS256", "typ": "JWT"}."""
-    token = TokenSigner(KEY).sign(EMAIL)
+    token = TokenSigner(API_KEY).sign(EMAIL)
     assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}
 
 
 def test_token_verifies_with_the_api_key_and_carries_the_claims() -> None:
     """The signature verifies with the API key; claims are exactly email, iat and jti."""
-    claims = _decode(TokenSigner(KEY).sign(EMAIL))
+    claims = _decode(TokenSigner(API_KEY).sign(EMAIL))
     assert set(claims) == {"email", "iat", "jti"}
     assert claims["email"] == EMAIL
     assert isinstance(claims["iat"], int)
@@ -45,20 +45,20 @@ def test_token_verifies_with_the_api_key_and_carries_the_claims() -> None:
 
 def test_token_does_not_verify_with_another_key() -> None:
     """A token signed with one academy's key is refused with another key."""
-    token = TokenSigner(KEY).sign(EMAIL)
+    token = TokenSigner(API_KEY).sign(EMAIL)
     with pytest.raises(jwt.InvalidSignatureError):
         _decode(token, key="another-api-key-0123456789-abcdefghijkl")
 
 
 def test_token_is_accepted_by_pyjwt_default_validation() -> None:
     """A token signed now passes PyJWT's own checks, including iat sanity."""
-    claims = jwt.decode(TokenSigner(KEY).sign(EMAIL), KEY, algorithms=["HS256"])
+    claims = jwt.decode(TokenSigner(API_KEY).sign(EMAIL), API_KEY, algorithms=["HS256"])
     assert claims["email"] == EMAIL
 
 
 def test_iat_is_the_signing_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Iat is the wall-clock second at which the token was signed."""
-    signer = TokenSigner(KEY)
+    signer = TokenSigner(API_KEY)
     _freeze_time(monkeypatch, 1_700_000_123.9)
     assert _decode(signer.sign(EMAIL))["iat"] == 1_700_000_123
     _freeze_time(monkeypatch, 1_700_000_456.0)
@@ -67,7 +67,7 @@ def test_iat_is_the_signing_time(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_jti_is_unique_over_many_tokens() -> None:
     """Ten thousand tokens from one signer carry ten thousand different jti values."""
-    signer = TokenSigner(KEY)
+    signer = TokenSigner(API_KEY)
     tokens = [signer.sign(EMAIL) for _ in range(10_000)]
     assert len(set(tokens)) == 10_000
     jtis = {_decode(t)["jti"] for t in tokens}
@@ -76,22 +76,22 @@ def test_jti_is_unique_over_many_tokens() -> None:
 
 def test_jti_is_unique_across_signers() -> None:
     """Two signers (two processes, or a restart) never produce the same jti."""
-    first = {_decode(TokenSigner(KEY).sign(EMAIL))["jti"] for _ in range(200)}
+    first = {_decode(TokenSigner(API_KEY).sign(EMAIL))["jti"] for _ in range(200)}
     assert len(first) == 200
 
 
 def test_each_token_is_for_the_given_email() -> None:
     """One signer serves several acting members; each token names its own."""
-    signer = TokenSigner(KEY)
+    signer = TokenSigner(API_KEY)
     assert _decode(signer.sign("a@x.co"))["email"] == "a@x.co"
     assert _decode(signer.sign("b@x.co"))["email"] == "b@x.co"
 
 
 def test_repr_hides_the_key() -> None:
     """Neither repr nor str of a signer shows the API key."""
-    signer = TokenSigner(KEY)
-    assert KEY not in repr(signer)
-    assert KEY not in str(signer)
+    signer = TokenSigner(API_KEY)
+    assert API_KEY not in repr(signer)
+    assert API_KEY not in str(signer)
     assert "hidden" in repr(signer)
 
 
@@ -136,7 +136,7 @@ def test_an_asymmetric_key_is_a_configuration_error(key: str) -> None:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_draws_its_own_jti_prefix() -> None:
     """A signer made before fork() gives the child jti values the parent never uses."""
-    signer = TokenSigner(KEY)
+    signer = TokenSigner(API_KEY)
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import orjson
 import pytest
-from cli_env import cli_env, run_cli, served_sandbox
+from cli_env import run_cli, served_sandbox
 
 from coursepath_async.testing import DEFAULT_ADMIN_EMAIL, DIALECTS, SandboxAcademy
 from coursepath_async.testing._auth import encode_token
-
-
-async def _cli(academy: SandboxAcademy, *args: str, **env: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "coursepath_async", *args),
-        env=cli_env(academy, **env),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(60):
-        _, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, err.decode()
 
 
 async def test_import_invite_and_export_on_every_variation_at_once(tmp_path: Path) -> None:
@@ -35,9 +20,11 @@ async def test_import_invite_and_export_on_every_variation_at_once(tmp_path: Pat
     people.write_text("email,name\n" + "".join(f"p{i}@all.test,P {i}\n" for i in range(8)))
     report, out = tmp_path / "report.json", tmp_path / "members.csv"
     async with SandboxAcademy(dialect="all", members=105, seed=2) as academy:
-        code, err = await _cli(academy, "import", str(people), "--invite", f"--report={report}")
+        code, _, err = await run_cli(
+            academy, "import", str(people), "--invite", f"--report={report}"
+        )
         assert code == 0, err[-800:]
-        code, err = await _cli(academy, "export", "members", "--out", str(out))
+        code, _, err = await run_cli(academy, "export", "members", "--out", str(out))
         assert code == 0, err[-800:]
         members = academy.state.member_count
         invitations = dict(academy.recorder.invitations)
@@ -57,7 +44,7 @@ async def test_a_fixed_json_body_format_fails_the_rows_a_form_only_academy_refus
     people = tmp_path / "people.csv"
     people.write_text("email\nj1@form.test\nj2@form.test\n")
     async with SandboxAcademy(dialect="form_only", members=2, seed=2) as academy:
-        code, err = await _cli(academy, "import", str(people), *flag, **env)
+        code, _, err = await run_cli(academy, "import", str(people), *flag, **env)
         statuses = {r.status for r in academy.recorder.requests if r.method == "POST"}
     assert code == 1, err[-800:]
     assert statuses == {415}
@@ -68,7 +55,7 @@ async def test_a_bad_body_format_in_the_environment_is_a_usage_error(tmp_path: P
     people = tmp_path / "people.csv"
     people.write_text("email\nx@form.test\n")
     async with SandboxAcademy(members=1, seed=2) as academy:
-        code, err = await _cli(academy, "import", str(people), COURSEPATH_BODY_FORMAT="xml")
+        code, _, err = await run_cli(academy, "import", str(people), COURSEPATH_BODY_FORMAT="xml")
         assert len(academy.recorder.requests) == 0
     assert code == 2
     assert "COURSEPATH_BODY_FORMAT must be one of 'auto', 'json', 'form', got 'xml'" in err

@@ -2,42 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from cli_env import cli_env
+from cli_env import run_cli
+from conftest import API_KEY, sandbox
 
 from coursepath_async._logformat import JsonFormatter
 from coursepath_async.testing import SandboxAcademy
 
-API_KEY = "json-log-tests-api-key-0123456789abcdefghijk"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJlbWFpbCI6ImFAYi5leGFtcGxlIn0.c2lnbmF0dXJlLWhlcmUtMDEyMw"
 
 
 @pytest.fixture
 async def academy() -> AsyncIterator[SandboxAcademy]:
-    async with SandboxAcademy(members=3, seed=4, api_key=API_KEY) as a:
+    async with sandbox(members=3, seed=4) as a:
         yield a
-
-
-async def _run(academy: SandboxAcademy, *args: str, **env: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "coursepath_async", *args),
-        env=cli_env(academy, **env),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(60):
-        _, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, err.decode()
 
 
 def _records(stderr: str) -> list[dict[str, Any]]:
@@ -51,7 +36,7 @@ async def test_an_import_logs_json_lines_and_one_summary_record(
     """Each DEBUG attempt line and the job summary are JSON objects; no token appears."""
     people = tmp_path / "people.csv"
     people.write_text("email,name\n" + "".join(f"j{i}@json.test,J {i}\n" for i in range(3)))
-    code, err = await _run(
+    code, _, err = await run_cli(
         academy, "--log-format", "json", "--log-level", "debug", "import", str(people)
     )
     assert code == 0, err
@@ -75,7 +60,7 @@ async def test_json_is_the_env_default_and_shows_info(
     """``COURSEPATH_LOG_FORMAT=json`` alone gives JSON at info: the summary, no DEBUG lines."""
     people = tmp_path / "people.csv"
     people.write_text("email,name\nsolo@json.test,Solo\n")
-    code, err = await _run(academy, "import", str(people), COURSEPATH_LOG_FORMAT="json")
+    code, _, err = await run_cli(academy, "import", str(people), COURSEPATH_LOG_FORMAT="json")
     assert code == 0, err
     records = _records(err)
     assert [r["event"] for r in records if r["event"] == "job_summary"] == ["job_summary"]
@@ -84,7 +69,7 @@ async def test_json_is_the_env_default_and_shows_info(
 
 async def test_a_bad_log_format_in_the_env_is_a_usage_error(academy: SandboxAcademy) -> None:
     """An unknown ``COURSEPATH_LOG_FORMAT`` stops the command with exit code 2, naming it."""
-    code, err = await _run(academy, "import", "x.csv", COURSEPATH_LOG_FORMAT="yaml")
+    code, _, err = await run_cli(academy, "import", "x.csv", COURSEPATH_LOG_FORMAT="yaml")
     assert code == 2
     assert "COURSEPATH_LOG_FORMAT must be 'text' or 'json'" in err
 

@@ -20,16 +20,15 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from cli_env import run_cli, start_cli
+from conftest import API_KEY, sandbox
 
 from coursepath_async import CoursepathClient, __version__
 from coursepath_async.testing import SandboxAcademy
 
-API_KEY = "cli-polish-tests-api-key-0123456789abcdefghij"
-
 
 @pytest.fixture
 async def academy() -> AsyncIterator[SandboxAcademy]:
-    async with SandboxAcademy(members=6, courses=2, groups=2, seed=3, api_key=API_KEY) as a:
+    async with sandbox(members=6, courses=2, groups=2, seed=3) as a:
         yield a
 
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import orjson
 import pytest
-from cli_env import cli_env, served_sandbox
+from cli_env import run_cli, served_sandbox
 
 from coursepath_async.testing import SandboxAcademy
 from coursepath_async.testing._limiter import RATE_LIMIT_STYLES, RateLimitStyle
@@ -42,25 +40,20 @@ async def test_the_cli_import_finishes_at_the_limiters_pace(
         rate_limit_burst=2,
         clock_offset=offset,
     ) as academy:
-        process = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "coursepath_async", "import", str(people), "--invite"),
-            f"--report={report_path}",
-            env=cli_env(academy),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        code, _, err = await run_cli(
+            academy, "import", str(people), "--invite", f"--report={report_path}"
         )
-        _, err = await asyncio.wait_for(process.communicate(), 60)
         invitations = dict(academy.recorder.invitations)
         limiter = academy.limiter
     totals = orjson.loads(report_path.read_bytes())["totals"]
-    assert process.returncode == 0, err.decode()[-500:]
+    assert code == 0, err[-500:]
     assert (totals["rows"], totals["succeeded"], totals["created"]) == (rows, rows, rows)
     assert totals["invitations_sent"] == rows
     assert len(invitations) == rows
     assert set(invitations.values()) == {1}
     assert limiter is not None
     assert limiter.refused > 0
-    assert "rate limit:" in err.decode()
+    assert "rate limit:" in err
     # The pace is timed by the benchmark (python -m benchmarks --only 9), not asserted here.
 
 
@@ -69,19 +62,13 @@ async def test_max_rate_holds_the_cli_to_it(tmp_path: Path) -> None:
     people = tmp_path / "people.csv"
     people.write_text("email,name\n" + "".join(f"m{i}@cap.test,M {i}\n" for i in range(30)))
     async with SandboxAcademy(members=1, seed=3) as academy:
-        process = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "coursepath_async", "import", str(people)),
-            env=cli_env(academy, COURSEPATH_MAX_RATE="20/s"),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        _, err = await asyncio.wait_for(process.communicate(), 60)
+        code, _, err = await run_cli(academy, "import", str(people), COURSEPATH_MAX_RATE="20/s")
         # The creates: the preflight's two reads come before them.
         starts = sorted(r.started for r in academy.recorder.requests if r.method == "POST")
-    assert process.returncode == 0, err.decode()[-500:]
+    assert code == 0, err[-500:]
     assert len(starts) == 30
     assert starts[-1] - starts[0] >= (30 - 2) / 20  # a bucket of one, then 20 a second
-    assert "rate limit: 20 req/s" in err.decode()
+    assert "rate limit: 20 req/s" in err
 
 
 async def test_the_sandbox_command_serves_a_limiter() -> None:
@@ -103,12 +90,6 @@ async def test_the_sandbox_command_serves_a_limiter() -> None:
 
 async def test_a_bad_rate_limit_flag_is_a_usage_error() -> None:
     """``--rate-limit fast`` exits 2 naming the flag."""
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "coursepath_async", "sandbox", "--rate-limit", "fast"),
-        env=cli_env(None),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 2
-    assert "--rate-limit" in err.decode()
+    code, _, err = await run_cli(None, "sandbox", "--rate-limit", "fast")
+    assert code == 2
+    assert "--rate-limit" in err

@@ -14,16 +14,16 @@ from pathlib import Path
 import orjson
 import pytest
 from cli_env import cli_env, run_cli
+from conftest import API_KEY, sandbox
 
 from coursepath_async.testing import SandboxAcademy
 
-API_KEY = "cli-safe-tests-api-key-0123456789abcdefghijklmnop"
 OLD_REPORT = b'{"an": "earlier report"}'
 
 
 @pytest.fixture
 async def academy() -> AsyncIterator[SandboxAcademy]:
-    async with SandboxAcademy(members=6, courses=3, groups=2, seed=3, api_key=API_KEY) as a:
+    async with sandbox(members=6, courses=3, groups=2, seed=3) as a:
         yield a
 
 
@@ -138,7 +138,7 @@ async def test_a_learner_is_refused_as_not_an_admin(
 
 async def _enrolled_academy(tmp_path: Path) -> tuple[SandboxAcademy, Path]:
     """An academy whose 20 learners have 2 courses each, and a file wanting them in none."""
-    academy = SandboxAcademy(members=1, courses=3, groups=0, seed=5, api_key=API_KEY)
+    academy = sandbox(members=1, courses=3, groups=0, seed=5)
     await academy.start()
     lines = []
     for i in range(20):

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
 from aioresponses import aioresponses
+from conftest import API_KEY, BASE_URL, FAST_RETRY, USER, offline_client
 from fake_api import FakeAPI, settle
 
 from coursepath_async import (
@@ -30,16 +31,11 @@ from coursepath_async import (
     NotFoundError,
     Priority,
     ProgramMember,
-    RetryPolicy,
     UnprocessableEntityError,
 )
 from coursepath_async._resources import Courses, Groups, Members, Programs
 
-BASE = "https://acme.example.com"
-API = BASE + "/api/v1"
-KEY = "test-api-key-0123456789-abcdefghijklmnop"
-USER = "admin@acme.example.com"
-FAST = RetryPolicy(max_attempts=4, base_delay=0, max_delay=0)
+API = BASE_URL + "/api/v1"
 NEW = "new@acme.example.com"
 
 
@@ -50,12 +46,12 @@ def member(member_id: int, email: str = NEW, **fields: Any) -> dict[str, Any]:
 @pytest.fixture
 def api() -> Iterator[FakeAPI]:
     with aioresponses() as mock:
-        yield FakeAPI(mock, API, KEY)
+        yield FakeAPI(mock, API, API_KEY)
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[CoursepathClient]:
-    async with CoursepathClient(BASE, api_key=KEY, user=USER, retry=FAST) as c:
+    async with offline_client(retry=FAST_RETRY) as c:
         yield c
 
 
@@ -375,9 +371,7 @@ async def test_form_body_format(api: FakeAPI) -> None:
     """With body_format="form", invitations send ``mail[subject]`` form fields."""
     api.add("POST", "/members/7/invite", status=204)
     api.add("POST", "/members", payload=member(7))
-    async with CoursepathClient(
-        BASE, api_key=KEY, user=USER, retry=FAST, body_format="form"
-    ) as client:
+    async with offline_client(retry=FAST_RETRY, body_format="form") as client:
         await client.members.invite(7, subject="Hi there", body="Welcome & go")
         await client.members.create(NEW, external_id="E1")
     invite, create = api.sent
@@ -393,9 +387,7 @@ async def test_form_body_format(api: FakeAPI) -> None:
 
 async def test_form_body_refuses_a_list_before_any_request(api: FakeAPI) -> None:
     """A list in ``extra`` under body_format="form" raises ValueError and sends nothing."""
-    async with CoursepathClient(
-        BASE, api_key=KEY, user=USER, retry=FAST, body_format="form"
-    ) as client:
+    async with offline_client(retry=FAST_RETRY, body_format="form") as client:
         with pytest.raises(ValueError, match="'tags'"):
             await client.members.create(NEW, extra={"tags": ["x", "y"]})
     assert api.sent == []
@@ -404,7 +396,7 @@ async def test_form_body_refuses_a_list_before_any_request(api: FakeAPI) -> None
 @pytest.mark.parametrize("priority", [True, False, 7, -1, "BULK", 1.0])
 async def test_with_options_refuses_a_bad_priority(priority: object) -> None:
     """A bool, unknown int or other value is a ConfigurationError, not a silent lane."""
-    async with CoursepathClient(BASE, api_key=KEY, user=USER, retry=FAST) as client:
+    async with offline_client(retry=FAST_RETRY) as client:
         with pytest.raises(ConfigurationError, match="priority"):
             client.with_options(priority=priority)  # type: ignore[arg-type]
         assert client.with_options(priority=2).priority is Priority.BULK  # type: ignore[arg-type]
@@ -704,9 +696,7 @@ async def test_views_share_one_budget(api: FakeAPI) -> None:
     gate = asyncio.Event()
     api.add("GET", "/members/1", payload=member(1), before=gate.wait)
     api.add("GET", "/members/2", payload=member(2))
-    async with CoursepathClient(
-        BASE, api_key=KEY, user=USER, retry=FAST, max_concurrency=1
-    ) as client:
+    async with offline_client(retry=FAST_RETRY, max_concurrency=1) as client:
         view = client.as_user("other@acme.example.com")
         first = asyncio.create_task(view.members.get(1))
         await settle()
@@ -729,9 +719,7 @@ async def test_interactive_view_overtakes_bulk_backlog(api: FakeAPI) -> None:
     api.add("GET", "/members/1", payload=member(1), before=gate.wait)
     for i in (10, 11, 12, 20):
         api.add("GET", f"/members/{i}", payload=member(i))
-    async with CoursepathClient(
-        BASE, api_key=KEY, user=USER, retry=FAST, max_concurrency=1, interactive_reserve=0
-    ) as client:
+    async with offline_client(retry=FAST_RETRY, max_concurrency=1, interactive_reserve=0) as client:
         bulk = client.with_options(priority=Priority.BULK)
         web = client.with_options(priority=Priority.INTERACTIVE)
         assert (bulk.priority, web.priority) == (Priority.BULK, Priority.INTERACTIVE)
@@ -752,9 +740,7 @@ async def test_interactive_calls_use_their_reserve_without_waiting(api: FakeAPI)
     gate = asyncio.Event()
     for i in (1, 10, 11, 20, 21, 22):
         api.add("GET", f"/members/{i}", payload=member(i), before=gate.wait)
-    async with CoursepathClient(
-        BASE, api_key=KEY, user=USER, retry=FAST, max_concurrency=1, interactive_reserve=2
-    ) as client:
+    async with offline_client(retry=FAST_RETRY, max_concurrency=1, interactive_reserve=2) as client:
         bulk = client.with_options(priority=Priority.BULK)
         web = client.with_options(priority=Priority.INTERACTIVE)
         tasks = [asyncio.create_task(client.members.get(1))]
@@ -776,23 +762,23 @@ async def test_interactive_calls_use_their_reserve_without_waiting(api: FakeAPI)
 async def test_interactive_reserve_is_validated(bad: object) -> None:
     """A reserve that is not a whole number >= 0 is refused before anything starts."""
     with pytest.raises(ConfigurationError, match="interactive_reserve must be an integer >= 0"):
-        CoursepathClient(BASE, api_key=KEY, user=USER, interactive_reserve=bad)  # type: ignore[arg-type]
+        offline_client(interactive_reserve=bad)
 
 
 async def test_with_options_validates() -> None:
     """``with_options`` refuses a bad deadline and keeps unspecified options."""
-    async with CoursepathClient(BASE, api_key=KEY, user=USER, deadline=9) as client:
+    async with offline_client(deadline=9) as client:
         view = client.with_options(priority=Priority.BULK)
         assert view.user == USER
         with pytest.raises(ConfigurationError, match="deadline"):
             client.with_options(deadline=-1)
-        assert repr(view) == f"<ClientView {BASE} user={USER!r} priority=BULK>"
+        assert repr(view) == f"<ClientView {BASE_URL} user={USER!r} priority=BULK>"
 
 
 async def test_closed_client_refuses_calls(api: FakeAPI) -> None:
     """After ``aclose`` the client and its views raise RuntimeError instead of reconnecting."""
     api.add("GET", "/members/1", payload=member(1), repeat=True)
-    client = CoursepathClient(BASE, api_key=KEY, user=USER, retry=FAST)
+    client = offline_client(retry=FAST_RETRY)
     view = client.as_user("other@acme.example.com")
     await client.members.get(1)
     await client.aclose()
@@ -809,7 +795,7 @@ async def test_closed_client_refuses_calls(api: FakeAPI) -> None:
 async def test_async_with_returns_the_client_and_closes_it(api: FakeAPI) -> None:
     """``async with`` yields the client itself and closes it on exit."""
     api.add("GET", "/members/me", payload=member(1, USER))
-    client = CoursepathClient(BASE, api_key=KEY, user=USER)
+    client = offline_client()
     async with client as entered:
         assert entered is client
         await client.members.me()
@@ -819,8 +805,8 @@ async def test_async_with_returns_the_client_and_closes_it(api: FakeAPI) -> None
 
 async def _leak_a_used_client() -> None:
     with aioresponses() as mock:
-        FakeAPI(mock, API, KEY).add("GET", "/members/me", payload=member(1, USER))
-        client = CoursepathClient(BASE, api_key=KEY, user=USER)
+        FakeAPI(mock, API, API_KEY).add("GET", "/members/me", payload=member(1, USER))
+        client = offline_client()
         await client.members.me()
 
 
@@ -847,7 +833,7 @@ async def test_unused_client_does_not_warn() -> None:
     """A client that never sent a request holds no sockets, so dropping it is silent."""
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        client = CoursepathClient(BASE, api_key=KEY, user=USER)
+        client = offline_client()
         del client
         gc.collect()
     assert [w for w in record if issubclass(w.category, ResourceWarning)] == []
@@ -855,11 +841,11 @@ async def test_unused_client_does_not_warn() -> None:
 
 async def test_client_properties_and_repr() -> None:
     """The client exposes its origin, user and lane; the repr shows no secret."""
-    async with CoursepathClient(BASE + "/api/v1/", api_key=KEY, user=USER) as client:
-        assert client.base_url == BASE
+    async with CoursepathClient(BASE_URL + "/api/v1/", api_key=API_KEY, user=USER) as client:
+        assert client.base_url == BASE_URL
         assert client.user == USER
         assert client.priority is Priority.NORMAL
-        assert repr(client) == f"<CoursepathClient {BASE} user={USER!r}>"
-        assert KEY not in repr(client)
+        assert repr(client) == f"<CoursepathClient {BASE_URL} user={USER!r}>"
+        assert API_KEY not in repr(client)
         stats = client.scheduler_stats()
         assert (stats.limit, stats.active) == (16, 0)

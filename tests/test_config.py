@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import pytest
+from conftest import API_KEY, USER
 
 from coursepath_async import ConfigurationError, CoursepathClient, Priority, RetryPolicy
 from coursepath_async._config import (
@@ -20,9 +21,6 @@ from coursepath_async._config import (
     resolve_base_url,
     resolve_user,
 )
-
-KEY = "test-api-key-0123456789-abcdefghijklmnop"
-USER = "admin@acme.example.com"
 
 
 @pytest.fixture(autouse=True)
@@ -168,10 +166,10 @@ def test_missing_url() -> None:
 def test_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """COURSEPATH_URL, COURSEPATH_API_KEY and COURSEPATH_USER fill omitted arguments."""
     monkeypatch.setenv(ENV_URL, "https://env.coursepath.com")
-    monkeypatch.setenv(ENV_API_KEY, KEY)
+    monkeypatch.setenv(ENV_API_KEY, API_KEY)
     monkeypatch.setenv(ENV_USER, "  env@acme.example.com ")
     assert str(resolve_base_url(None, allow_http=False)) == "https://env.coursepath.com/"
-    assert resolve_api_key(None) == KEY
+    assert resolve_api_key(None) == API_KEY
     assert resolve_user(None) == "env@acme.example.com"
 
 
@@ -183,14 +181,14 @@ def test_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert str(resolve_base_url("https://arg.coursepath.com", allow_http=False)).startswith(
         "https://arg."
     )
-    assert resolve_api_key(KEY) == KEY
+    assert resolve_api_key(API_KEY) == API_KEY
     assert resolve_user(USER) == USER
 
 
 async def test_client_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """A client can be built from the environment alone."""
     monkeypatch.setenv(ENV_URL, "https://env.coursepath.com/api/v1")
-    monkeypatch.setenv(ENV_API_KEY, KEY)
+    monkeypatch.setenv(ENV_API_KEY, API_KEY)
     monkeypatch.setenv(ENV_USER, USER)
     async with CoursepathClient() as client:
         assert client.base_url == "https://env.coursepath.com"
@@ -332,29 +330,29 @@ def test_client_refuses_bad_configuration(override: dict[str, Any]) -> None:
     """Each bad constructor argument raises ConfigurationError; the key is never echoed."""
     kwargs: dict[str, Any] = {
         "base_url": "https://acme.coursepath.com",
-        "api_key": KEY,
+        "api_key": API_KEY,
         "user": USER,
         **override,
     }
     with pytest.raises(ConfigurationError) as info:
         CoursepathClient(**kwargs)
-    assert KEY not in str(info.value)
-    assert KEY not in repr(info.value)
+    assert API_KEY not in str(info.value)
+    assert API_KEY not in repr(info.value)
 
 
 def test_missing_key_error_does_not_echo_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Configuration errors raised with a key in the environment do not show it."""
-    monkeypatch.setenv(ENV_API_KEY, KEY)
+    monkeypatch.setenv(ENV_API_KEY, API_KEY)
     with pytest.raises(ConfigurationError) as info:
         CoursepathClient("http://acme.coursepath.com", user=USER)
-    assert KEY not in str(info.value)
+    assert API_KEY not in str(info.value)
 
 
 async def test_client_accepts_good_configuration() -> None:
     """A fully specified client starts; its repr shows origin and user, never the key."""
     async with CoursepathClient(
         "https://acme.coursepath.com/api/v1/",
-        api_key=KEY,
+        api_key=API_KEY,
         user=USER,
         max_concurrency=4,
         retry=RetryPolicy(max_attempts=2),
@@ -369,7 +367,7 @@ async def test_client_accepts_good_configuration() -> None:
         assert client.priority is Priority.BULK
         assert client.scheduler_stats().limit == 4
         assert (client.scheduler_stats().rate, client.scheduler_stats().max_rate) == (25, 25)
-        assert KEY not in repr(client)
+        assert API_KEY not in repr(client)
         assert repr(client) == f"<CoursepathClient https://acme.coursepath.com user={USER!r}>"
 
 

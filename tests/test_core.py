@@ -12,6 +12,7 @@ import aiohttp
 import jwt
 import pytest
 from aioresponses import aioresponses
+from conftest import API_KEY, BASE_URL, FAST_RETRY, USER, offline_client
 from fake_api import FakeAPI, refused, settle
 
 from coursepath_async import (
@@ -38,23 +39,19 @@ from coursepath_async import (
 from coursepath_async._sansio import RawResponse
 from coursepath_async._transport import Transport
 
-BASE = "https://acme.example.com"
-API = BASE + "/api/v1"
-KEY = "test-api-key-0123456789-abcdefghijklmnop"
-USER = "admin@acme.example.com"
+API = BASE_URL + "/api/v1"
 MEMBER = {"id": 1, "email": "john@acme.example.com"}
-FAST = RetryPolicy(max_attempts=4, base_delay=0, max_delay=0)
 
 
 @pytest.fixture
 def api() -> Iterator[FakeAPI]:
     with aioresponses() as mock:
-        yield FakeAPI(mock, API, KEY)
+        yield FakeAPI(mock, API, API_KEY)
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[CoursepathClient]:
-    async with CoursepathClient(BASE, api_key=KEY, user=USER, retry=FAST) as c:
+    async with offline_client(retry=FAST_RETRY) as c:
         yield c
 
 
@@ -104,9 +101,7 @@ async def test_iat_is_taken_at_dispatch_after_queueing(
     gate = asyncio.Event()
     api.add("GET", "/members/1", payload=MEMBER, before=gate.wait)
     api.add("GET", "/members/2", payload={**MEMBER, "id": 2})
-    async with CoursepathClient(
-        BASE, api_key=KEY, user=USER, retry=FAST, max_concurrency=1
-    ) as client:
+    async with offline_client(retry=FAST_RETRY, max_concurrency=1) as client:
         first = asyncio.create_task(client.members.get(1))
         await settle()
         assert client.scheduler_stats().active == 1
@@ -157,7 +152,7 @@ async def test_retryable_statuses_are_retried(
 @pytest.mark.parametrize(
     "exception",
     [
-        refused(BASE),
+        refused(BASE_URL),
         aiohttp.ServerDisconnectedError(),
         aiohttp.ClientPayloadError("truncated body"),
         aiohttp.ClientOSError(104, "Connection reset by peer"),
@@ -215,7 +210,7 @@ async def test_max_attempts_is_respected(api: FakeAPI, attempts: int) -> None:
     """A server that keeps failing is tried exactly max_attempts times."""
     api.add("GET", "/members/1", status=500, repeat=True)
     policy = RetryPolicy(max_attempts=attempts, base_delay=0, max_delay=0)
-    async with CoursepathClient(BASE, api_key=KEY, user=USER, retry=policy) as client:
+    async with offline_client(retry=policy) as client:
         with pytest.raises(ServerError):
             await client.members.get(1)
     assert len(api.sent) == attempts
@@ -223,11 +218,11 @@ async def test_max_attempts_is_respected(api: FakeAPI, attempts: int) -> None:
 
 async def test_connection_errors_exhaust_attempts(api: FakeAPI, client: CoursepathClient) -> None:
     """A host that never answers ends in APIConnectionError after max_attempts tries."""
-    api.add("GET", "/members/1", exception=refused(BASE), repeat=True)
+    api.add("GET", "/members/1", exception=refused(BASE_URL), repeat=True)
     with pytest.raises(APIConnectionError) as info:
         await client.members.get(1)
     assert info.value.sent is False
-    assert len(api.sent) == FAST.max_attempts
+    assert len(api.sent) == FAST_RETRY.max_attempts
 
 
 async def test_retry_after_is_honoured(api: FakeAPI, client: CoursepathClient) -> None:
@@ -243,7 +238,7 @@ async def test_retry_after_is_honoured(api: FakeAPI, client: CoursepathClient) -
 async def test_retry_after_beyond_the_deadline_fails_fast(api: FakeAPI) -> None:
     """A Retry-After longer than the call's deadline ends with RateLimitError, without sleeping."""
     api.add("GET", "/members/1", status=429, headers={"Retry-After": "30"}, repeat=True)
-    async with CoursepathClient(BASE, api_key=KEY, user=USER, retry=FAST, deadline=5) as client:
+    async with offline_client(retry=FAST_RETRY, deadline=5) as client:
         started = time.monotonic()
         with pytest.raises(RateLimitError) as info:
             await client.members.get(1)
@@ -256,7 +251,7 @@ async def test_retry_after_beyond_max_retry_after_fails_fast(api: FakeAPI) -> No
     """A Retry-After above the policy's max_retry_after ends the retries instead of sleeping."""
     api.add("GET", "/members/1", status=429, headers={"Retry-After": "3600"}, repeat=True)
     policy = RetryPolicy(base_delay=0, max_delay=0, max_retry_after=5)
-    async with CoursepathClient(BASE, api_key=KEY, user=USER, retry=policy) as client:
+    async with offline_client(retry=policy) as client:
         started = time.monotonic()
         with pytest.raises(RateLimitError) as info:
             await client.members.get(1)
@@ -268,7 +263,7 @@ async def test_retry_after_beyond_max_retry_after_fails_fast(api: FakeAPI) -> No
 async def test_server_wait_beyond_the_deadline_ends_5xx_retries(api: FakeAPI) -> None:
     """A 503 asking for a wait that outlives the deadline raises at once."""
     api.add("GET", "/members/1", status=503, headers={"Retry-After": "10"}, repeat=True)
-    async with CoursepathClient(BASE, api_key=KEY, user=USER, retry=FAST, deadline=2) as client:
+    async with offline_client(retry=FAST_RETRY, deadline=2) as client:
         started = time.monotonic()
         with pytest.raises(ServerError):
             await client.members.get(1)
@@ -279,7 +274,7 @@ async def test_server_wait_beyond_the_deadline_ends_5xx_retries(api: FakeAPI) ->
 async def test_deadline_covers_the_whole_call(api: FakeAPI) -> None:
     """A server that never answers hits the call's deadline: APITimeoutError, promptly."""
     api.add("GET", "/members/1", before=_forever)
-    async with CoursepathClient(BASE, api_key=KEY, user=USER, retry=FAST, deadline=0.05) as client:
+    async with offline_client(retry=FAST_RETRY, deadline=0.05) as client:
         started = time.monotonic()
         with pytest.raises(APITimeoutError, match="deadline") as info:
             await client.members.get(1)
@@ -298,7 +293,7 @@ async def test_attempt_timeout_is_retried(api: FakeAPI) -> None:
     """An attempt that exceeds ``timeout`` becomes a retryable timeout."""
     api.add("GET", "/members/1", before=_forever)
     api.add("GET", "/members/1", payload=MEMBER)
-    async with CoursepathClient(BASE, api_key=KEY, user=USER, retry=FAST, timeout=0.05) as client:
+    async with offline_client(retry=FAST_RETRY, timeout=0.05) as client:
         assert (await client.members.get(1)).id == 1
     assert len(api.sent) == 2
 
@@ -307,7 +302,7 @@ async def test_attempt_timeout_error_when_attempts_run_out(api: FakeAPI) -> None
     """Timeouts on every attempt end in APITimeoutError."""
     api.add("GET", "/members/1", before=_forever, repeat=True)
     policy = RetryPolicy(max_attempts=2, base_delay=0, max_delay=0)
-    async with CoursepathClient(BASE, api_key=KEY, user=USER, retry=policy, timeout=0.03) as client:
+    async with offline_client(retry=policy, timeout=0.03) as client:
         with pytest.raises(APITimeoutError, match="no complete answer"):
             await client.members.get(1)
     assert len(api.sent) == 2
@@ -358,7 +353,7 @@ async def test_invite_is_retried_after_a_refused_connection(
     api: FakeAPI, client: CoursepathClient
 ) -> None:
     """A connection refused before sending cannot have sent the email: it is retried."""
-    api.add("POST", "/programs/5/members/7/invite", exception=refused(BASE))
+    api.add("POST", "/programs/5/members/7/invite", exception=refused(BASE_URL))
     api.add("POST", "/programs/5/members/7/invite", status=204)
     await client.programs.invite(5, 7)
     assert len(api.sent) == 2
@@ -391,7 +386,7 @@ async def test_refusals_end_after_max_refusal_wait(api: FakeAPI) -> None:
     """A server refusing for longer than ``max_refusal_wait`` ends the call in RateLimitError."""
     api.add("GET", "/members/1", status=429, headers={"retry-after-ms": "30"}, repeat=True)
     policy = RetryPolicy(base_delay=0, max_delay=0, max_refusal_wait=0.1)
-    async with CoursepathClient(BASE, api_key=KEY, user=USER, retry=policy) as client:
+    async with offline_client(retry=policy) as client:
         with pytest.raises(RateLimitError):
             await client.members.get(1)
     assert 2 <= len(api.sent) <= 5
@@ -408,7 +403,7 @@ async def test_invite_client_error_is_typed(api: FakeAPI, client: CoursepathClie
 async def test_invite_cut_by_the_deadline_is_uncertain(api: FakeAPI) -> None:
     """An invite already sent when the call's deadline runs out has an uncertain outcome."""
     api.add("POST", "/members/7/invite", before=_forever)
-    async with CoursepathClient(BASE, api_key=KEY, user=USER, retry=FAST, deadline=0.05) as client:
+    async with offline_client(retry=FAST_RETRY, deadline=0.05) as client:
         with pytest.raises(UncertainOutcomeError):
             await client.members.invite(7)
     assert len(api.sent) == 1
@@ -418,11 +413,8 @@ async def test_invite_refused_then_out_of_time_while_queued_is_a_plain_timeout(
     api: FakeAPI,
 ) -> None:
     """An invite answered 429 whose deadline ends while it queues to retry was never applied."""
-    async with CoursepathClient(
-        BASE,
-        api_key=KEY,
-        user=USER,
-        retry=FAST,
+    async with offline_client(
+        retry=FAST_RETRY,
         deadline=0.1,
         max_concurrency=1,
         interactive_reserve=0,
@@ -502,7 +494,7 @@ async def test_no_secret_in_logs_reprs_or_errors(
     api.add("GET", "/members/1", status=500)
     api.add("GET", "/members/1", payload=MEMBER)
     api.add("GET", "/members/2", status=401, payload={"error": "token rejected"})
-    api.add("GET", "/members/3", exception=refused(BASE), repeat=True)
+    api.add("GET", "/members/3", exception=refused(BASE_URL), repeat=True)
     api.add("POST", "/members/7/invite", status=502)
     api.add("POST", "/members", status=502)
     api.add("POST", "/members", status=409, payload={"error": "exists"})
@@ -511,7 +503,7 @@ async def test_no_secret_in_logs_reprs_or_errors(
     api.add("GET", "/members/5", before=_forever)
     errors: list[BaseException] = []
     with caplog.at_level(logging.DEBUG):
-        async with CoursepathClient(BASE, api_key=KEY, user=USER, retry=FAST, deadline=2) as client:
+        async with offline_client(retry=FAST_RETRY, deadline=2) as client:
             view = client.as_user("other@acme.example.com")
             await client.members.get(1)
             calls: list[Callable[[], Awaitable[object]]] = [
@@ -546,7 +538,7 @@ async def test_no_secret_in_logs_reprs_or_errors(
             texts += [str(chain), repr(chain)]
             chain = chain.__cause__ or chain.__context__
     for text in texts:
-        assert KEY not in text
+        assert API_KEY not in text
         for token in tokens:
             assert token not in text
             assert token.rsplit(".", 1)[1] not in text  # not even the signature
@@ -554,7 +546,7 @@ async def test_no_secret_in_logs_reprs_or_errors(
 
 async def test_redirect_is_not_mistaken_for_success(api: FakeAPI, client: CoursepathClient) -> None:
     """A 3xx answer (redirects are not followed) is an error, not a silently "done" write."""
-    api.add("POST", "/members/7/invite", status=302, headers={"Location": BASE + "/login"})
+    api.add("POST", "/members/7/invite", status=302, headers={"Location": BASE_URL + "/login"})
     api.add("DELETE", "/courses/3/members/7/coursemember", status=301)
     with pytest.raises(APIStatusError) as info:
         await client.members.invite(7)
@@ -583,7 +575,7 @@ async def test_close_during_a_call_does_not_reopen_the_pool(api: FakeAPI) -> Non
     gate = asyncio.Event()
     api.add("GET", "/members/1", status=500, before=gate.wait)
     api.add("GET", "/members/1", payload=MEMBER)
-    client = CoursepathClient(BASE, api_key=KEY, user=USER, retry=FAST)
+    client = offline_client(retry=FAST_RETRY)
     call = asyncio.create_task(client.members.get(1))
     await settle()
     await client.aclose()

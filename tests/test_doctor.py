@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from coursepath_async import Member
 from coursepath_async._doctor._findings import (
     MEMBER_FIELDS,
     clock_skew,
@@ -22,7 +23,6 @@ from coursepath_async._doctor._observed import Exchange, ListProbe, Observations
 from coursepath_async._doctor._probe import MAX_WAIT, refusal_wait
 from coursepath_async._doctor._render import render
 from coursepath_async._doctor._report import diagnose
-from coursepath_async._models import Member
 from coursepath_async._redact import REDACT
 
 NOW = 1_800_000_000.0

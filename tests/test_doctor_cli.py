@@ -10,10 +10,9 @@ import orjson
 import pytest
 from aiohttp import web
 from cli_env import run_cli
+from conftest import API_KEY, sandbox
 
 from coursepath_async.testing import SandboxAcademy, ScriptedFault, leaked_credentials
-
-API_KEY = "doctor-tests-api-key-0123456789abcdefghijklmnop"
 
 
 async def doctor(academy: SandboxAcademy | None, *args: str, **env: str) -> tuple[int, str, str]:
@@ -35,7 +34,7 @@ def learner_email(academy: SandboxAcademy) -> str:
 
 @pytest.fixture
 async def academy() -> AsyncIterator[SandboxAcademy]:
-    async with SandboxAcademy(members=30, seed=5, api_key=API_KEY) as a:
+    async with sandbox(members=30, seed=5) as a:
         yield a
 
 
@@ -52,8 +51,8 @@ async def test_a_plain_sandbox_is_usable_and_nothing_is_written(academy: Sandbox
 
 async def test_caps_and_a_skewed_clock_are_measured() -> None:
     """A sandbox capping members at 100 and 90 s ahead: cap 100, skew about +90, exit 1."""
-    async with SandboxAcademy(
-        members=250, courses=3, seed=6, api_key=API_KEY, member_page_size=100, clock_offset=90
+    async with sandbox(
+        members=250, courses=3, seed=6, member_page_size=100, clock_offset=90
     ) as academy:
         code, data = await doctor_json(academy)
     assert code == 1, data
@@ -72,9 +71,7 @@ async def test_caps_and_a_skewed_clock_are_measured() -> None:
 
 async def test_an_undocumented_cap_is_a_warning_the_sdk_would_stop_at() -> None:
     """Groups capped at 3 (not 100, 250 or 500): the cap is found and named as ending listings."""
-    async with SandboxAcademy(
-        members=10, groups=7, seed=2, api_key=API_KEY, group_page_size=3
-    ) as a:
+    async with sandbox(members=10, groups=7, seed=2, group_page_size=3) as a:
         code, data = await doctor_json(a)
     assert code == 1
     assert data["page_caps"]["/groups"] == 3
@@ -115,7 +112,7 @@ async def test_an_echoed_credential_is_blanked(academy: SandboxAcademy) -> None:
 
 async def test_a_clock_far_ahead_is_learnt_and_named_as_a_warning() -> None:
     """600 s ahead: our first token is refused, the resend on its clock works; exit 1, NTP named."""
-    async with SandboxAcademy(members=5, api_key=API_KEY, clock_offset=600) as academy:
+    async with sandbox(members=5, clock_offset=600) as academy:
         code, data = await doctor_json(academy)
     assert code == 1
     assert data["auth"] == "ok"
@@ -128,7 +125,7 @@ async def test_a_clock_far_ahead_is_learnt_and_named_as_a_warning() -> None:
 
 async def test_every_dialect_at_once_is_usable_through_the_command() -> None:
     """``--dialect all`` (clock 300 s ahead, forms only, wrapped lists): exit 1, not 2."""
-    async with SandboxAcademy(members=30, seed=5, api_key=API_KEY, dialect="all") as academy:
+    async with sandbox(members=30, seed=5, dialect="all") as academy:
         code, out, err = await doctor(academy, "--write-check")
     assert code == 1, out + err
     assert "auth          ok" in out
@@ -166,8 +163,8 @@ async def test_a_refusal_for_the_rate_is_waited_out_and_reported(academy: Sandbo
 
 async def test_a_rate_limited_sandbox_gets_through_and_its_refusals_are_counted() -> None:
     """Behind a 5/s gateway every probe gets an answer; the refusals reported are those sent."""
-    async with SandboxAcademy(
-        members=12, seed=3, api_key=API_KEY, rate_limit=5, rate_limit_style="503-retry-after"
+    async with sandbox(
+        members=12, seed=3, rate_limit=5, rate_limit_style="503-retry-after"
     ) as academy:
         code, data = await doctor_json(academy)
         refused = academy.recorder.status_counts[503]

@@ -6,12 +6,12 @@ import asyncio
 import logging
 
 import pytest
+from conftest import offline_client
+from fake_clock import FakeClock
 
-from coursepath_async import ConfigurationError, CoursepathClient, Hooks
+from coursepath_async import ConfigurationError, Hooks
 from coursepath_async._hooks import LOG_INTERVAL, _Guard
 from coursepath_async._records import path_template
-
-API_KEY = "hooks-unit-tests-api-key-0123456789-abcdefghijklmnop"
 
 
 @pytest.mark.parametrize(
@@ -35,21 +35,13 @@ def test_path_template_names_each_id_after_its_collection(path: str, template: s
     assert path_template(path) == template
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _boom(record: object) -> None:
     raise RuntimeError("hook bug")
 
 
 def test_a_failing_hook_is_logged_at_most_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
     """Three failures within a minute log one warning; the next, later, logs the count."""
-    clock = _Clock()
+    clock = FakeClock(0.0)
     guard = _Guard(Hooks(on_call=_boom), clock)
     caplog.set_level(logging.WARNING, logger="coursepath_async.hooks")
     for t in (0.0, 1.0, 2.0):
@@ -75,7 +67,7 @@ async def test_async_hooks_beyond_max_pending_are_dropped_and_logged(
         await release.wait()
         seen.append(record)
 
-    guard = _Guard(Hooks(on_call=slow, max_pending=1), _Clock())
+    guard = _Guard(Hooks(on_call=slow, max_pending=1), FakeClock(0.0))
     caplog.set_level(logging.WARNING, logger="coursepath_async.hooks")
     guard.run("call_ended", guard.instrumentation.call_ended, None, "first")
     guard.run("call_ended", guard.instrumentation.call_ended, None, "second")
@@ -100,7 +92,7 @@ async def test_drain_cancels_background_hooks_that_outlive_the_wait() -> None:
             cancelled.append(True)
             raise
 
-    guard = _Guard(Hooks(on_attempt=stuck), _Clock())
+    guard = _Guard(Hooks(on_attempt=stuck), FakeClock(0.0))
     guard.run("attempt_ended", guard.instrumentation.attempt_ended, None, "r")
     await started.wait()
     await guard.drain(0.0)
@@ -118,9 +110,4 @@ def test_hooks_refuses_a_max_pending_that_is_not_a_positive_int(value: object) -
 def test_client_refuses_hooks_that_are_no_instrumentation(hooks: object) -> None:
     """``hooks=`` takes a Hooks, an Instrumentation or a list of them; anything else is named."""
     with pytest.raises(ConfigurationError, match="hooks must be a Hooks"):
-        CoursepathClient(
-            "https://acme.coursepath.com",
-            api_key=API_KEY,
-            user="ada@example.com",
-            hooks=hooks,  # type: ignore[arg-type]
-        )
+        offline_client(hooks=hooks)

@@ -8,9 +8,9 @@ import inspect
 import math
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import API_KEY, BASE_URL, USER, make_client, offline_client
 
 from coursepath_async import (
     ClientStateError,
@@ -35,14 +35,6 @@ from coursepath_async.bulk import (
 from coursepath_async.testing import Faults, SandboxAcademy, ScriptedFault
 from coursepath_async.webhooks import WebhookEvent, WebhookReceiver, webhook_app
 
-BASE = "https://acme.example.com"
-KEY = "invalid-input-tests-key-0123456789abcdef"
-USER = "admin@acme.example.com"
-
-
-def _client(**options: Any) -> CoursepathClient:
-    return CoursepathClient(BASE, api_key=KEY, user=USER, **options)
-
 
 async def _on_event(_event: object) -> None:
     """A webhook callback that does nothing."""
@@ -56,25 +48,33 @@ BAD_INPUTS: list[tuple[str, Call, str]] = [
     # CoursepathClient options
     (
         "base_url scheme",
-        lambda c, d: CoursepathClient("ftp://x.example.com", api_key=KEY, user=USER),
+        lambda c, d: CoursepathClient("ftp://x.example.com", api_key=API_KEY, user=USER),
         "base_url",
     ),
-    ("base_url type", lambda c, d: CoursepathClient(5, api_key=KEY, user=USER), "base_url"),  # type: ignore[arg-type]
-    ("api_key type", lambda c, d: CoursepathClient(BASE, api_key=5, user=USER), "api_key"),  # type: ignore[arg-type]
-    ("api_key blank", lambda c, d: CoursepathClient(BASE, api_key="  ", user=USER), "api_key"),
-    ("user", lambda c, d: CoursepathClient(BASE, api_key=KEY, user="nobody"), "user"),
-    ("max_concurrency", lambda c, d: _client(max_concurrency=0), "max_concurrency"),
-    ("interactive_reserve", lambda c, d: _client(interactive_reserve=-1), "interactive_reserve"),
-    ("timeout", lambda c, d: _client(timeout=math.nan), "timeout"),
-    ("deadline", lambda c, d: _client(deadline=-1), "deadline"),
-    ("allow_http", lambda c, d: _client(allow_http="yes"), "allow_http"),
-    ("ssl", lambda c, d: _client(ssl="/etc/ssl/cert.pem"), "ssl"),
-    ("body_format", lambda c, d: _client(body_format="xml"), "body_format"),
-    ("retry", lambda c, d: _client(retry=3), "retry"),
-    ("page_window", lambda c, d: _client(page_window=0), "page_window"),
-    ("max_listing_records", lambda c, d: _client(max_listing_records=0), "max_listing_records"),
-    ("priority", lambda c, d: _client(priority=7), "priority"),
-    ("max_rate", lambda c, d: _client(max_rate=0), "max_rate"),
+    ("base_url type", lambda c, d: CoursepathClient(5, api_key=API_KEY, user=USER), "base_url"),  # type: ignore[arg-type]
+    ("api_key type", lambda c, d: CoursepathClient(BASE_URL, api_key=5, user=USER), "api_key"),  # type: ignore[arg-type]
+    ("api_key blank", lambda c, d: CoursepathClient(BASE_URL, api_key="  ", user=USER), "api_key"),
+    ("user", lambda c, d: CoursepathClient(BASE_URL, api_key=API_KEY, user="nobody"), "user"),
+    ("max_concurrency", lambda c, d: offline_client(max_concurrency=0), "max_concurrency"),
+    (
+        "interactive_reserve",
+        lambda c, d: offline_client(interactive_reserve=-1),
+        "interactive_reserve",
+    ),
+    ("timeout", lambda c, d: offline_client(timeout=math.nan), "timeout"),
+    ("deadline", lambda c, d: offline_client(deadline=-1), "deadline"),
+    ("allow_http", lambda c, d: offline_client(allow_http="yes"), "allow_http"),
+    ("ssl", lambda c, d: offline_client(ssl="/etc/ssl/cert.pem"), "ssl"),
+    ("body_format", lambda c, d: offline_client(body_format="xml"), "body_format"),
+    ("retry", lambda c, d: offline_client(retry=3), "retry"),
+    ("page_window", lambda c, d: offline_client(page_window=0), "page_window"),
+    (
+        "max_listing_records",
+        lambda c, d: offline_client(max_listing_records=0),
+        "max_listing_records",
+    ),
+    ("priority", lambda c, d: offline_client(priority=7), "priority"),
+    ("max_rate", lambda c, d: offline_client(max_rate=0), "max_rate"),
     # RetryPolicy
     ("max_attempts", lambda c, d: RetryPolicy(max_attempts=0), "max_attempts"),
     ("base_delay", lambda c, d: RetryPolicy(base_delay=-1), "base_delay"),
@@ -224,7 +224,7 @@ async def _invoke(call: Call, client: CoursepathClient, folder: Path) -> None:
 
 @pytest.fixture
 async def client() -> AsyncIterator[CoursepathClient]:
-    async with _client() as c:
+    async with offline_client() as c:
         yield c
 
 
@@ -249,19 +249,19 @@ def test_allow_http_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch
     """COURSEPATH_ALLOW_HTTP=1 lets the library take a plain-http URL; unset or 0 refuses it."""
     monkeypatch.delenv("COURSEPATH_ALLOW_HTTP", raising=False)
     with pytest.raises(InvalidInputError, match="COURSEPATH_ALLOW_HTTP=1") as refused:
-        CoursepathClient("http://127.0.0.1:9", api_key=KEY, user=USER)
+        CoursepathClient("http://127.0.0.1:9", api_key=API_KEY, user=USER)
     assert refused.value.argument == "base_url"
     monkeypatch.setenv("COURSEPATH_ALLOW_HTTP", "0")
     with pytest.raises(InvalidInputError):
-        CoursepathClient("http://127.0.0.1:9", api_key=KEY, user=USER)
+        CoursepathClient("http://127.0.0.1:9", api_key=API_KEY, user=USER)
     monkeypatch.setenv("COURSEPATH_ALLOW_HTTP", "1")
-    client = CoursepathClient("http://127.0.0.1:9", api_key=KEY, user=USER)
+    client = CoursepathClient("http://127.0.0.1:9", api_key=API_KEY, user=USER)
     assert client.base_url == "http://127.0.0.1:9"
     with pytest.raises(InvalidInputError, match="allow_http"):  # an explicit False wins
-        CoursepathClient("http://127.0.0.1:9", api_key=KEY, user=USER, allow_http=False)
+        CoursepathClient("http://127.0.0.1:9", api_key=API_KEY, user=USER, allow_http=False)
     monkeypatch.setenv("COURSEPATH_ALLOW_HTTP", "maybe")
     with pytest.raises(InvalidInputError, match="COURSEPATH_ALLOW_HTTP must be 1 or 0"):
-        CoursepathClient("http://127.0.0.1:9", api_key=KEY, user=USER)
+        CoursepathClient("http://127.0.0.1:9", api_key=API_KEY, user=USER)
 
 
 def test_a_client_used_from_a_second_event_loop_says_so() -> None:
@@ -272,9 +272,7 @@ def test_a_client_used_from_a_second_event_loop_says_so() -> None:
 
     async def scenario() -> None:
         async with SandboxAcademy(members=3, seed=1) as academy:
-            client = CoursepathClient(
-                academy.url, api_key=academy.api_key, user=academy.admin_email, allow_http=True
-            )
+            client = make_client(academy)
             try:
                 assert await me(client) == academy.admin_email
 

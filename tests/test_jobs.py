@@ -8,11 +8,10 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from conftest import offline_client
 
-from coursepath_async import ConfigurationError, CoursepathClient
+from coursepath_async import ConfigurationError
 from coursepath_async._jobs import bounded_map
-
-KEY = "test-api-key-0123456789-abcdefghijklmnop"
 
 
 class Probe:
@@ -171,9 +170,7 @@ async def test_bad_limit() -> None:
 async def test_client_map_defaults_to_twice_the_budget() -> None:
     """``client.map`` keeps twice the client's concurrency in flight by default."""
     probe = Probe()
-    async with CoursepathClient(
-        "https://acme.example.com", api_key=KEY, user="a@x.co", max_concurrency=3
-    ) as client:
+    async with offline_client(max_concurrency=3) as client:
         results = [r async for r in client.map(probe.work, probe.source(30))]
         assert sorted(results) == [i * 10 for i in range(30)]
         assert probe.peak == 6
@@ -186,6 +183,6 @@ async def test_client_map_defaults_to_twice_the_budget() -> None:
 
 async def test_client_map_refuses_bad_concurrency() -> None:
     """A non-positive concurrency is refused before anything runs."""
-    async with CoursepathClient("https://acme.example.com", api_key=KEY, user="a@x.co") as client:
+    async with offline_client() as client:
         with pytest.raises(ConfigurationError, match="concurrency"):
             client.map(Probe().work, range(3), concurrency=0)

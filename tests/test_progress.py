@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from coursepath_async import SchedulerStats
 from coursepath_async._progress import Progress, governor_line
-from coursepath_async._scheduler import SchedulerStats
 
 
 def _stats(**governor: Any) -> SchedulerStats:

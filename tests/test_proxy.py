@@ -10,28 +10,18 @@ from typing import Any
 import pytest
 import trustme
 from cli_env import run_cli
+from conftest import API_KEY, client_context, sandbox, server_context
 from connect_proxy import connect_proxy
 
 from coursepath_async import APIConnectionError, ConfigurationError, CoursepathClient, RetryPolicy
-from coursepath_async.testing import SandboxAcademy
 
-API_KEY = "proxy-tests-api-key-0123456789-abcdefghijklmnop"
-FAST_RETRY = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0)
+ONE_RETRY = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0)
 PASSWORD = "proxy-pa55word-do-not-print"
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
 
 
 def contexts(ca: trustme.CA) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """The sandbox's server context and a client context trusting the test CA."""
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server)
-    client = ssl.create_default_context()
-    ca.configure_trust(client)
-    return server, client
+    return server_context(ca), client_context(ca)
 
 
 async def test_https_through_a_proxy_with_credentials_in_its_url(
@@ -41,7 +31,7 @@ async def test_https_through_a_proxy_with_credentials_in_its_url(
     caplog.set_level(logging.DEBUG)
     server, client_tls = contexts(ca)
     async with (
-        SandboxAcademy(members=5, api_key=API_KEY, ssl=server) as academy,
+        sandbox(members=5, ssl=server) as academy,
         connect_proxy(credentials=("syncbot", PASSWORD)) as proxy,
     ):
         port = academy.url.split(":")[2].split("/")[0]
@@ -51,7 +41,7 @@ async def test_https_through_a_proxy_with_credentials_in_its_url(
             api_key=API_KEY,
             user=academy.admin_email,
             ssl=client_tls,
-            retry=FAST_RETRY,
+            retry=ONE_RETRY,
             proxy=with_credentials,
         ) as client:
             assert (await client.members.me()).email == academy.admin_email
@@ -67,7 +57,7 @@ async def test_https_proxy_from_the_environment_and_no_proxy(
     """``HTTPS_PROXY`` is honoured; ``NO_PROXY`` naming the host or ``trust_env=False`` skip it."""
     server, client_tls = contexts(ca)
     async with (
-        SandboxAcademy(members=5, api_key=API_KEY, ssl=server) as academy,
+        sandbox(members=5, ssl=server) as academy,
         connect_proxy() as proxy,
     ):
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
@@ -78,15 +68,15 @@ async def test_https_proxy_from_the_environment_and_no_proxy(
             "user": academy.admin_email,
             "ssl": client_tls,
         }
-        async with CoursepathClient(academy.url, retry=FAST_RETRY, **options) as client:
+        async with CoursepathClient(academy.url, retry=ONE_RETRY, **options) as client:
             await client.members.me()
         assert len(proxy.connects) == 1
         async with CoursepathClient(
-            academy.url, retry=FAST_RETRY, trust_env=False, **options
+            academy.url, retry=ONE_RETRY, trust_env=False, **options
         ) as client:
             await client.members.me()
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-        async with CoursepathClient(academy.url, retry=FAST_RETRY, **options) as client:
+        async with CoursepathClient(academy.url, retry=ONE_RETRY, **options) as client:
             await client.members.me()
         assert len(proxy.connects) == 1  # neither went through it
         assert academy.recorder.total == 3
@@ -98,14 +88,14 @@ async def test_a_proxy_refusing_the_credentials_is_a_connection_error_without_th
     """A 407 from the proxy is an ``APIConnectionError`` whose text holds no password."""
     server, client_tls = contexts(ca)
     async with (
-        SandboxAcademy(members=5, api_key=API_KEY, ssl=server) as academy,
+        sandbox(members=5, ssl=server) as academy,
         connect_proxy(credentials=("syncbot", "another-password")) as proxy,
         CoursepathClient(
             academy.url,
             api_key=API_KEY,
             user=academy.admin_email,
             ssl=client_tls,
-            retry=FAST_RETRY,
+            retry=ONE_RETRY,
             proxy=proxy.url,
             proxy_auth=("syncbot", PASSWORD),
         ) as client,
@@ -135,7 +125,7 @@ async def test_the_cli_goes_through_proxy(ca: trustme.CA, tmp_path: Path) -> Non
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     async with (
-        SandboxAcademy(members=5, api_key=API_KEY, ssl=server) as academy,
+        sandbox(members=5, ssl=server) as academy,
         connect_proxy(credentials=("syncbot", PASSWORD)) as proxy,
     ):
         with_credentials = proxy.url.replace("http://", f"http://syncbot:{PASSWORD}@")

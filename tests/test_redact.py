@@ -10,18 +10,18 @@ from urllib.parse import quote, quote_plus
 
 import jwt
 import pytest
+from conftest import API_KEY
 
 from coursepath_async._redact import REDACT, REDACTED, WITHHELD, Redactor, scrub
 
-KEY = "redact-tests-api-key-0123456789-abcdefghijklmnop"
 #: A fixed token (fixed claims, fixed key): the same bytes on every run.
 TOKEN = jwt.encode(
     {"email": "ann@example.test", "iat": 1_700_000_000, "jti": "redact-test-1"},
-    KEY,
+    API_KEY,
     algorithm="HS256",
 )
 HEADER, PAYLOAD, SIGNATURE = TOKEN.split(".")
-REDACTOR = Redactor([KEY])
+REDACTOR = Redactor([API_KEY])
 
 
 def wrapped(text: str, width: int, joiner: str) -> str:
@@ -30,8 +30,8 @@ def wrapped(text: str, width: int, joiner: str) -> str:
 
 
 def key_in_base64(text: str) -> bool:
-    """Whether any base64 run of ``text``, read at any alignment, decodes to part of KEY."""
-    needle = KEY[4:-4].encode()
+    """Whether any base64 run of ``text``, read at any alignment, decodes to part of API_KEY."""
+    needle = API_KEY[4:-4].encode()
     for run in re.findall(r"[A-Za-z0-9+/_-]{8,}", text):
         run = run.replace("-", "+").replace("_", "/")
         for start in range(4):
@@ -48,7 +48,15 @@ def key_in_base64(text: str) -> bool:
 
 def assert_clean(text: str) -> None:
     """No piece of the token, no Bearer, no form of the key is left in ``text``."""
-    for piece in (PAYLOAD, SIGNATURE, SIGNATURE[:16], SIGNATURE[-16:], "eyJ", KEY, quote(KEY)):
+    for piece in (
+        PAYLOAD,
+        SIGNATURE,
+        SIGNATURE[:16],
+        SIGNATURE[-16:],
+        "eyJ",
+        API_KEY,
+        quote(API_KEY),
+    ):
         assert piece not in text, (piece, text)
     assert "bearer" not in text.lower(), text
     assert not key_in_base64(text), text
@@ -74,13 +82,13 @@ TRICKY = {
     "HTML entity space": f"Bearer&#32;{TOKEN}",
     "percent-encoded bearer": f"b%65arer%20{TOKEN[3:]}",
     "no space after Bearer": f"Bearer:{TOKEN}",
-    "the key": f"debug: API_KEY={KEY}",
-    "the key URL-encoded": f"k={quote(KEY, safe='')}",
-    "the key JSON-escaped": json.dumps({"key": KEY}),
-    "the key in base64": base64.b64encode(KEY.encode()).decode(),
-    "the key in URL-safe base64": base64.urlsafe_b64encode(KEY.encode()).decode().rstrip("="),
-    "the key in Basic credentials": "Basic " + base64.b64encode(b"u:" + KEY.encode()).decode(),
-    "the key at the third alignment": base64.b64encode(b"ab:" + KEY.encode() + b"!").decode(),
+    "the key": f"debug: API_KEY={API_KEY}",
+    "the key URL-encoded": f"k={quote(API_KEY, safe='')}",
+    "the key JSON-escaped": json.dumps({"key": API_KEY}),
+    "the key in base64": base64.b64encode(API_KEY.encode()).decode(),
+    "the key in URL-safe base64": base64.urlsafe_b64encode(API_KEY.encode()).decode().rstrip("="),
+    "the key in Basic credentials": "Basic " + base64.b64encode(b"u:" + API_KEY.encode()).decode(),
+    "the key at the third alignment": base64.b64encode(b"ab:" + API_KEY.encode() + b"!").decode(),
 }
 
 
@@ -127,7 +135,7 @@ def test_ordinary_text_is_left_alone(text: str) -> None:
 def test_json_stays_json_and_keeps_its_other_fields() -> None:
     """A redacted JSON error body still parses, with only the credentials blanked."""
     body = json.dumps(
-        {"error": "unavailable", "request": {"Authorization": f"Bearer {TOKEN}"}, "key": KEY}
+        {"error": "unavailable", "request": {"Authorization": f"Bearer {TOKEN}"}, "key": API_KEY}
     ).encode()
     data = json.loads(REDACTOR.body(body))
     assert data == {"error": "unavailable", "request": {"Authorization": REDACTED}, "key": REDACTED}
@@ -145,14 +153,14 @@ def test_what_stays_encoded_is_withheld_whole() -> None:
     """When a decoded view still shows a credential, nothing of the text is given out."""
     assert REDACT("b%65arer abc") == WITHHELD
     assert REDACT("\\u0065yJhbGciOiJIUzI1NiJ9") == WITHHELD
-    assert REDACTOR(f"k={quote(KEY, safe='').replace('-', '%2d')}") == WITHHELD
+    assert REDACTOR(f"k={quote(API_KEY, safe='').replace('-', '%2d')}") == WITHHELD
 
 
 def test_the_key_is_only_known_to_its_redactor() -> None:
     """Without the key, its plain text is not recognised; with it, it never shows in a repr."""
-    assert KEY in REDACT(KEY)
-    assert REDACTOR(KEY) == REDACTED
-    assert KEY not in repr(REDACTOR)
+    assert API_KEY in REDACT(API_KEY)
+    assert REDACTOR(API_KEY) == REDACTED
+    assert API_KEY not in repr(REDACTOR)
     assert repr(REDACTOR) == "Redactor(<secrets hidden>)"
 
 

@@ -23,12 +23,12 @@ from typing import Any
 import orjson
 import pytest
 from cli_env import cli_env
+from conftest import sandbox
 
 from coursepath_async.bulk import CsvRows, MemberRow
 from coursepath_async.testing import Faults, Recorder, SandboxAcademy
 from coursepath_async.testing._people import PeopleFile, write_people_csv
 
-API_KEY = "reliability-crash-api-key-0123456789-abcdefghijk"
 ROWS = 600
 SEEDED = 20
 GROUP = "Crash Cohort"
@@ -133,9 +133,7 @@ async def test_sigkill_then_resume_completes_without_double_invitations(
     tmp_path: Path, point: str
 ) -> None:
     """Killed at this point, a resumed run completes the job; uncertain invites are listed."""
-    async with SandboxAcademy(
-        members=SEEDED, courses=1, groups=1, seed=8, api_key=API_KEY, faults=FAULTS
-    ) as academy:
+    async with sandbox(members=SEEDED, courses=1, groups=1, seed=8, faults=FAULTS) as academy:
         state = academy.state
         existing = [m.email for m in state.members()[1:16]]
         people: PeopleFile = write_people_csv(
@@ -275,7 +273,7 @@ async def test_member_that_existed_is_not_invited_after_a_crash_following_its_40
     window (here: while the follow-up lookup hangs), the resumed run reads "invite
     pending, member step not done" as "we may have created it" and invites them.
     """
-    async with SandboxAcademy(members=5, seed=2, api_key=API_KEY) as academy:
+    async with sandbox(members=5, seed=2) as academy:
         existing = academy.state.members()[3]
         people = tmp_path / "people.csv"
         people.write_text(f"email,name\r\n{existing.email},{existing.name}\r\n")
@@ -313,7 +311,7 @@ async def test_uncertain_invitation_of_a_row_resumed_after_its_create_stays_unce
     ``--resend-uncertain`` must re-send it; neither may forget it ("not_requested").
     Once finished, the row is reported with its member id.
     """
-    async with SandboxAcademy(members=5, seed=2, api_key=API_KEY) as academy:
+    async with sandbox(members=5, seed=2) as academy:
         people = tmp_path / "people.csv"
         people.write_text("email,name\r\nnew.person@crash.test,New Person\r\n")
         report_path = tmp_path / "people.csv.report.json"
@@ -364,8 +362,8 @@ async def test_sigkill_inside_a_group_commit_never_sent_a_mark_that_was_not_dura
     tmp_path: Path,
 ) -> None:
     """Killed inside a commit batch: none of its claims was sent; durable ones resume uncertain."""
-    async with SandboxAcademy(
-        members=SEEDED, courses=1, groups=1, seed=8, api_key=API_KEY, faults=Faults(seed=3)
+    async with sandbox(
+        members=SEEDED, courses=1, groups=1, seed=8, faults=Faults(seed=3)
     ) as academy:
         people = write_people_csv(tmp_path / "people.csv", rows=ROWS, seed=32, bad_rows=False)
         journal_path = tmp_path / "people.csv.journal.sqlite"

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from cli_env import cli_env
+from conftest import API_KEY, make_client, sandbox
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -32,11 +33,9 @@ from coursepath_async import (
     RetryPolicy,
 )
 from coursepath_async._validation import validate_email
-from coursepath_async.bulk import MappingRows, PlanOptions
-from coursepath_async.bulk._import import ImportOptions, open_journal
+from coursepath_async.bulk import ImportOptions, MappingRows, PlanOptions, open_journal
 from coursepath_async.testing import SandboxAcademy
 
-API_KEY = "reliability-inputs-api-key-0123456789-abcdefghij"
 NEW = "new.person@inputs.test"
 GOOD_URL = "https://acme.example.com"
 
@@ -45,17 +44,13 @@ Call = Callable[[CoursepathClient, Any], object]
 
 @pytest.fixture
 async def academy() -> AsyncIterator[SandboxAcademy]:
-    async with SandboxAcademy(
-        members=6, courses=2, programs=1, groups=2, seed=3, api_key=API_KEY
-    ) as a:
+    async with sandbox(members=6, courses=2, programs=1, groups=2, seed=3) as a:
         yield a
 
 
 @pytest.fixture
 async def client(academy: SandboxAcademy) -> AsyncIterator[CoursepathClient]:
-    async with CoursepathClient(
-        academy.url, api_key=academy.api_key, user=academy.admin_email, allow_http=True
-    ) as sdk:
+    async with make_client(academy) as sdk:
         yield sdk
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import pytest
 from cli_env import cli_env, run_cli
+from conftest import API_KEY, make_client, sandbox
 
 from coursepath_async import (
     APIStatusError,
@@ -50,9 +51,16 @@ from coursepath_async._auth import TokenSigner
 from coursepath_async._core import CallContext, Core
 from coursepath_async._progress import Progress
 from coursepath_async._sansio import ApiRequest, RawResponse
-from coursepath_async.bulk import CsvRows, ImportReport, PlanOptions, RowReport
+from coursepath_async.bulk import (
+    CsvRows,
+    ImportOptions,
+    ImportReport,
+    PlanOptions,
+    RowReport,
+    import_members,
+    open_journal,
+)
 from coursepath_async.bulk._apply import row_failure
-from coursepath_async.bulk._import import ImportOptions, import_members, open_journal
 from coursepath_async.testing import (
     Faults,
     Recorder,
@@ -63,7 +71,6 @@ from coursepath_async.testing import (
 )
 from coursepath_async.testing._people import write_people_csv
 
-API_KEY = "reliability-secrets-api-key-0123456789-abcdefghij"
 #: A course id the academy does not have: rows asking for it fail with a 404.
 MISSING_COURSE = 404
 
@@ -119,11 +126,8 @@ def spy_on_send(monkeypatch: pytest.MonkeyPatch) -> list[BaseException]:
 
 def fast_client(academy: SandboxAcademy, *, max_attempts: int) -> CoursepathClient:
     """A client acting as the academy's admin, 8 calls at a time, retrying almost at once."""
-    return CoursepathClient(
-        academy.url,
-        api_key=academy.api_key,
-        user=academy.admin_email,
-        allow_http=True,
+    return make_client(
+        academy,
         retry=RetryPolicy(max_attempts=max_attempts, base_delay=0.001, max_delay=0.01),
         max_concurrency=8,
     )
@@ -149,9 +153,7 @@ async def test_in_process_import_leaks_no_secret(
     terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
 
-    async with SandboxAcademy(
-        members=30, courses=2, groups=2, seed=6, api_key=API_KEY, faults=FAULTS
-    ) as academy:
+    async with sandbox(members=30, courses=2, groups=2, seed=6, faults=FAULTS) as academy:
         existing = [m.email for m in academy.state.members()[1:20]]
         people = write_people_csv(
             tmp_path / "people.csv",
@@ -264,9 +266,7 @@ async def test_cli_import_at_debug_leaks_no_secret(tmp_path: Path) -> None:
         rate_limit_rate=0.01,
         retry_after=0.02,
     )
-    async with SandboxAcademy(
-        members=12, courses=2, groups=1, seed=9, api_key=API_KEY, faults=faults
-    ) as academy:
+    async with sandbox(members=12, courses=2, groups=1, seed=9, faults=faults) as academy:
         people = write_people_csv(tmp_path / "people.csv", rows=150, seed=4, course_ids=(1, 2))
         academy.script("POST", "/members", 403)
         # The CLI's preflight refuses a missing course named by the file: enrolments
@@ -375,9 +375,7 @@ async def test_import_against_an_echoing_academy_leaks_no_secret(
     """Errors echoing token and key leave neither in logs, errors, report or journal (DEBUG)."""
     caplog.set_level(logging.DEBUG)  # the root logger
     raised = spy_on_send(monkeypatch)
-    async with SandboxAcademy(
-        members=20, courses=2, groups=2, seed=8, api_key=API_KEY, faults=ECHO_FAULTS
-    ) as academy:
+    async with sandbox(members=20, courses=2, groups=2, seed=8, faults=ECHO_FAULTS) as academy:
         people = write_people_csv(tmp_path / "people.csv", rows=120, seed=14, course_ids=(1, 2))
         script_echoes(academy)
         plan = PlanOptions(groups=("Echo Chamber",), invite="new")
@@ -418,9 +416,7 @@ async def test_cli_against_an_echoing_academy_leaks_no_secret(
     tmp_path: Path, level: str | None
 ) -> None:
     """The CLI's import and failing export print and write no echoed credential, any level."""
-    async with SandboxAcademy(
-        members=12, courses=2, groups=1, seed=10, api_key=API_KEY, faults=ECHO_FAULTS
-    ) as academy:
+    async with sandbox(members=12, courses=2, groups=1, seed=10, faults=ECHO_FAULTS) as academy:
         people = write_people_csv(tmp_path / "people.csv", rows=60, seed=5, course_ids=(1,))
         script_echoes(academy)
         flags = [] if level is None else ["--log-level", level]

@@ -16,14 +16,21 @@ from collections import Counter
 from pathlib import Path
 
 from attrs import frozen
+from conftest import make_client, sandbox
 
-from coursepath_async import CoursepathClient, RetryPolicy
-from coursepath_async.bulk import CsvRows, MappingRows, MemberRow, PlanOptions
-from coursepath_async.bulk._import import ImportOptions, import_members, open_journal
-from coursepath_async.testing import Faults, SandboxAcademy
+from coursepath_async import RetryPolicy
+from coursepath_async.bulk import (
+    CsvRows,
+    ImportOptions,
+    MappingRows,
+    MemberRow,
+    PlanOptions,
+    import_members,
+    open_journal,
+)
+from coursepath_async.testing import Faults
 from coursepath_async.testing._people import write_people_csv
 
-API_KEY = "reliability-soak-api-key-0123456789-abcdefghijklm"
 #: Rows of the in-CI soak; the issue's 5,000 take about 40 s, so the script runs those.
 DEFAULT_ROWS = 2_000
 SEEDED = 60
@@ -114,12 +121,11 @@ class SoakFigures:
 
 async def run_soak(rows: int, folder: Path, *, seed: int = 2026) -> SoakFigures:
     """Import ``rows`` generated people under the soak's faults; measure the outcome."""
-    async with SandboxAcademy(
+    async with sandbox(
         members=SEEDED,
         courses=3,
         groups=3,
         seed=seed,
-        api_key=API_KEY,
         faults=soak_faults(seed),
         max_log=1_000,
     ) as academy:
@@ -142,11 +148,8 @@ async def run_soak(rows: int, folder: Path, *, seed: int = 2026) -> SoakFigures:
         # about 1 in 20,000 runs, so the soak tests what it is about: nothing lost or doubled.
         retry = RetryPolicy(max_attempts=12, base_delay=0.001, max_delay=0.01)
         started = time.monotonic()
-        async with CoursepathClient(
-            academy.url,
-            api_key=academy.api_key,
-            user=academy.admin_email,
-            allow_http=True,
+        async with make_client(
+            academy,
             retry=retry,
             max_concurrency=16,
         ) as client:
@@ -263,18 +266,15 @@ async def test_existing_member_behind_a_5xx_then_409_is_updated_not_taken_for_ne
     created it" and resolves the member by lookup; the import updates its fields and,
     with ``invite="new"``, withholds its invitation (never sends it).
     """
-    async with SandboxAcademy(members=5, seed=3, api_key=API_KEY) as academy:
+    async with sandbox(members=5, seed=3) as academy:
         existing = academy.state.members()[2]
         assert existing.company != "Renamed Ltd"
         academy.script("POST", "/members", 502)  # before the app: nothing is created
         rows = [{"email": existing.email, "company": "Renamed Ltd"}]
         plan = PlanOptions(invite="new")
         retry = RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0)
-        async with CoursepathClient(
-            academy.url,
-            api_key=academy.api_key,
-            user=academy.admin_email,
-            allow_http=True,
+        async with make_client(
+            academy,
             retry=retry,
         ) as client:
             with open_journal(

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 import pytest
+from conftest import API_KEY
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from coursepath_async import (
@@ -343,14 +344,13 @@ def test_status_error_html_body_is_summarised() -> None:
 
 # --- redaction --------------------------------------------------------------
 
-KEY = "sansio-tests-api-key-0123456789-abcdefghij"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJlbWFpbCI6ImFAeC5jbyJ9.c2lnbmF0dXJlLW9mLWl0"
-ECHO = orjson.dumps({"error": "bad", "message": f"Authorization: Bearer {TOKEN}", "key": KEY})
+ECHO = orjson.dumps({"error": "bad", "message": f"Authorization: Bearer {TOKEN}", "key": API_KEY})
 
 
 def _no_credential(*texts: str) -> None:
     for text in texts:
-        assert KEY not in text
+        assert API_KEY not in text
         assert "eyJ" not in text
         assert "Bearer" not in text
 
@@ -363,7 +363,7 @@ def test_status_error_redacts_message_body_and_request_id_with_the_key() -> None
         _response(400, ECHO, {"X-Request-Id": f"Bearer {TOKEN}"}),
         retry_after=None,
         after_unknown_outcome=False,
-        redact=Redactor([KEY]),
+        redact=Redactor([API_KEY]),
     )
     _no_credential(str(err), repr(err), err.body.decode(), repr(err.request_id))
     assert str(err) == f"400 bad: Authorization: [redacted] (GET {URL})"
@@ -391,8 +391,8 @@ def test_error_message_redacts_what_json_decoding_unescapes() -> None:
 
 def test_validation_errors_are_redacted_and_keep_no_decoding_error() -> None:
     """A 2xx echo that is not JSON, or not a list, gives a clean error with no chained cause."""
-    body = f"proxy says: Bearer {TOKEN} / {KEY}".encode()
-    redact = Redactor([KEY])
+    body = f"proxy says: Bearer {TOKEN} / {API_KEY}".encode()
+    redact = Redactor([API_KEY])
     with pytest.raises(APIResponseValidationError) as not_json:
         decode_json(GET, URL, _response(200, body), redact=redact)
     with pytest.raises(APIResponseValidationError) as not_list:
@@ -434,7 +434,7 @@ def test_a_correlation_id_echoing_the_key_is_redacted() -> None:
             _response(400, b"{}", {name: f"Bearer {TOKEN}"}),
             retry_after=None,
             after_unknown_outcome=False,
-            redact=Redactor([KEY]),
+            redact=Redactor([API_KEY]),
         )
         assert err.request_id is not None
         _no_credential(repr(err.request_id))

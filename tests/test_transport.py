@@ -10,28 +10,26 @@ from typing import Any
 import aiohttp
 import pytest
 from aioresponses import aioresponses
+from conftest import BASE_URL, offline_client
 from fake_api import Response, connection_key, refused
 from yarl import URL
 
 from coursepath_async import (
     APIConnectionError,
     APITimeoutError,
-    CoursepathClient,
     CoursepathError,
     RetryPolicy,
     UncertainOutcomeError,
 )
 from coursepath_async._transport import Transport
 
-BASE = "https://acme.example.com"
-URL_ = BASE + "/api/v1/members/1"
-KEY = "test-api-key-0123456789-abcdefghijklmnop"
+URL_ = BASE_URL + "/api/v1/members/1"
 HEADERS = {"Accept": "application/json"}
 
 
 def _cert_error() -> aiohttp.ClientConnectorCertificateError:
     return aiohttp.ClientConnectorCertificateError(
-        connection_key(BASE), ssl.SSLCertVerificationError("self-signed certificate")
+        connection_key(BASE_URL), ssl.SSLCertVerificationError("self-signed certificate")
     )
 
 
@@ -39,7 +37,7 @@ def _cert_error() -> aiohttp.ClientConnectorCertificateError:
 FAILURES: list[tuple[str, BaseException, type[APIConnectionError], bool, str]] = [
     (
         "refused",
-        refused(BASE),
+        refused(BASE_URL),
         APIConnectionError,
         False,
         "cannot connect to acme.example.com:443: Connection refused",
@@ -132,9 +130,9 @@ async def test_no_aiohttp_exception_reaches_the_caller(
 ) -> None:
     """Through the client, after all retries, callers only ever see SDK errors."""
     mock.get(URL_, exception=raised, repeat=True)
-    mock.post(BASE + "/api/v1/members/1/invite", exception=raised, repeat=True)
+    mock.post(BASE_URL + "/api/v1/members/1/invite", exception=raised, repeat=True)
     policy = RetryPolicy(max_attempts=2, base_delay=0, max_delay=0)
-    async with CoursepathClient(BASE, api_key=KEY, user="a@x.co", retry=policy) as client:
+    async with offline_client(retry=policy) as client:
         with pytest.raises(CoursepathError) as info:
             await client.members.get(1)
         assert type(info.value) is expected

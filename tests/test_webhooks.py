@@ -13,6 +13,7 @@ import aiohttp
 import orjson
 import pytest
 from attrs import define
+from conftest import API_KEY, make_client, sandbox
 from yarl import URL
 
 from coursepath_async import CoursepathClient, Priority, RetryPolicy
@@ -26,10 +27,9 @@ from coursepath_async.webhooks import (
     webhook_app,
 )
 
-API_KEY = "webhook-tests-api-key-0123456789-abcdefghijklmnop"
 SECRET = "s3cret-path-segment-0123456789abcdef"
 FORM = "application/x-www-form-urlencoded"
-FAST_RETRY = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0)
+TWO_ATTEMPTS = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0)
 WAIT = 5.0
 COURSEMEMBER = "/courses/{courseId}/members/{memberId}/coursemember"
 
@@ -97,15 +97,8 @@ async def receiving(
 
     try:
         async with (
-            SandboxAcademy(members=12, courses=3, seed=5, api_key=API_KEY, webhook_url=url) as a,
-            CoursepathClient(
-                a.url,
-                api_key=API_KEY,
-                user=a.admin_email,
-                allow_http=True,
-                retry=FAST_RETRY,
-                **(client_options or {}),
-            ) as client,
+            sandbox(members=12, courses=3, seed=5, webhook_url=url) as a,
+            make_client(a, retry=TWO_ATTEMPTS, **(client_options or {})) as client,
             aiohttp.ClientSession() as session,
         ):
             app = webhook_app(client, on_event or record, **options)

@@ -19,6 +19,7 @@ import pytest
 import trustme
 from attrs import define
 from cli_env import cli_env
+from conftest import API_KEY, sandbox
 
 from coursepath_async import ConfigurationError
 from coursepath_async._cli_support import connection_options
@@ -26,7 +27,6 @@ from coursepath_async._webhooks._command import add_webhooks_command, serve_webh
 from coursepath_async.testing import SandboxAcademy
 from coursepath_async.webhooks import WebhookReceiver
 
-API_KEY = "webhook-cli-tests-api-key-0123456789-abcdefghijklmnop"
 SECRET = "cli-secret-segment-0123456789abcdef"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 WAIT = 10.0
@@ -36,7 +36,7 @@ WAIT = 10.0
 
 @pytest.fixture
 async def academy() -> AsyncIterator[SandboxAcademy]:
-    async with SandboxAcademy(members=12, courses=3, seed=5, api_key=API_KEY) as a:
+    async with sandbox(members=12, courses=3, seed=5) as a:
         yield a
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 import pytest
+from fake_clock import FakeClock
 
 from coursepath_async import CourseMember, CoursepathClient, NotFoundError
 from coursepath_async._webhooks._command import event_record
@@ -136,17 +137,9 @@ def test_event_construction_validates() -> None:
 # -- RecentEvents ----------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_recent_events_dedupes_pending_and_remembered_keys() -> None:
     """A pending key and a remembered one are both seen; a forgotten one is not."""
-    clock = Clock()
+    clock = FakeClock(100.0)
     recent: RecentEvents[str] = RecentEvents(ttl=10.0, max_entries=100, clock=clock)
     assert recent.claim("a")
     assert not recent.claim("a")  # pending
@@ -162,7 +155,7 @@ def test_recent_events_dedupes_pending_and_remembered_keys() -> None:
 
 def test_recent_events_marks_a_copy_of_a_pending_key_for_a_recheck() -> None:
     """A copy arriving while a key is pending is refused but marked, once, for a re-check."""
-    recent: RecentEvents[str] = RecentEvents(ttl=10.0, max_entries=100, clock=Clock())
+    recent: RecentEvents[str] = RecentEvents(ttl=10.0, max_entries=100, clock=FakeClock(100.0))
     assert recent.claim("a")
     assert not recent.take_repeat("a")  # no copy yet
     assert not recent.claim("a")
@@ -178,7 +171,7 @@ def test_recent_events_marks_a_copy_of_a_pending_key_for_a_recheck() -> None:
 
 def test_recent_events_is_bounded() -> None:
     """Past ``max_entries`` the oldest remembered keys go first; memory stays flat."""
-    recent: RecentEvents[int] = RecentEvents(ttl=3600.0, max_entries=3, clock=Clock())
+    recent: RecentEvents[int] = RecentEvents(ttl=3600.0, max_entries=3, clock=FakeClock(100.0))
     for key in range(10):
         assert recent.claim(key)
         recent.finish(key, remember=True)

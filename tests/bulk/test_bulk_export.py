@@ -6,41 +6,27 @@ import csv
 import gc
 import sqlite3
 import tracemalloc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from conftest import academy_and_client
 
-from coursepath_async import CoursepathClient, RetryPolicy, ServerError
+from coursepath_async import CoursepathClient, ServerError
 from coursepath_async.bulk import ExportFormat, export_members, export_results
 from coursepath_async.bulk._export import MEMBER_COLUMNS, RESULT_COLUMNS
 from coursepath_async.bulk._writers import Column, RecordWriter, open_writer
-from coursepath_async.testing import Faults, SandboxAcademy
-from coursepath_async.testing._records import Enrolment, MemberRecord
+from coursepath_async.testing import Enrolment, Faults, MemberRecord, SandboxAcademy
 
-API_KEY = "bulk-export-tests-key-0123456789abcdefghijkl"
 FORMATS: tuple[ExportFormat, ...] = ("csv", "jsonl", "sqlite")
 
 
-@asynccontextmanager
-async def serving(**options: Any) -> AsyncIterator[tuple[SandboxAcademy, CoursepathClient]]:
+def serving(**options: Any) -> AbstractAsyncContextManager[tuple[SandboxAcademy, CoursepathClient]]:
     """A seeded academy and an admin client with instant retries; both closed afterwards."""
-    settings: dict[str, Any] = {"members": 30, "courses": 4, "groups": 2, "seed": 3}
-    settings.update(options)
-    async with SandboxAcademy(api_key=API_KEY, **settings) as academy:
-        client = CoursepathClient(
-            academy.url,
-            api_key=academy.api_key,
-            user=academy.admin_email,
-            allow_http=True,
-            retry=RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0),
-        )
-        async with client:
-            yield academy, client
+    return academy_and_client(**{"members": 30, "courses": 4, "groups": 2, "seed": 3, **options})
 
 
 def read_back(path: Path, format: ExportFormat, table: str) -> list[dict[str, Any]]:

@@ -10,44 +10,40 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import make_client, sandbox
 
 from coursepath_async import APITimeoutError, CoursepathClient, RetryPolicy
 from coursepath_async._resources._members import Members
 from coursepath_async.bulk import (
     CsvRows,
+    ImportOptions,
     ImportReport,
     InviteStateError,
     JournalMismatchError,
     MappingRows,
+    MemberRow,
     PlanOptions,
     RowPlan,
+    import_members,
+    open_journal,
+    plan_row,
 )
-from coursepath_async.bulk._import import ImportOptions, import_members, open_journal
 from coursepath_async.bulk._ledger import InvitationLedger
-from coursepath_async.bulk._plan import plan_row
-from coursepath_async.bulk._rows import MemberRow
 from coursepath_async.testing import Faults, SandboxAcademy
 from coursepath_async.testing._people import write_people_csv
-
-API_KEY = "bulk-import-tests-key-0123456789abcdefghijkl"
 
 
 @pytest.fixture
 async def academy() -> AsyncIterator[SandboxAcademy]:
-    async with SandboxAcademy(
-        members=10, courses=3, programs=2, groups=2, seed=5, api_key=API_KEY
-    ) as a:
+    async with sandbox(members=10, courses=3, programs=2, groups=2, seed=5) as a:
         yield a
 
 
 def _client(academy: SandboxAcademy, **kwargs: object) -> CoursepathClient:
-    return CoursepathClient(
-        academy.url,
-        api_key=academy.api_key,
-        user=academy.admin_email,
-        allow_http=True,
+    return make_client(
+        academy,
         retry=RetryPolicy(max_attempts=8, base_delay=0.001, max_delay=0.01),
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 
@@ -248,9 +244,7 @@ async def test_fault_soak_converges_without_duplicates(tmp_path: Path) -> None:
         rate_limit_rate=0.01,
         retry_after=0.01,
     )
-    async with SandboxAcademy(
-        members=5, courses=2, groups=1, seed=2, api_key=API_KEY, faults=faults
-    ) as academy:
+    async with sandbox(members=5, courses=2, groups=1, seed=2, faults=faults) as academy:
         people = write_people_csv(tmp_path / "people.csv", rows=600, seed=9, course_ids=(1,))
         plan = PlanOptions(groups=("Soak",), courses=(2,), invite="new")
         with CsvRows(people.path) as rows:

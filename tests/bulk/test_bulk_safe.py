@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import get_args
 
 import orjson
 import pytest
+from conftest import academy_and_client
 
 from coursepath_async import CoursepathClient, RetryPolicy
 from coursepath_async.bulk import (
@@ -22,15 +22,13 @@ from coursepath_async.bulk import (
     RowOutcome,
     SyncOptions,
     import_members,
+    open_journal,
     preflight,
     removal_limit,
     sync_members,
 )
-from coursepath_async.bulk._import import open_journal
 from coursepath_async.bulk._ledger import OWED_REASON
 from coursepath_async.testing import SandboxAcademy
-
-API_KEY = "bulk-safe-tests-key-0123456789abcdefghijklmn"
 
 #: The JSON report's contract, written out: renaming or dropping any of these is breaking.
 ROW_KEYS = {
@@ -100,21 +98,14 @@ DOCUMENT = {
 }
 
 
-@asynccontextmanager
-async def serving(*, members: int = 6) -> AsyncIterator[tuple[SandboxAcademy, CoursepathClient]]:
+def serving(
+    *, members: int = 6
+) -> AbstractAsyncContextManager[tuple[SandboxAcademy, CoursepathClient]]:
     """A small seeded academy and an admin client with instant retries."""
-    async with SandboxAcademy(
-        api_key=API_KEY, members=members, courses=3, groups=2, seed=11
-    ) as academy:
-        client = CoursepathClient(
-            academy.url,
-            api_key=academy.api_key,
-            user=academy.admin_email,
-            allow_http=True,
-            retry=RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0),
-        )
-        async with client:
-            yield academy, client
+    retry = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0)
+    return academy_and_client(
+        client={"retry": retry}, members=members, courses=3, groups=2, seed=11
+    )
 
 
 def _writes(academy: SandboxAcademy) -> int:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from attrs import evolve
+from conftest import academy_and_client
 
 from coursepath_async import CoursepathClient, RetryPolicy
 from coursepath_async.bulk import (
@@ -25,34 +26,23 @@ from coursepath_async.bulk import (
     SyncOptions,
     SyncResult,
     UnenrollCourse,
+    open_journal,
     sync_members,
 )
-from coursepath_async.bulk._import import open_journal
 from coursepath_async.bulk._pipeline import RowPipeline
 from coursepath_async.testing import Faults, SandboxAcademy
 from coursepath_async.testing._faults import normalize_path
 
-API_KEY = "bulk-sync-tests-key-0123456789abcdefghijklmn"
 WRITES = ("POST", "DELETE")
 
 
-@asynccontextmanager
-async def serving(
+def serving(
     *, attempts: int = 4, **options: Any
-) -> AsyncIterator[tuple[SandboxAcademy, CoursepathClient]]:
+) -> AbstractAsyncContextManager[tuple[SandboxAcademy, CoursepathClient]]:
     """A seeded academy and an admin client with instant retries; both closed afterwards."""
-    settings: dict[str, Any] = {"members": 40, "courses": 4, "programs": 2, "groups": 3, "seed": 8}
-    settings.update(options)
-    async with SandboxAcademy(api_key=API_KEY, **settings) as academy:
-        client = CoursepathClient(
-            academy.url,
-            api_key=academy.api_key,
-            user=academy.admin_email,
-            allow_http=True,
-            retry=RetryPolicy(max_attempts=attempts, base_delay=0.0, max_delay=0.0),
-        )
-        async with client:
-            yield academy, client
+    settings = {"members": 40, "courses": 4, "programs": 2, "groups": 3, "seed": 8, **options}
+    retry = RetryPolicy(max_attempts=attempts, base_delay=0.0, max_delay=0.0)
+    return academy_and_client(client={"retry": retry}, **settings)
 
 
 async def sync(

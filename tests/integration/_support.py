@@ -1,5 +1,7 @@
 """Shared helpers of the integration suite: a sandbox academy with a real SDK client on it.
 
+The key and the client factory are the suite's own (``tests/conftest.py``).
+
 Imported as a plain module (``from _support import ...``): pytest puts this directory
 on ``sys.path`` because it has no ``__init__.py``, exactly as ``tests/testing`` does
 for ``sandbox_raw``.
@@ -11,45 +13,31 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from coursepath_async import CoursepathClient, RetryPolicy
+from conftest import academy_and_client
+
+from coursepath_async import CoursepathClient
 from coursepath_async.testing import Recorder, RequestRecord, SandboxAcademy
-
-#: Long enough for PyJWT's HS256 key-length check, which would warn (= fail) otherwise.
-API_KEY = "integration-tests-api-key-0123456789-abcdefghijklmnop"
-
-#: Retries on, waits off: fault tests run at loopback speed.
-FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0)
 
 #: How long any single "wait until the academy saw X" may take before the test fails.
 WAIT_LIMIT = 5.0
 
 
-def make_client(academy: SandboxAcademy, **options: Any) -> CoursepathClient:
-    """A client acting as the academy's admin over plain loopback http, retrying without waits."""
-    settings: dict[str, Any] = {
-        "api_key": academy.api_key,
-        "user": academy.admin_email,
-        "allow_http": True,
-        "retry": FAST_RETRY,
-        "timeout": 10.0,
-    }
-    settings.update(options)
-    return CoursepathClient(academy.url, **settings)
-
-
-@asynccontextmanager
-async def serving(
+def serving(
     *, client: Mapping[str, Any] | None = None, **academy_options: Any
-) -> AsyncIterator[tuple[SandboxAcademy, CoursepathClient]]:
+) -> AbstractAsyncContextManager[tuple[SandboxAcademy, CoursepathClient]]:
     """Run a seeded academy (small by default) and a client connected to it; close both."""
-    options: dict[str, Any] = {"members": 20, "courses": 4, "programs": 2, "groups": 3, "seed": 11}
-    options.update(academy_options)
-    options.setdefault("api_key", API_KEY)
-    async with SandboxAcademy(**options) as academy, make_client(academy, **(client or {})) as sdk:
-        yield academy, sdk
+    options = {
+        "members": 20,
+        "courses": 4,
+        "programs": 2,
+        "groups": 3,
+        "seed": 11,
+        **academy_options,
+    }
+    return academy_and_client(client=client, **options)
 
 
 async def until(recorder: Recorder, predicate: Callable[[Recorder], bool]) -> None:

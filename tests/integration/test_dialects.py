@@ -13,7 +13,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from _support import make_client
+from conftest import make_client, sandbox
 
 from coursepath_async import CoursepathClient, NotFoundError, RetryPolicy
 from coursepath_async.bulk import (
@@ -29,7 +29,6 @@ from coursepath_async.bulk import (
 )
 from coursepath_async.testing import DIALECTS, Faults, SandboxAcademy
 
-API_KEY = "integration-dialects-key-0123456789-abcdefghijklmn"
 #: More members than the smallest page cap (100), so a capped listing takes pages.
 MEMBERS = 130
 #: During the import, 429 bursts (refusals: nothing applied) on any request, seeded.
@@ -39,7 +38,7 @@ NEW_PEOPLE, EXISTING_PEOPLE = 12, 6
 
 
 def _academy(dialect: str) -> SandboxAcademy:
-    return SandboxAcademy(
+    return sandbox(
         dialect=dialect,
         members=MEMBERS,
         courses=2,
@@ -47,7 +46,6 @@ def _academy(dialect: str) -> SandboxAcademy:
         groups=3,
         seed=5,
         completion_rate=0.5,
-        api_key=API_KEY,
     )
 
 

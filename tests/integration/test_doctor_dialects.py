@@ -1,4 +1,4 @@
-"""The doctor against every sandbox dialect: usable everywhere, and it names what differs.
+"""The doctor against every academy dialect: usable everywhere, and it names what differs.
 
 Each preset of ``DIALECTS`` is probed in process, with ``--write-check``, through the
 client's own pool: no dialect may make the doctor call a working academy unusable, and
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _support import API_KEY, make_client
+from conftest import make_client, sandbox
 
 from coursepath_async._doctor._probe import examine
 from coursepath_async._doctor._report import Report, diagnose
@@ -33,25 +33,23 @@ SKEWED = {"clock_ahead": 300.0, "clock_behind": -300.0, "all": 300.0}
 async def check(dialect: str, **client_options: Any) -> tuple[Report, SandboxAcademy]:
     """The doctor's report (with ``--write-check``) on a sandbox speaking ``dialect``."""
     async with (
-        SandboxAcademy(
-            dialect=dialect, members=130, courses=2, groups=3, seed=5, api_key=API_KEY
-        ) as sandbox,
-        make_client(sandbox, **client_options) as client,
+        sandbox(dialect=dialect, members=130, courses=2, groups=3, seed=5) as academy,
+        make_client(academy, **client_options) as client,
     ):
         core = client._core
         observed = await examine(core, client.user, write_check=True)
         report = diagnose(observed, academy=client.base_url, user=client.user)
-    return report, sandbox
+    return report, academy
 
 
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))
 async def test_the_doctor_finds_every_dialect_usable_and_reports_what_it_sets(dialect: str) -> None:
     """Auth ok, no problem, and the dialect's shape, dates, body format and skew as set."""
-    report, sandbox = await check(dialect)
+    report, academy = await check(dialect)
     data = report.as_json()
     assert data["auth"] == "ok", data["auth_detail"]
     assert data["problems"] == []
-    assert data["acting_member"]["email"] == sandbox.admin_email
+    assert data["acting_member"]["email"] == academy.admin_email
     for key, value in EXPECTED.get(dialect, {}).items():
         assert data[key] == value, key
     offset = SKEWED.get(dialect)
@@ -66,18 +64,18 @@ async def test_the_doctor_finds_every_dialect_usable_and_reports_what_it_sets(di
     assert "NTP" in warning
     assert any("on the academy's clock" in line for line in data["sdk"])
     # Once refused on our clock, every later token is dated on the academy's.
-    assert sandbox.recorder.rejected_tokens
-    assert sum(sandbox.recorder.rejected_tokens.values()) == 1
+    assert academy.recorder.rejected_tokens
+    assert sum(academy.recorder.rejected_tokens.values()) == 1
 
 
 async def test_a_wrong_key_behind_a_skewed_clock_is_blamed_on_the_key_after_one_resend() -> None:
     """Resigned on the academy's clock and refused again: exit 2, the key named, no loop."""
-    report, sandbox = await check(
+    report, academy = await check(
         "clock_ahead", api_key="wrong-key-0123456789abcdefghijklmnopqrstuvw"
     )
     assert report.exit_code == 2
     assert report.auth.state == "refused"
     assert "API key is wrong" in report.auth.detail
     assert "refused too" in report.auth.detail
-    me_calls = [r for r in sandbox.recorder.requests if r.path.endswith("/members/me")]
+    me_calls = [r for r in academy.recorder.requests if r.path.endswith("/members/me")]
     assert len(me_calls) == 2  # ours, then one on the academy's clock

@@ -8,7 +8,8 @@ import re
 import time
 
 import pytest
-from _support import make_client, serving
+from _support import serving
+from conftest import make_client
 
 from coursepath_async import AuthenticationError
 from coursepath_async.testing import SandboxAcademy

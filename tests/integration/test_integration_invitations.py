@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import make_client
+from conftest import make_client, sandbox
 
 from coursepath_async import BadRequestError, CoursepathClient, RetryPolicy
 from coursepath_async.bulk import (
@@ -32,7 +32,6 @@ from coursepath_async.bulk import (
 from coursepath_async.testing import Faults, SandboxAcademy
 from coursepath_async.testing import _records as records
 
-API_KEY = "integration-invitations-key-0123456789-abcdefghijk"
 NEW = PlanOptions(invite="new")
 ALL = PlanOptions(invite="all")
 WITHHELD = "could not tell whether this run created the member"
@@ -83,7 +82,7 @@ async def test_concurrent_imports_of_overlapping_files_under_5xx_invite_each_new
     shared = [{"email": f"shared{i}@jobs.test"} for i in range(120)]
     first = [*shared, *({"email": f"a{i}@jobs.test"} for i in range(40))]
     second = [*({"email": f"b{i}@jobs.test"} for i in range(40)), *reversed(shared)]
-    async with SandboxAcademy(members=3, seed=5, api_key=API_KEY, faults=faults) as academy:
+    async with sandbox(members=3, seed=5, faults=faults) as academy:
         reports = await asyncio.gather(
             _import(academy, first, tmp_path / "a.sqlite", NEW),
             _import(academy, second, tmp_path / "b.sqlite", NEW),
@@ -120,7 +119,7 @@ async def test_a_member_someone_created_minutes_earlier_is_withheld_after_an_unk
             "member_json",
             lambda m: {k: v for k, v in plain(m).items() if k != "createdDate"},
         )
-    async with SandboxAcademy(members=3, seed=5, api_key=API_KEY) as academy:
+    async with sandbox(members=3, seed=5) as academy:
         earlier = datetime.now(UTC) - timedelta(seconds=40)
         other = academy.state.add_member("hired@jobs.test", created=earlier)
         academy.script("POST", "/members", 503)  # then the real answer: it exists
@@ -149,7 +148,7 @@ async def test_a_create_confirmed_2xx_is_ours_and_invited_once_with_or_without_c
     monkeypatch.setattr(
         records, "member_json", lambda m: {k: v for k, v in plain(m).items() if k != "createdDate"}
     )
-    async with SandboxAcademy(members=3, seed=5, api_key=API_KEY) as academy:
+    async with sandbox(members=3, seed=5) as academy:
         rows = [{"email": f"new{i}@jobs.test"} for i in range(5)]
         report = await _import(academy, rows, tmp_path / "j", NEW)
         assert [r.invitation for r in report.rows] == ["sent"] * 5
@@ -173,7 +172,7 @@ async def _sync_night(
 
 async def test_sync_nights_whose_key_columns_change_never_invite_again(tmp_path: Path) -> None:
     """An externalId added, half-filled, then dropped between nights: one email per member."""
-    async with SandboxAcademy(members=3, seed=5, api_key=API_KEY) as academy:
+    async with sandbox(members=3, seed=5) as academy:
         journal = tmp_path / "nightly.sqlite"
         people = [f"night{i}@jobs.test" for i in range(6)]
         nights: list[list[dict[str, object]]] = [
@@ -196,7 +195,7 @@ async def test_sync_nights_whose_key_columns_change_never_invite_again(tmp_path:
 
 async def test_changed_input_on_an_import_journal_never_invites_again(tmp_path: Path) -> None:
     """``allow_changed_input`` with a key column added resends nothing the ledger has."""
-    async with SandboxAcademy(members=3, seed=5, api_key=API_KEY) as academy:
+    async with sandbox(members=3, seed=5) as academy:
         journal = tmp_path / "j.sqlite"
         rows: list[dict[str, object]] = [{"email": f"x{i}@jobs.test"} for i in range(4)]
         first = await _import(academy, rows, journal, ALL)
@@ -221,9 +220,7 @@ async def test_a_journal_deleted_mid_run_stops_that_run_and_a_second_job_invites
     """Unlinked under a running import, the journal stops it; a new job on the path is alone."""
     rows: list[dict[str, object]] = [{"email": f"del{i}@jobs.test"} for i in range(80)]
     journal = tmp_path / "j.sqlite"
-    async with SandboxAcademy(
-        members=3, seed=5, api_key=API_KEY, faults=Faults(latency=0.01)
-    ) as academy:
+    async with sandbox(members=3, seed=5, faults=Faults(latency=0.01)) as academy:
         reached = asyncio.Event()
         seen = 0
 
@@ -261,7 +258,7 @@ async def test_a_server_answering_400_for_a_taken_email_imports_existing_people(
     tmp_path: Path,
 ) -> None:
     """A 400 on a create is "maybe exists": found by email, the row updates instead of failing."""
-    async with SandboxAcademy(members=3, seed=5, api_key=API_KEY) as academy:
+    async with sandbox(members=3, seed=5) as academy:
         existing = academy.state.members()[1]
         academy.script("POST", "/members", 400)  # this server's way of saying "email in use"
         rows = [{"email": existing.email, "name": "Renamed Person"}]
@@ -278,7 +275,7 @@ async def test_a_server_answering_400_for_a_taken_email_imports_existing_people(
 
 async def test_members_create_resolves_a_400_after_an_applied_attempt() -> None:
     """Created, then 502, then 400 "already in use" on the retry: create returns the member."""
-    async with SandboxAcademy(members=3, seed=5, api_key=API_KEY) as academy:
+    async with sandbox(members=3, seed=5) as academy:
         academy.script("POST", "/members", "applied_then_502", 400)
         async with _client(academy) as client:
             member = await client.members.create("twice@jobs.test", name="Twice")

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import aiohttp
 import pytest
-from _support import API_KEY, FAST_RETRY, serving
+from _support import serving
+from conftest import API_KEY, FAST_RETRY, make_client
 
 from coursepath_async import ConfigurationError, CoursepathClient, NotFoundError
 
@@ -32,11 +33,8 @@ async def test_a_session_of_yours_carries_every_call_and_stays_open() -> None:
             trace_configs=[trace],
         ) as session,
     ):
-        async with CoursepathClient(
-            academy.url,
-            api_key=academy.api_key,
-            user=academy.admin_email,
-            allow_http=True,
+        async with make_client(
+            academy,
             retry=FAST_RETRY,
             session=session,
         ) as client:

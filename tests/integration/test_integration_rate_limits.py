@@ -10,8 +10,13 @@ import pytest
 from _support import serving
 
 from coursepath_async import Priority
-from coursepath_async.bulk import ImportOptions, MappingRows, PlanOptions, open_journal
-from coursepath_async.bulk._import import import_members
+from coursepath_async.bulk import (
+    ImportOptions,
+    MappingRows,
+    PlanOptions,
+    import_members,
+    open_journal,
+)
 
 
 async def test_429_without_retry_after_is_paced_never_failed() -> None:

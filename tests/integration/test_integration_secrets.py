@@ -6,7 +6,8 @@ import asyncio
 import logging
 
 import pytest
-from _support import make_client, serving
+from _support import serving
+from conftest import make_client
 
 from coursepath_async import (
     APIResponseValidationError,

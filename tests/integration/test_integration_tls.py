@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ssl
-
 import pytest
 import trustme
-from _support import API_KEY, FAST_RETRY, make_client
+from conftest import FAST_RETRY, client_context, make_client, sandbox, server_context
 
 from coursepath_async import (
     APIConnectionError,
@@ -14,35 +12,17 @@ from coursepath_async import (
     ConfigurationError,
     CoursepathClient,
 )
-from coursepath_async.testing import SandboxAcademy
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-def server_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    return context
-
-
-def trusting_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
 
 
 async def test_https_with_a_trusted_private_ca(ca: trustme.CA) -> None:
     """A client given ``ssl=`` a context trusting the CA works over HTTPS, without allow_http."""
-    async with SandboxAcademy(members=30, api_key=API_KEY, ssl=server_context(ca)) as academy:
+    async with sandbox(members=30, ssl=server_context(ca)) as academy:
         assert academy.url.startswith("https://")
         async with CoursepathClient(
             academy.url,
             api_key=academy.api_key,
             user=academy.admin_email,
-            ssl=trusting_context(ca),
+            ssl=client_context(ca),
             retry=FAST_RETRY,
         ) as client:
             assert (await client.members.me()).email == academy.admin_email
@@ -58,7 +38,7 @@ async def test_https_with_a_trusted_private_ca(ca: trustme.CA) -> None:
 async def test_untrusted_certificate_is_a_connection_error_naming_it(ca: trustme.CA) -> None:
     """Not trusting the private CA gives ``APIConnectionError`` naming the certificate."""
     async with (
-        SandboxAcademy(members=3, api_key=API_KEY, ssl=server_context(ca)) as academy,
+        sandbox(members=3, ssl=server_context(ca)) as academy,
         CoursepathClient(
             academy.url, api_key=academy.api_key, user=academy.admin_email, retry=FAST_RETRY
         ) as client,
@@ -73,7 +53,7 @@ async def test_untrusted_certificate_is_a_connection_error_naming_it(ca: trustme
 
 async def test_plain_http_is_refused_before_any_request() -> None:
     """An http:// academy URL without ``allow_http`` is a ``ConfigurationError`` at construction."""
-    async with SandboxAcademy(members=3, api_key=API_KEY) as academy:
+    async with sandbox(members=3) as academy:
         assert academy.url.startswith("http://")
         with pytest.raises(ConfigurationError) as caught:
             CoursepathClient(academy.url, api_key=academy.api_key, user=academy.admin_email)

@@ -17,12 +17,10 @@ import aiohttp
 import jwt
 import orjson
 from attrs import frozen
+from conftest import sandbox
 from multidict import CIMultiDict
 
 from coursepath_async.testing import SandboxAcademy
-
-#: Long enough for PyJWT's HS256 key-length check, which would warn (= fail) otherwise.
-API_KEY = "sandbox-tests-api-key-0123456789-abcdefghijklmnop"
 
 
 @frozen
@@ -123,8 +121,7 @@ async def running(**kwargs: Any) -> AsyncIterator[tuple[SandboxAcademy, RawApi]]
     """Run an academy (test API key, small seed by default) with a raw client on it."""
     options: dict[str, Any] = {"members": 12, "courses": 4, "groups": 3, "seed": 7}
     options.update(kwargs)
-    options.setdefault("api_key", API_KEY)
-    async with SandboxAcademy(**options) as academy, one_attempt_session() as session:
+    async with sandbox(**options) as academy, one_attempt_session() as session:
         yield academy, RawApi(academy, session)
 
 

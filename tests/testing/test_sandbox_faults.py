@@ -8,7 +8,8 @@ from typing import Literal
 
 import aiohttp
 import pytest
-from sandbox_raw import API_KEY, RawApi, running, until_in_flight
+from conftest import API_KEY
+from sandbox_raw import RawApi, running, until_in_flight
 
 from coursepath_async.testing import Faults, SandboxAcademy, ScriptedFault
 from coursepath_async.testing._faults import FaultInjector, as_scripted_fault

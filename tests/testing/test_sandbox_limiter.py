@@ -7,21 +7,14 @@ import email.utils
 import time
 
 import pytest
+from fake_clock import FakeClock
 from sandbox_raw import running
 
 from coursepath_async.testing._limiter import Limiter, RateLimit
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _limiter(style: str = "429", **options: float) -> tuple[Limiter, _Clock]:
-    clock = _Clock()
+def _limiter(style: str = "429", **options: float) -> tuple[Limiter, FakeClock]:
+    clock = FakeClock(500.0)
     limit = RateLimit(rate=options.pop("rate", 10.0), style=style, **options)  # type: ignore[arg-type]
     return Limiter(limit, clock=clock, wall=lambda: 1_700_000_000.25 + clock.now), clock
 

@@ -11,7 +11,7 @@ from sandbox_raw import RawApi, one_attempt_session
 import coursepath_async.testing
 from coursepath_async.testing import SandboxAcademy
 
-pytest_plugins = ["coursepath_async.testing.pytest_plugin"]
+# The plugin is enabled by tests/conftest.py, exactly as a user enables it.
 
 
 async def test_sandbox_fixture_is_a_running_seeded_academy(

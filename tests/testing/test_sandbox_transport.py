@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 import trustme
 from aiohttp import web
-from sandbox_raw import API_KEY, RawApi, one_attempt_session, running
+from conftest import client_context, sandbox, server_context
+from sandbox_raw import RawApi, one_attempt_session, running
 
 from coursepath_async.testing import SandboxAcademy
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-def _server_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    return context
-
-
-def _client_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
-
 
 # -- TLS -------------------------------------------------------------------------------
 
@@ -38,8 +20,8 @@ def _client_context(ca: trustme.CA) -> ssl.SSLContext:
 async def test_serves_https_with_a_trusted_certificate(ca: trustme.CA) -> None:
     """With ``ssl=`` the academy serves https and a client trusting the CA gets through."""
     async with (
-        SandboxAcademy(members=3, api_key=API_KEY, ssl=_server_context(ca)) as academy,
-        one_attempt_session(connector=aiohttp.TCPConnector(ssl=_client_context(ca))) as session,
+        sandbox(members=3, ssl=server_context(ca)) as academy,
+        one_attempt_session(connector=aiohttp.TCPConnector(ssl=client_context(ca))) as session,
     ):
         assert academy.url.startswith("https://127.0.0.1:")
         response = await RawApi(academy, session).get("/members/me")
@@ -50,7 +32,7 @@ async def test_serves_https_with_a_trusted_certificate(ca: trustme.CA) -> None:
 async def test_untrusted_certificates_are_refused(ca: trustme.CA) -> None:
     """A client that does not trust the CA fails the TLS handshake."""
     async with (
-        SandboxAcademy(members=3, api_key=API_KEY, ssl=_server_context(ca)) as academy,
+        sandbox(members=3, ssl=server_context(ca)) as academy,
         one_attempt_session() as session,
     ):
         with pytest.raises(aiohttp.ClientConnectorCertificateError):
@@ -161,11 +143,11 @@ async def test_webhooks_over_https(ca: trustme.CA) -> None:
     app.router.add_post("/hook", target.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=_server_context(ca))
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context(ca))
     await site.start()
     url = f"https://127.0.0.1:{runner.addresses[0][1]}/hook"
     try:
-        async with running(webhook_url=url, webhook_ssl=_client_context(ca)) as (academy, _):
+        async with running(webhook_url=url, webhook_ssl=client_context(ca)) as (academy, _):
             member = academy.state.add_member("secure@x.com")
             academy.state.enrol(1, member.id)
             await academy.wait_webhooks()
@@ -194,7 +176,7 @@ async def test_url_and_port_only_while_running() -> None:
 
 async def test_serve_forever_runs_until_cancelled() -> None:
     """``serve_forever`` keeps a started academy serving and closes it when cancelled."""
-    academy = SandboxAcademy(members=2, api_key=API_KEY)
+    academy = sandbox(members=2)
     await academy.start()
     task = asyncio.create_task(academy.serve_forever())
     async with one_attempt_session() as session:
