@@ -184,16 +184,10 @@ class RowPipeline:
                 actions.append(action(step))  # applied by an earlier run: undated
                 continue
             try:
+                member_id = await self._run_step(key, row, step, member_id)
                 if isinstance(step, CreateMember):
-                    member_id = await self._create(key, row, step)
                     created = fresh = True
-                elif isinstance(step, UpdateMember):
-                    member_id = await _update(self._client, step)
-                    journal.record_member(key, member_id=member_id, outcome="updated")
-                elif member_id is None:  # pragma: no cover - plans put the member step first
-                    raise RuntimeError("no member id for a step after the member step")
-                else:
-                    await _step(self._client, step, member_id)
+                elif not isinstance(step, UpdateMember):
                     steps.append((step.key, None))
             except (JournalError, _Existed):
                 raise  # not the step's failure: handled by the caller, journal untouched
@@ -208,29 +202,64 @@ class RowPipeline:
             done = action(step, at=applied_now())
             actions.append(done)
             if isinstance(step, RemoveFromGroup | UnenrollCourse) and member_id is not None:
-                journal.removals.record(
-                    member_id=member_id,
-                    email=row.email,
-                    kind="unenroll" if isinstance(step, UnenrollCourse) else "remove_group",
-                    target=step.target,
-                    at=cast(str, done.at),
-                )
+                self._record_removal(row, step, member_id, done)
         if member_id is None:  # pragma: no cover - every plan names or creates its member
             raise RuntimeError("a row's plan ended without a member")
+        finished = RowReport(
+            line=plan.line,
+            email=plan.email,
+            outcome=outcome,
+            member_id=member_id,
+            actions=tuple(actions),
+        )
         if errors:  # the invitation waits for the re-run that completes the row
             journal.finish_row(key, error=errors[0], steps=steps)
-            return RowReport(
-                line=plan.line,
-                email=plan.email,
-                outcome="failed",
-                reason=errors[0],
-                member_id=member_id,
-                actions=tuple(actions),
-                invitation_reason=waits,
-            )
-        # (An unknown ``created`` was withheld by ``run`` before the member id was recorded.)
-        # A member this row just created has no history but what it wrote (owed, which
-        # decides as no entry does), so only other rows read the ledger.
+            return evolve(finished, outcome="failed", reason=errors[0], invitation_reason=waits)
+        return await self._invite(row, key, finished, steps, created=created, fresh=fresh)
+
+    def _record_removal(
+        self, row: MemberRow, step: RemoveFromGroup | UnenrollCourse, member_id: int, done: Action
+    ) -> None:
+        """Log an applied removal in the journal's removal log, kept across runs."""
+        self._journal.removals.record(
+            member_id=member_id,
+            email=row.email,
+            kind="unenroll" if isinstance(step, UnenrollCourse) else "remove_group",
+            target=step.target,
+            at=cast(str, done.at),
+        )
+
+    async def _run_step(self, key: str, row: MemberRow, step: Step, member_id: int | None) -> int:
+        """Send one step; returns the member's id (a create's or an update's, or the same)."""
+        if isinstance(step, CreateMember):
+            return await self._create(key, row, step)
+        if isinstance(step, UpdateMember):
+            updated = await _update(self._client, step)
+            self._journal.record_member(key, member_id=updated, outcome="updated")
+            return updated
+        if member_id is None:  # pragma: no cover - plans put the member step first
+            raise RuntimeError("no member id for a step after the member step")
+        await _step(self._client, step, member_id)
+        return member_id
+
+    async def _invite(
+        self,
+        row: MemberRow,
+        key: str,
+        finished: RowReport,
+        steps: list[tuple[str, str | None]],
+        *,
+        created: bool | None,
+        fresh: bool,
+    ) -> RowReport:
+        """Finish a row whose steps all succeeded: decide, record and send its invitation.
+
+        (An unknown ``created`` was withheld by ``run`` before the member id was recorded.)
+        A member this row just created has no history but what it wrote (owed, which
+        decides as no entry does), so only other rows read the ledger.
+        """
+        journal = self._journal
+        member_id = cast(int, finished.member_id)
         entry = None if fresh else await journal.invitations.fetch(member_id)
         decision = decide_invitation(
             row_wants=row.invite, created=created, entry=entry, options=self._options
@@ -239,6 +268,7 @@ class RowPipeline:
             journal.invitations.acknowledge(entry)
         journal.finish_row(key, invite=decision.send, steps=steps)
         invitation, invitation_reason = decision.invitation, decision.reason
+        actions = finished.actions
         if decision.send:
             sent = await journal.invitations.send_once(
                 member_id,
@@ -248,15 +278,12 @@ class RowPipeline:
             )
             invitation = sent.invitation
             if invitation == "sent":  # why it was sent: the decision's reason
-                actions.append(Action(kind="invite", at=applied_now()))
+                actions = (*actions, Action(kind="invite", at=applied_now()))
             else:
                 invitation_reason = sent.reason
-        return RowReport(
-            line=plan.line,
-            email=plan.email,
-            outcome=outcome,
-            member_id=member_id,
-            actions=tuple(actions),
+        return evolve(
+            finished,
+            actions=actions,
             invitation=invitation,
             invitation_reason=invitation_reason,
         )
