@@ -247,9 +247,12 @@ def _sdk(
             "paces the whole client, and a refusal never fails a row"
         )
     if body_format == "form":
-        out.append("send writes form-encoded: pass body_format='form' to CoursepathClient")
+        out.append(
+            "send writes form-encoded: the default body_format='auto' switches after the "
+            "first 415 (nothing applied); body_format='form' skips that one refusal"
+        )
     elif body_format == "json":
-        out.append("send writes as JSON (body_format='json', the default)")
+        out.append("send writes as JSON (the default body_format='auto' starts with JSON)")
     return tuple(out)
 
 

@@ -52,6 +52,10 @@ async def test_the_doctor_finds_every_dialect_usable_and_reports_what_it_sets(di
     assert data["acting_member"]["email"] == academy.admin_email
     for key, value in EXPECTED.get(dialect, {}).items():
         assert data[key] == value, key
+    if dialect == "swapped_caps":  # 130 members past a cap of 100: confirmed by the next page
+        assert data["page_caps"]["/members"] == 100
+    else:
+        assert data["page_caps"]["/members"] is None  # no cap under 130, or limit honoured
     offset = SKEWED.get(dialect)
     if offset is None:
         assert data["exit_code"] == 0, data["warnings"]
