@@ -3,7 +3,7 @@
 A bulk job must remember every email, externalId and member it has seen to catch
 duplicates and rows acting on the same person; in a dict that is a few hundred bytes
 a row (hundreds of MB for a million rows). This index keeps the newest
-:data:`MEMORY_KEYS` keys in a dict and spills the lot, whenever it fills, into a
+:data:`MEMORY_KEYS` keys in a dict and spills the oldest, whenever it fills, into a
 private temporary SQLite file (created on first spill, deleted when closed or
 collected), which is read only for keys the dict lacks. A job of tens of thousands of
 rows never touches the file; a bigger one keeps at most ``MEMORY_KEYS`` keys in
@@ -13,6 +13,7 @@ exact, so a check-then-take with no ``await`` in between stays atomic, as with a
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Iterable
 from typing import Final
@@ -61,13 +62,20 @@ class LineIndex:
             self._spill()
 
     def _spill(self) -> None:
-        """Move every key in memory to the file; theirs are the newest, so they win."""
+        """Move the oldest quarter of the keys in memory to the file (newer than its own).
+
+        A quarter at a time keeps each spill short (a few ms on the event loop's thread,
+        not one pause for every key at once).
+        """
+        recent = self._recent
+        oldest = list(itertools.islice(recent.items(), max(1, self._memory_keys // 4)))
         self._db().executemany(
             "INSERT INTO seen (key, line, note) VALUES (?, ?, ?)"
             " ON CONFLICT DO UPDATE SET line = excluded.line, note = excluded.note",
-            ((key, line, note) for key, (line, note) in self._recent.items()),
+            ((key, line, note) for key, (line, note) in oldest),
         )
-        self._recent.clear()
+        for key, _ in oldest:
+            del recent[key]
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
