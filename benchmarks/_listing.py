@@ -32,6 +32,20 @@ PAGE_CAP = 500
 WINDOW = 16
 
 
+async def _raw_page(
+    session: aiohttp.ClientSession, signer: PreparedSigner, url: str, offset: int
+) -> list[dict[str, Any]]:
+    """One raw page of ``/members`` at ``offset``, freshly signed and decoded."""
+    headers = {"Authorization": "Bearer " + signer.sign(ADMIN)}
+    params = {"offset": str(offset), "limit": str(PAGE_CAP)}
+    async with session.get(f"{url}/api/v1/members", params=params, headers=headers) as response:
+        body = await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"raw page at {offset} failed: {response.status}")
+    page: list[dict[str, Any]] = orjson.loads(body)
+    return page
+
+
 async def raw_sequential(url: str) -> tuple[float, list[int]]:
     """Page through ``/members`` one request at a time; returns (seconds, ids)."""
     signer = PreparedSigner(API_KEY)
@@ -40,15 +54,7 @@ async def raw_sequential(url: str) -> tuple[float, list[int]]:
     async with aiohttp.ClientSession() as session:
         started = time.perf_counter()
         while True:
-            headers = {"Authorization": "Bearer " + signer.sign(ADMIN)}
-            params = {"offset": str(offset), "limit": str(PAGE_CAP)}
-            async with session.get(
-                f"{url}/api/v1/members", params=params, headers=headers
-            ) as response:
-                body = await response.read()
-                if response.status != 200:
-                    raise RuntimeError(f"raw page at {offset} failed: {response.status}")
-            page = orjson.loads(body)
+            page = await _raw_page(session, signer, url, offset)
             ids.extend(record["id"] for record in page)
             offset += len(page)
             if len(page) < PAGE_CAP:
@@ -66,22 +72,11 @@ async def raw_parallel(url: str, window: int) -> tuple[float, list[int]]:
     connector = aiohttp.TCPConnector(limit=window)
     async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def page_at(offset: int) -> list[dict[str, Any]]:
-            headers = {"Authorization": "Bearer " + signer.sign(ADMIN)}
-            params = {"offset": str(offset), "limit": str(PAGE_CAP)}
-            async with session.get(
-                f"{url}/api/v1/members", params=params, headers=headers
-            ) as response:
-                body = await response.read()
-                if response.status != 200:
-                    raise RuntimeError(f"raw page at {offset} failed: {response.status}")
-            page: list[dict[str, Any]] = orjson.loads(body)
-            return page
+        def page_at(offset: int) -> asyncio.Task[list[dict[str, Any]]]:
+            return asyncio.create_task(_raw_page(session, signer, url, offset))
 
         started = time.perf_counter()
-        in_flight: deque[asyncio.Task[list[dict[str, Any]]]] = deque(
-            asyncio.create_task(page_at(i * PAGE_CAP)) for i in range(window)
-        )
+        in_flight = deque(page_at(i * PAGE_CAP) for i in range(window))
         next_offset = window * PAGE_CAP
         try:
             while in_flight:
@@ -89,7 +84,7 @@ async def raw_parallel(url: str, window: int) -> tuple[float, list[int]]:
                 ids.extend(int(record["id"]) for record in page)
                 if len(page) < PAGE_CAP:
                     break
-                in_flight.append(asyncio.create_task(page_at(next_offset)))
+                in_flight.append(page_at(next_offset))
                 next_offset += PAGE_CAP
         finally:
             for task in in_flight:

@@ -2,8 +2,9 @@
 
 The figure is the CLI ``import FILE --group G --course C --invite`` (what the extra is
 for), run with ``COURSEPATH_LOOP=uvloop`` and ``=asyncio`` in adjacent, rotating runs;
-each run's CPU (user + system, from ``wait4``) per row, less interpreter start-up and
-preflight (a 50-row import on the same loop in the same round), is compared. For the
+each run's CPU (user + system, the finished child's ``getrusage``) per row, less
+interpreter start-up and preflight (a 50-row import on the same loop in the same
+round), is compared. For the
 notes, benchmark 1's in-process SDK create loop on both loops, paired the same way.
 """
 
@@ -11,48 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import os
-import subprocess
-import sys
+import resource
 import tempfile
 from pathlib import Path
 
-from ._cli_import import COURSE_ID, GROUP, _env, write_csv
+from ._cli_import import cli_import
 from ._common import Result, interleaved, sandbox, spread
 from ._throughput import sdk_creates
 from ._util import median
 
 SMALL = 50
-CONCURRENCY = 16
 
 
 def cli_cpu(url: str, folder: Path, prefix: str, n: int, loop: str) -> float:
     """CPU seconds (user + system) of one CLI ``--invite`` import of ``n`` new people."""
-    people = folder / f"{prefix}.csv"
-    write_csv(people, prefix, n)
-    command = [
-        sys.executable,
-        "-m",
-        "coursepath_async",
-        "import",
-        str(people),
-        "--group",
-        GROUP,
-        "--course",
-        str(COURSE_ID),
-        "--invite",
-        "--concurrency",
-        str(CONCURRENCY),
-    ]
-    env = _env(url) | {"COURSEPATH_LOOP": loop}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert process.stderr is not None
-    errors = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"CLI import on {loop} failed: {errors.decode()[-2000:]}")
-    return usage.ru_utime + usage.ru_stime
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cli_import(url, folder, prefix, n, loop=loop)  # waited for: its usage is now counted
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _marginal(url: str, folder: Path, tag: str, n: int, loop: str) -> float:
@@ -108,7 +85,7 @@ def uvloop_cpu(*, quick: bool) -> list[Result]:
             bar=None,
             goal=None,
             notes=(
-                f"{runs} interleaved rounds; CPU from wait4 (user + system) less a {SMALL}-row "
+                f"{runs} interleaved rounds; CPU from getrusage (user + system) less a {SMALL}-row "
                 f"import's on the same loop; per-round uvloop/asyncio {spread(paired, '{:.2f}')}"
                 f"; µs per row: uvloop {spread(cli['uvloop'])}, asyncio "
                 f"{spread(cli['asyncio'])}; benchmark 1's SDK create loop ({creates:,} creates, "
