@@ -28,10 +28,12 @@ def _groups() -> list[Group]:
         _import_bench,
         _import_memory,
         _listing,
+        _loop_lag,
         _priority,
         _rate_limit,
         _signing,
         _throughput,
+        _uvloop_cpu,
     )
 
     return [
@@ -46,6 +48,9 @@ def _groups() -> list[Group]:
         ((10,), lambda quick: _cli_import.cli_import_bench(quick=quick)),
         ((11,), lambda quick: _import_memory.import_memory(quick=quick)),
         ((12,), lambda quick: _hooks_bench.hook_overhead(quick=quick)),
+        ((13,), lambda quick: _loop_lag.loop_lag(quick=quick)),
+        ((14,), lambda quick: _throughput.gets_at_32(quick=quick)),
+        ((15,), lambda quick: _uvloop_cpu.uvloop_cpu(quick=quick)),
     ]
 
 

@@ -51,8 +51,11 @@ def _env(url: str) -> dict[str, str]:
     return env
 
 
-def cli_import(url: str, folder: Path, prefix: str, n: int) -> float:
-    """Run the CLI import of a fresh ``n``-row file; returns rows/s (process start to exit)."""
+def cli_import(url: str, folder: Path, prefix: str, n: int, *, loop: str | None = None) -> float:
+    """Run the CLI import of a fresh ``n``-row file; returns rows/s (process start to exit).
+
+    ``loop`` sets ``COURSEPATH_LOOP`` (default: the CLI's own choice).
+    """
     people = folder / f"{prefix}.csv"
     write_csv(people, prefix, n)
     command = [
@@ -70,7 +73,8 @@ def cli_import(url: str, folder: Path, prefix: str, n: int) -> float:
         str(CONCURRENCY),
     ]
     started = time.perf_counter()
-    done = subprocess.run(command, env=_env(url), capture_output=True, check=False)
+    env = _env(url) if loop is None else _env(url) | {"COURSEPATH_LOOP": loop}
+    done = subprocess.run(command, env=env, capture_output=True, check=False)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"CLI import failed ({done.returncode}): {done.stderr.decode()[-2000:]}")

@@ -343,3 +343,35 @@ def latency_bound(*, quick: bool) -> list[Result]:
             ),
         )
     ]
+
+
+def gets_at_32(*, quick: bool) -> list[Result]:
+    """Benchmark 14: ``members.get`` at concurrency 32, no latency, vs raw aiohttp."""
+    concurrency, members = 32, 1000
+    n, runs = (1000, 3) if quick else (3000, 15)
+    with sandbox(members=members) as url:
+        figures = _get_rounds(url, runs, n, concurrency, members)
+    sdk, raw = (median([s.rate for s in figures[k]]) for k in ("sdk", "raw"))
+    sdk_cpu, raw_cpu = (median([s.cpu_us for s in figures[k]]) for k in ("sdk", "raw"))
+    paired = [s.rate / r.rate for s, r in zip(figures["sdk"], figures["raw"], strict=True)]
+    ratio = median(paired)
+    return [
+        Result(
+            number=14,
+            title=f"{n:,} `members.get`, concurrency {concurrency}, no latency",
+            sdk=f"{sdk:,.0f} req/s",
+            baseline=f"{raw:,.0f} req/s (raw aiohttp, prepared-key HMAC signer)",
+            ratio=f"{ratio:.2f}x",
+            measured=ratio,
+            bar=at_least(0.90),
+            goal=at_least(0.97),
+            notes=(
+                f"{n:,} GETs per run over {members:,} members, SDK and raw in {runs} "
+                f"interleaved rounds; the ratio is the median of the rounds' SDK/raw ratios "
+                f"(range {spread(paired, '{:.2f}')}; ratio of the median rates "
+                f"{sdk / raw:.2f}x); req/s ranges: SDK {spread([s.rate for s in figures['sdk']])}"
+                f", raw {spread([s.rate for s in figures['raw']])}; client CPU per request: "
+                f"SDK {sdk_cpu:.0f} µs, raw {raw_cpu:.0f} µs ({sdk_cpu / raw_cpu:.2f}x)",
+            ),
+        )
+    ]

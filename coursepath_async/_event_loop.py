@@ -1,8 +1,8 @@
 """The command line's event loop: uvloop when the ``speed`` extra is installed.
 
-Only the CLI picks a loop; the library runs on whatever loop its caller uses. uvloop
-cuts the client's CPU per request by about a fifth (benchmark 1's notes), which is
-what a bulk job is bound by. ``COURSEPATH_LOOP=asyncio`` forces the standard loop,
+Only the CLI picks a loop; the library runs on whatever loop its caller uses. What uvloop
+saves a bulk job in CPU per row is benchmark 15's figure (paired against asyncio: a
+few percent at most). ``COURSEPATH_LOOP=asyncio`` forces the standard loop,
 ``uvloop`` insists on uvloop, ``auto`` (the default) takes it if it is there.
 """
 
