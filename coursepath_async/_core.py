@@ -45,7 +45,7 @@ from ._retry import (
 )
 from ._sansio import ApiRequest, RawResponse, RequestKind, encode_body, request_id
 from ._scheduler import Scheduler
-from ._skew import TOKEN_SKEW_LIMIT, ClockSkew, measure
+from ._skew import ClockSkew, measure
 from ._transport import SSLParam, Transport
 
 T = TypeVar("T")
@@ -265,14 +265,10 @@ class Core:
         status = outcome.error.status_code
         if status == 415:
             return sent_as is not None and self.body_formats.refused(sent_as)
-        skew = call.refused_skew
-        if status != 401 or skew is None or call.resigned:
+        if status != 401 or call.resigned:
             return False
-        if abs(skew - call.signed_with) <= TOKEN_SKEW_LIMIT:
-            return False
-        call.resigned = True
-        self.skew.adopt(skew)
-        return True
+        call.resigned = self.skew.misdated(call.refused_skew, signed_with=call.signed_with)
+        return call.resigned
 
     def _check_usable(self) -> None:
         """Refuse a call on a closed client, or from another loop than its first call's.

@@ -82,6 +82,18 @@ class ClockSkew:
                 logger.info("%s: signing tokens on its clock", describe(self.offset))
         return sample
 
+    def misdated(self, sample: float | None, *, signed_with: float) -> bool:
+        """Whether a 401 whose ``Date`` measured ``sample`` refused a token for its clock.
+
+        True when the token (signed ``signed_with`` seconds off ours) was dated over
+        :data:`TOKEN_SKEW_LIMIT` from the server's clock: the estimate then adopts the
+        measurement, so the one resend is signed on the server's clock.
+        """
+        if sample is None or abs(sample - signed_with) <= TOKEN_SKEW_LIMIT:
+            return False
+        self.adopt(sample)
+        return True
+
     def adopt(self, sample: float) -> None:
         """Trust one measurement alone: a 401 showed the tokens were dated on a wrong clock.
 

@@ -24,7 +24,7 @@ from .._cursor import page_body_limit
 from .._exceptions import APIConnectionError, APIResponseValidationError
 from .._retry import parse_retry_after
 from .._sansio import encode_body
-from .._skew import TOKEN_SKEW_LIMIT, measure
+from .._skew import measure
 from ._lists import first_ids, page_count
 from ._observed import Exchange, ListProbe, Observations
 
@@ -92,18 +92,15 @@ class Prober:
     def _misdated(self, exchange: Exchange) -> bool:
         """Whether a 401's ``Date`` shows our token's clock was over a minute off its own.
 
-        If so, the client's skew adopts that measurement, so the next token is dated on
-        the academy's clock (the core's rule for a refused token, see ``_skew``).
+        The client's own rule (``ClockSkew.misdated``), which then dates the next token on
+        the academy's clock.
         """
         if exchange.status != 401:
             return False
-        skew = measure(
+        sample = measure(
             exchange.headers.get("date"), sent=exchange.sent_at, received=exchange.received_at
         )
-        if skew is None or abs(skew - exchange.signed_with) <= TOKEN_SKEW_LIMIT:
-            return False
-        self._core.skew.adopt(skew)
-        return True
+        return self._core.skew.misdated(sample, signed_with=exchange.signed_with)
 
     async def _attempt(
         self,
