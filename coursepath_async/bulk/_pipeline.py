@@ -30,8 +30,9 @@ from .._resources._members import create_member_at
 from ._journal import Journal, JournalError, MemberOutcome, RowState
 from ._ledger import WITHHELD_REASON, ApplyOptions, decide_invitation
 from ._plan import RowPlan
-from ._report import Action, RowReport, applied_now
+from ._report import Action, RowReport
 from ._rows import MemberRow
+from ._stamp import utc_now
 from ._steps import (
     AddToGroup,
     CreateMember,
@@ -199,7 +200,7 @@ class RowPipeline:
                 steps.append((step.key, reason))
                 errors.append(reason)
                 continue
-            done = action(step, at=applied_now())
+            done = action(step, at=utc_now())
             actions.append(done)
             if isinstance(step, RemoveFromGroup | UnenrollCourse) and member_id is not None:
                 self._record_removal(row, step, member_id, done)
@@ -278,7 +279,7 @@ class RowPipeline:
             )
             invitation = sent.invitation
             if invitation == "sent":  # why it was sent: the decision's reason
-                actions = (*actions, Action(kind="invite", at=applied_now()))
+                actions = (*actions, Action(kind="invite", at=utc_now()))
             else:
                 invitation_reason = sent.reason
         return evolve(

@@ -20,7 +20,6 @@ from attrs import asdict, evolve, frozen
 from .._exceptions import CoursepathError
 from .._redact import scrub
 from ._rows import RowError
-from ._stamp import utc_now
 
 __all__ = [
     "Action",
@@ -31,7 +30,6 @@ __all__ = [
     "ReportTotals",
     "RowOutcome",
     "RowReport",
-    "applied_now",
     "report_entry",
 ]
 
@@ -83,11 +81,6 @@ _LISTED_INVITATIONS: Final = (
 
 class ReportError(CoursepathError):
     """The report is inconsistent: a row is missing or recorded twice."""
-
-
-def applied_now() -> str:
-    """The UTC time an action is recorded with (ISO 8601, seconds)."""
-    return utc_now()
 
 
 @frozen(kw_only=True)
@@ -202,7 +195,8 @@ class _RowStore:
         self._pending: list[tuple[int, str, str, bytes]] = []
 
     def add(self, row: RowReport) -> None:
-        entry = orjson.dumps(report_entry(row), option=orjson.OPT_SORT_KEYS)
+        # Encoded once, as the report file lays it out (sorted keys, indented).
+        entry = orjson.dumps(report_entry(row), option=_JSON)
         self._pending.append((row.line, row.outcome, row.invitation, entry))
         if len(self._pending) >= self._BATCH:
             self._flush()
@@ -413,7 +407,7 @@ class ImportReport:
         first = True
         for entry in self._store.select("entry"):
             # The entry as a nested value of the document would be: indented two levels.
-            nested = orjson.dumps(orjson.loads(entry), option=_JSON).replace(b"\n", b"\n    ")
+            nested = entry.replace(b"\n", b"\n    ")
             out.write((b"\n    " if first else b",\n    ") + nested)
             first = False
         out.write((b"]" if first else b"\n  ]") + tail)
