@@ -2,7 +2,8 @@
 
 Outside a job (:meth:`JournalWriter.deferred` off) every write runs at once on the
 caller's thread, as plain synchronous calls. Inside a job the event loop never waits on
-the connection: a write is queued, and the queue is executed by whoever finds the
+the connection: a write is queued, and the queue is executed in runs (every
+:data:`DRAIN_SIZE` writes, and before each commit or read) by whoever finds the
 connection free (statements are in-memory work, microseconds each). Every COMMIT, the
 fsync, runs on an anyio worker thread behind a ``CapacityLimiter(1)``, so the loop keeps
 serving HTTP while the disk works; writes made meanwhile wait in the queue for the next
