@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 
 import pytest
@@ -66,3 +67,32 @@ def test_run_uses_the_chosen_loop(monkeypatch: pytest.MonkeyPatch, setting: str)
         return type(asyncio.get_running_loop()).__module__.split(".")[0]
 
     assert event_loop.run(which) == setting
+
+
+def test_run_tunes_the_collector_only_while_the_command_runs() -> None:
+    """During ``run`` the job thresholds hold and start-up's objects are frozen; both are undone."""
+    before = gc.get_threshold()
+    seen: list[tuple[tuple[int, int, int], int]] = []
+
+    async def job() -> None:
+        seen.append((gc.get_threshold(), gc.get_freeze_count()))
+
+    event_loop.run(job)
+    [(threshold, frozen)] = seen
+    assert threshold == event_loop.JOB_GC_THRESHOLD
+    assert frozen > 1000
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_collector_is_restored_when_the_command_fails() -> None:
+    """A command that raises still leaves the caller's collector as it was."""
+    before = gc.get_threshold()
+
+    async def job() -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        event_loop.run(job)
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
