@@ -6,7 +6,9 @@ is a raw aiohttp loop in its own process making the same four calls per row (cre
 add to group, enrol, invite) with a prepared HMAC signer, the same number in flight,
 and nothing written anywhere. Both are timed from process start to exit (interpreter
 start-up included on both sides), in interleaved rounds; then once more against a
-sandbox adding 20 ms per request. The figure is rows per second, as a ratio.
+sandbox adding 20 ms per request. The figure is rows per second, as a ratio; each
+side's client CPU per row (from ``getrusage`` of the finished child) is in the notes,
+since that is what decides it when nothing waits on the network.
 
 Also measured in process (``journal_counts``): the journal's commits and SQLite
 statements per row, counted with ``sqlite3``'s trace callback over a real import.
@@ -16,12 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from attrs import frozen
 
 from ._common import ADMIN, API_KEY, Result, at_least, interleaved, sandbox, spread
 from ._util import HERE, median
@@ -51,8 +56,16 @@ def _env(url: str) -> dict[str, str]:
     return env
 
 
-def cli_import(url: str, folder: Path, prefix: str, n: int, *, loop: str | None = None) -> float:
-    """Run the CLI import of a fresh ``n``-row file; returns rows/s (process start to exit).
+@frozen
+class Run:
+    """One timed process: rows per second (start to exit) and its CPU per row."""
+
+    rate: float
+    cpu_ms: float
+
+
+def cli_run(url: str, folder: Path, prefix: str, n: int, *, loop: str | None = None) -> Run:
+    """Run the CLI import of a fresh ``n``-row file, timed from process start to exit.
 
     ``loop`` sets ``COURSEPATH_LOOP`` (default: the CLI's own choice).
     """
@@ -72,17 +85,17 @@ def cli_import(url: str, folder: Path, prefix: str, n: int, *, loop: str | None 
         "--concurrency",
         str(CONCURRENCY),
     ]
-    started = time.perf_counter()
     env = _env(url) if loop is None else _env(url) | {"COURSEPATH_LOOP": loop}
-    done = subprocess.run(command, env=env, capture_output=True, check=False)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"CLI import failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
-    return n / seconds
+    return _timed(command, env, n, "CLI import")
 
 
-def raw_import(url: str, prefix: str, n: int) -> float:
-    """The raw loop (``_raw_import_child.py``) in its own process; returns rows/s."""
+def cli_import(url: str, folder: Path, prefix: str, n: int, *, loop: str | None = None) -> float:
+    """Rows/s of :func:`cli_run`."""
+    return cli_run(url, folder, prefix, n, loop=loop).rate
+
+
+def raw_run(url: str, prefix: str, n: int) -> Run:
+    """The raw loop (``_raw_import_child.py``) in its own process."""
     command = [
         sys.executable,
         str(HERE / "_raw_import_child.py"),
@@ -93,20 +106,33 @@ def raw_import(url: str, prefix: str, n: int) -> float:
         GROUP,
         str(COURSE_ID),
     ]
+    return _timed(command, None, n, "raw import")
+
+
+def raw_import(url: str, prefix: str, n: int) -> float:
+    """Rows/s of :func:`raw_run`."""
+    return raw_run(url, prefix, n).rate
+
+
+def _timed(command: list[str], env: dict[str, str] | None, n: int, what: str) -> Run:
+    """Run ``command`` to its exit; its rows/s and CPU (user + system) per row."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, check=False)
+    done = subprocess.run(command, env=env, capture_output=True, check=False)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
-        raise RuntimeError(f"raw import failed: {done.stderr.decode()[-2000:]}")
-    return n / seconds
+        raise RuntimeError(f"{what} failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(rate=n / seconds, cpu_ms=cpu / n * 1000)
 
 
-def _rounds(url: str, folder: Path, n: int, runs: int, tag: str) -> dict[str, list[float]]:
+def _rounds(url: str, folder: Path, n: int, runs: int, tag: str) -> dict[str, list[Run]]:
     return interleaved(
         runs,
         {
-            "cli": lambda r: cli_import(url, folder, f"cli{tag}{r}", n),
-            "raw": lambda r: raw_import(url, f"raw{tag}{r}", n),
+            "cli": lambda r: cli_run(url, folder, f"cli{tag}{r}", n),
+            "raw": lambda r: raw_run(url, f"raw{tag}{r}", n),
         },
     )
 
@@ -152,10 +178,13 @@ def cli_import_bench(*, quick: bool) -> list[Result]:
         with sandbox(members=1, courses=2, groups=1, latency=LATENCY) as url:
             slow = _rounds(url, folder, latency_rows, latency_runs, "lat")
     commits, statements = journal_counts(300 if quick else 1_000)
-    cli, raw = median(figures["cli"]), median(figures["raw"])
-    cli_lat, raw_lat = median(slow["cli"]), median(slow["raw"])
-    ratios = [c / r for c, r in zip(figures["cli"], figures["raw"], strict=True)]
-    slow_ratios = [c / r for c, r in zip(slow["cli"], slow["raw"], strict=True)]
+    rates = {side: [run.rate for run in figures[side]] for side in ("cli", "raw")}
+    cpu = {side: [run.cpu_ms for run in figures[side]] for side in ("cli", "raw")}
+    cli, raw = median(rates["cli"]), median(rates["raw"])
+    cli_lat, raw_lat = (median([run.rate for run in slow[side]]) for side in ("cli", "raw"))
+    ratios = [c.rate / r.rate for c, r in zip(figures["cli"], figures["raw"], strict=True)]
+    slow_ratios = [c.rate / r.rate for c, r in zip(slow["cli"], slow["raw"], strict=True)]
+    cpu_ratios = [c.cpu_ms / r.cpu_ms for c, r in zip(figures["cli"], figures["raw"], strict=True)]
     return [
         Result(
             number=10,
@@ -169,8 +198,12 @@ def cli_import_bench(*, quick: bool) -> list[Result]:
             notes=(
                 f"{runs} interleaved rounds, {CONCURRENCY} in flight on both sides, each side "
                 f"a fresh process timed start to exit; per-round ratios "
-                f"{spread(ratios, '{:.2f}')}; rows/s ranges: CLI {spread(figures['cli'])}, "
-                f"raw {spread(figures['raw'])}",
+                f"{spread(ratios, '{:.2f}')}; rows/s ranges: CLI {spread(rates['cli'])}, "
+                f"raw {spread(rates['raw'])}",
+                f"client CPU per row (user + system, start-up included): CLI "
+                f"{median(cpu['cli']):.2f} ms ({spread(cpu['cli'], '{:.2f}')}), raw "
+                f"{median(cpu['raw']):.2f} ms ({spread(cpu['raw'], '{:.2f}')}); CLI/raw "
+                f"{median(cpu_ratios):.2f}x (per-round {spread(cpu_ratios, '{:.2f}')})",
                 f"at {LATENCY * 1000:.0f} ms per request ({latency_rows:,} rows, "
                 f"{latency_runs} rounds): CLI {cli_lat:,.0f} rows/s, raw {raw_lat:,.0f} = "
                 f"{cli_lat / raw_lat:.2f}x (per-round {spread(slow_ratios, '{:.2f}')}; "
