@@ -279,8 +279,14 @@ class JournalWriter:
                 self._lock.release()
 
     def _drain(self) -> None:
+        """Execute the writes queued when it began; those queued meanwhile wait their turn.
+
+        The loop thread queues writes while a worker drains: chasing them would keep a
+        commit from ever starting for as long as rows keep coming (an import without
+        invitations, where no row waits for durability, was once a single transaction).
+        """
         queue = self._queue
-        while queue:
+        for _ in range(len(queue)):
             write = queue.popleft()
             changed, error = self._execute(write.sql, write.params)
             try:
