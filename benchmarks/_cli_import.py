@@ -58,10 +58,21 @@ def _env(url: str) -> dict[str, str]:
 
 @frozen
 class Run:
-    """One timed process: rows per second (start to exit) and its CPU per row."""
+    """One timed process: its rows, seconds from start to exit, and CPU (user + system)."""
 
-    rate: float
-    cpu_ms: float
+    rows: int
+    seconds: float
+    cpu: float
+
+    @property
+    def rate(self) -> float:
+        """Rows per second, start to exit."""
+        return self.rows / self.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        """CPU milliseconds per row."""
+        return self.cpu / self.rows * 1000
 
 
 def cli_run(url: str, folder: Path, prefix: str, n: int, *, loop: str | None = None) -> Run:
@@ -89,11 +100,6 @@ def cli_run(url: str, folder: Path, prefix: str, n: int, *, loop: str | None = N
     return _timed(command, env, n, "CLI import")
 
 
-def cli_import(url: str, folder: Path, prefix: str, n: int, *, loop: str | None = None) -> float:
-    """Rows/s of :func:`cli_run`."""
-    return cli_run(url, folder, prefix, n, loop=loop).rate
-
-
 def raw_run(url: str, prefix: str, n: int) -> Run:
     """The raw loop (``_raw_import_child.py``) in its own process."""
     command = [
@@ -109,13 +115,8 @@ def raw_run(url: str, prefix: str, n: int) -> Run:
     return _timed(command, None, n, "raw import")
 
 
-def raw_import(url: str, prefix: str, n: int) -> float:
-    """Rows/s of :func:`raw_run`."""
-    return raw_run(url, prefix, n).rate
-
-
 def _timed(command: list[str], env: dict[str, str] | None, n: int, what: str) -> Run:
-    """Run ``command`` to its exit; its rows/s and CPU (user + system) per row."""
+    """Run ``command`` (an import of ``n`` rows) to its exit, timed and its CPU counted."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, check=False)
@@ -124,7 +125,7 @@ def _timed(command: list[str], env: dict[str, str] | None, n: int, what: str) ->
     if done.returncode != 0:
         raise RuntimeError(f"{what} failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Run(rate=n / seconds, cpu_ms=cpu / n * 1000)
+    return Run(rows=n, seconds=seconds, cpu=cpu)
 
 
 def _rounds(url: str, folder: Path, n: int, runs: int, tag: str) -> dict[str, list[Run]]:

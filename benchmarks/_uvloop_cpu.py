@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import resource
 import tempfile
 from pathlib import Path
 
-from ._cli_import import cli_import
+from ._cli_import import cli_run
 from ._common import Result, interleaved, sandbox, spread
 from ._throughput import sdk_creates
 from ._util import median
@@ -26,10 +25,7 @@ SMALL = 50
 
 def cli_cpu(url: str, folder: Path, prefix: str, n: int, loop: str) -> float:
     """CPU seconds (user + system) of one CLI ``--invite`` import of ``n`` new people."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cli_import(url, folder, prefix, n, loop=loop)  # waited for: its usage is now counted
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cli_run(url, folder, prefix, n, loop=loop).cpu
 
 
 def _marginal(url: str, folder: Path, tag: str, n: int, loop: str) -> float:
