@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -149,6 +149,9 @@ class Core:
         self.closed = False
         #: The event loop of the first call: the pool, timers and waiters live there.
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: That loop's clock (``loop.time``), which the scheduler and governor run on,
+        #: bound once instead of looked up several times per attempt.
+        self._time: Callable[[], float] = time.monotonic
         self._closing = asyncio.Event()  # ends backoff waits when the client closes
         self._root = str(config.api_root)
         #: The client's instrumentations (``hooks=``); None: no hooks, no cost.
@@ -199,9 +202,16 @@ class Core:
         """Attempt until success or a final error: each attempt, then the retry decision."""
         self._check_usable()
         # The body's format (None: no body), fixed for the call unless a 415 switches it.
-        sent_as = None if request.body is None else self.body_formats.current
-        data, headers = self._wire(request, sent_as)
-        clock = self.scheduler.now  # the one clock: the governor's and the scheduler's
+        if request.body is None:
+            sent_as, data, headers = (
+                None,
+                None,
+                {"Accept": "application/json", "User-Agent": USER_AGENT},
+            )
+        else:
+            sent_as = self.body_formats.current
+            data, headers = self._wire(request.body, sent_as)
+        clock = self._time  # the one clock: the governor's and the scheduler's
         began = clock()
         while True:
             answer = await self._attempt(request, ctx, url, data, headers, call)
@@ -212,9 +222,9 @@ class Core:
             if isinstance(answer, Rejection) and self._resend_at_once(answer, call, sent_as):
                 if call.trace is not None:
                     self._observe(call.trace, call, answer, Retry(wait=0.0))
-                if sent_as is not None and sent_as != self.body_formats.current:
+                if request.body is not None and sent_as != self.body_formats.current:
                     sent_as = self.body_formats.current
-                    data, headers = self._wire(request, sent_as)
+                    data, headers = self._wire(request.body, sent_as)
                 continue
             decision = decide(
                 answer,
@@ -247,7 +257,7 @@ class Core:
         decision: Retry | GiveUp | None,
     ) -> None:
         """Hand the attempt that just ended, and what the retry policy decided, to the hooks."""
-        elapsed = self.scheduler.now() - call.sent_at
+        elapsed = self._time() - call.sent_at
         if isinstance(answer, RawResponse):
             rid = request_id(answer.headers, self.redact)
         else:
@@ -281,6 +291,7 @@ class Core:
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
+            self._time = loop.time
         elif loop is not self._loop:
             raise ClientStateError(
                 "this Coursepath client belongs to the event loop of its first call "
@@ -288,12 +299,10 @@ class Core:
             )
 
     def _wire(
-        self, request: ApiRequest, body_format: WireFormat | None
-    ) -> tuple[bytes | None, dict[str, str]]:
+        self, body: Mapping[str, Any], body_format: WireFormat
+    ) -> tuple[bytes, dict[str, str]]:
         """The body bytes and headers every attempt sends (each adds its own token)."""
-        if request.body is None or body_format is None:
-            return None, {"Accept": "application/json", "User-Agent": USER_AGENT}
-        data, content_type = encode_body(request.body, body_format)
+        data, content_type = encode_body(body, body_format)
         return data, {
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
@@ -310,14 +319,14 @@ class Core:
         call: _Call,
     ) -> RawResponse | Outcome:
         """One attempt: slot, fresh token, send, classify; a 2xx answer or what went wrong."""
-        scheduler = self.scheduler
+        scheduler, clock = self.scheduler, self._time
         # The slot's fast path without a coroutine: a free slot is simply taken.
         if scheduler.try_acquire(ctx.priority):
             call.queue_wait = 0.0
         else:
-            queued_at = scheduler.now()
+            queued_at = clock()
             await scheduler.acquire(ctx.priority)
-            call.queue_wait = scheduler.now() - queued_at
+            call.queue_wait = clock() - queued_at
         try:
             if self.closed:  # closed while we waited or backed off: never reopen
                 raise ClientStateError("the Coursepath client is closed")
@@ -326,7 +335,7 @@ class Core:
             # server's clock.
             offset = call.signed_with = self.skew.offset
             headers["Authorization"] = "Bearer " + self.signer.sign(ctx.user, offset)
-            call.sent_at = sent_at = scheduler.now()
+            call.sent_at = sent_at = clock()
             sent_wall = time.time()
             try:
                 response = await self.transport.request(
@@ -335,10 +344,11 @@ class Core:
             except APIConnectionError as exc:
                 answer: RawResponse | APIConnectionError = exc
             else:
-                now = scheduler.now()
+                now = clock()
                 wall = time.time()
                 date = response.headers.get("date")
-                self.skew.observe(date, sent=sent_wall, received=wall)
+                if date != self.skew.last_date:  # a new second: a new sample
+                    self.skew.observe(date, sent=sent_wall, received=wall)
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug(
                         "%s %s -> %d (attempt %d, %.3fs, request id %s)",
@@ -372,7 +382,7 @@ class Core:
 
     def _learn(self, outcome: Outcome, sent_at: float) -> None:
         """Tell the governor and the scheduler what a failed attempt says of the server."""
-        now = self.scheduler.now()
+        now = self._time()
         if isinstance(outcome, Refusal):
             # The server's rate limit, for everyone: the whole client slows (and pauses).
             self.governor.refused(sent_at=sent_at, now=now, retry_after=outcome.retry_after)

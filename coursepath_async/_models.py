@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 import cattrs
-from attrs import field, fields, frozen
+from attrs import NOTHING, field, fields, frozen
 from cattrs.gen import make_dict_structure_fn, override
 
 _EXTRA_KEY = "\x00extra"
@@ -187,7 +187,7 @@ def _lenient_hook(conv: cattrs.Converter, cls: type[T]) -> Callable[[Any, type],
     goes through the cattrs-generated function, which converts or reports it.
     """
     names = [a.name for a in fields(cls) if a.name != "extra"]  # type: ignore[arg-type]
-    known = {_camel(n) for n in names}
+    known = frozenset(_camel(n) for n in names)
     renames = {n: override(rename=_camel(n)) for n in names}
     base = make_dict_structure_fn(
         cls,
@@ -206,42 +206,89 @@ def _lenient_hook(conv: cattrs.Converter, cls: type[T]) -> Callable[[Any, type],
         data[_EXTRA_KEY] = {k: v for k, v in value.items() if k not in known}
         return base(data, cls)
 
-    def hook(value: Any, _: type) -> T:
-        if type(value) is not dict:
-            return slow(value)
-        kwargs: dict[str, Any] = {}
-        extra: dict[str, Any] | None = None
-        for key, item in value.items():
-            spec = plan.get(key)
-            if spec is None:
-                if extra is None:
-                    extra = {}
-                extra[key] = item
-                continue
-            if item is None:
-                continue
-            name, kind = spec
-            if kind is datetime:
-                if type(item) is not str:
-                    return slow(value)
-                try:
-                    item = datetime.fromisoformat(item)
-                except ValueError:
-                    return slow(value)
-                if item.tzinfo is None:
-                    item = item.replace(tzinfo=UTC)
-            elif type(item) is not kind:
-                if kind is not float or type(item) is not int:
-                    return slow(value)
-                item = float(item)
-            kwargs[name] = item
-        try:
-            kwargs["extra"] = _NO_EXTRA if extra is None else extra
-            return cls(**kwargs)
-        except TypeError:  # a required field is missing: let cattrs say which
-            return slow(value)
+    return _compile_fast_path(cls, plan, known, slow)
 
-    return hook
+
+def _compile_fast_path(
+    cls: type[T],
+    plan: Mapping[str, tuple[str, type]],
+    known: frozenset[str],
+    slow: Callable[[Any], T],
+) -> Callable[[Any, type], T]:
+    """One straight-line function per model, as attrs and cattrs generate theirs.
+
+    Each JSON key is read once and its type checked inline: a loop over the record's
+    items with a lookup, a branch and a keyword dict per field cost twice as much. Any
+    surprise goes to ``slow``.
+    """
+    lines = [
+        "def fast(value, _):",
+        "    if type(value) is not dict:",
+        "        return slow(value)",
+        "    get = value.get",
+    ]
+    names: dict[str, Any] = {"cls": cls, "slow": slow, "known": known, "UTC": UTC}
+    required = set()
+    for a in fields(cls):  # type: ignore[arg-type]
+        if a.default is NOTHING:
+            required.add(a.name)
+        elif a.default is not None and a.name != "extra":  # an absent key is passed as None
+            raise TypeError(f"{cls.__name__}.{a.name}: the fast path needs None as default")
+        if a.validator is not None or a.converter is not None:  # skipped by the fast path
+            raise TypeError(f"{cls.__name__}.{a.name}: the fast path runs no validators")
+    if hasattr(cls, "__attrs_post_init__"):
+        raise TypeError(f"{cls.__name__}: the fast path runs no __attrs_post_init__")
+    args = []
+    for i, (key, (name, kind)) in enumerate(plan.items()):
+        v, k = f"v{i}", f"k{i}"
+        names[k] = kind
+        lines.append(f"    {v} = get({key!r})")
+        if name in required:
+            lines += [f"    if type({v}) is not {k}:", "        return slow(value)"]
+        elif kind is datetime:
+            lines += [
+                f"    if {v} is not None:",
+                f"        if type({v}) is not str:",
+                "            return slow(value)",
+                "        try:",
+                f"            {v} = {k}.fromisoformat({v})",
+                "        except ValueError:",
+                "            return slow(value)",
+                f"        if {v}.tzinfo is None:",
+                f"            {v} = {v}.replace(tzinfo=UTC)",
+            ]
+        elif kind is float:
+            lines += [
+                f"    if {v} is not None and type({v}) is not float:",
+                f"        if type({v}) is not int:",
+                "            return slow(value)",
+                f"        {v} = float({v})",
+            ]
+        elif kind is not object:
+            lines += [
+                f"    if {v} is not None and type({v}) is not {k}:",
+                "        return slow(value)",
+            ]
+        args.append(v)
+    # Built as attrs' __init__ would (no model has validators or converters), but with
+    # each slot's own setter: the frozen __init__'s object.__setattr__ costs a third more.
+    for name in (*(name for name, _ in plan.values()), "extra"):
+        names[f"set_{name}"] = getattr(cls, name).__set__
+    sets = [f"    set_{name}(model, {v})" for (name, _), v in zip(plan.values(), args, strict=True)]
+    lines += [
+        "    model = new(cls)",
+        *sets,
+        "    if value.keys() <= known:",
+        "        set_extra(model, no_extra)",
+        "    else:",
+        "        set_extra(model, {k: v for k, v in value.items() if k not in known})",
+        "    return model",
+    ]
+    names["no_extra"] = _NO_EXTRA
+    names["new"] = object.__new__
+    exec("\n".join(lines), names)  # our own source, built from the model's fields
+    fast: Callable[[Any, type], T] = names["fast"]
+    return fast
 
 
 def _plain_type(hint: Any) -> type:

@@ -197,7 +197,9 @@ class Scheduler:
         governor = self._governor
         if not (self._closed or governor.open or governor.take(priority, self.now())):
             return False
-        self._take()
+        self._active = active = self._active + 1  # _take, inlined on the hot path
+        if active > self._peak:
+            self._peak = active
         return True
 
     async def acquire(self, priority: Priority) -> None:

@@ -52,13 +52,14 @@ def describe(offset: float) -> str:
 class ClockSkew:
     """The offset tokens are signed with: the median of recent ``Date`` measurements."""
 
-    __slots__ = ("_announced", "_last_date", "_samples", "offset")
+    __slots__ = ("_announced", "_samples", "last_date", "offset")
 
     def __init__(self) -> None:
         #: Seconds to add to our clock for the server's; 0 while the skew is negligible.
         self.offset = 0.0
         self._samples: deque[float] = deque(maxlen=WINDOW)
-        self._last_date: str | None = None
+        #: The last ``Date`` observed: an equal one adds nothing (callers may skip it).
+        self.last_date: str | None = None
         self._announced = 0.0  # the skew the last WARNING named (none: ours)
 
     def __repr__(self) -> str:
@@ -70,9 +71,9 @@ class ClockSkew:
         A ``Date`` equal to the previous one adds no sample (it changes once a second,
         and the hot path need not parse it again); its measurement is then None too.
         """
-        if date is None or date == self._last_date:
+        if date is None or date == self.last_date:
             return None
-        self._last_date = date
+        self.last_date = date
         sample = measure(date, sent=sent, received=received)
         if sample is not None:
             self._samples.append(sample)

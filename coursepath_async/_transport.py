@@ -23,6 +23,8 @@ SSLParam = ssl_module.SSLContext | bool
 #: No Coursepath answer comes near this (a 500-member page is about 250 KB); a bigger
 #: one is a broken proxy or server, refused before it exhausts memory.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+#: Origins whose parsed URL is kept (a client has one API root; its doctor, a few more).
+_MAX_ORIGINS = 8
 
 
 class Transport:
@@ -37,6 +39,7 @@ class Transport:
     __slots__ = (
         "_closed",
         "_limit",
+        "_origins",
         "_own",
         "_proxy",
         "_proxy_headers",
@@ -69,6 +72,8 @@ class Transport:
         if session is not None:
             self._session = _without_resend(session)
         self._closed = False
+        #: Parsed ``scheme://host:port`` prefixes, which each request's URL is built on.
+        self._origins: dict[str, URL] = {}
 
     @property
     def opened(self) -> bool:
@@ -106,7 +111,7 @@ class Transport:
         try:
             async with session.request(
                 method,
-                URL(url, encoded=True),
+                self._target(url),
                 headers=headers,
                 data=data,
                 allow_redirects=False,
@@ -119,7 +124,17 @@ class Transport:
                 status, response_headers = response.status, response.headers
                 if status < 200:
                     raise _informational(response, method, url)
-                body = await _read_body(response, method, url, limit)
+                # Content-Length counts compressed bytes: an encoded body is counted as
+                # it inflates.
+                length = response.content_length
+                if (
+                    length is not None
+                    and length <= limit
+                    and "Content-Encoding" not in response_headers
+                ):
+                    body = await response.read()  # the common case: one read, no chunk loop
+                else:
+                    body = await _read_capped(response, method, url, limit)
         except BaseException as exc:
             error = self._typed_error(exc, watch, method, url)
             if error is None:
@@ -130,6 +145,23 @@ class Transport:
         # Raised here, after the except block: inside it, the aiohttp error would stay
         # reachable as __context__, and its request_info holds the Authorization header.
         raise error
+
+    def _target(self, url: str) -> URL:
+        """``url`` as yarl's URL: a path put on a parsed origin, when it has no query.
+
+        Parsing each whole URL, then deriving the host, port and netloc that aiohttp reads
+        from it, costs about 2 µs a request more than a path on an origin that has them.
+        """
+        slash = url.find("/", url.find("//") + 2)
+        if slash < 0 or "?" in url or "#" in url:
+            return URL(url, encoded=True)
+        prefix = url[:slash]
+        origin = self._origins.get(prefix)
+        if origin is None:
+            if len(self._origins) >= _MAX_ORIGINS:  # one client talks to one academy
+                self._origins.clear()
+            origin = self._origins[prefix] = URL(prefix, encoded=True)
+        return origin.with_path(url[slash:], encoded=True)
 
     def _typed_error(
         self, exc: BaseException, watch: Watch, method: str, url: str
@@ -208,16 +240,18 @@ def _informational(response: aiohttp.ClientResponse, method: str, url: str) -> A
     )
 
 
-async def _read_body(response: aiohttp.ClientResponse, method: str, url: str, limit: int) -> bytes:
-    """The whole body, refusing one over ``limit`` bytes before buffering it."""
+async def _read_capped(
+    response: aiohttp.ClientResponse, method: str, url: str, limit: int
+) -> bytes:
+    """The whole body of unknown or encoded length, refusing one over ``limit`` bytes.
+
+    Counted as it arrives, and refused before it is buffered whole.
+    """
     length = response.content_length
-    # Content-Length counts compressed bytes; an encoded body is counted as it inflates.
     encoded = "Content-Encoding" in response.headers
-    if length is not None and length <= limit and not encoded:
-        return await response.read()  # the common case: one read, no chunk loop
     chunks: list[bytes] = []
     size = 0
-    if length is None or encoded:  # count as it arrives
+    if length is None or encoded:
         async for chunk in response.content.iter_chunked(1 << 16):
             size += len(chunk)
             if size > limit:

@@ -50,6 +50,17 @@ def test_token_does_not_verify_with_another_key() -> None:
         _decode(token, key="another-api-key-0123456789-abcdefghijkl")
 
 
+@pytest.mark.parametrize(
+    "key",
+    [API_KEY, "k" * 63, "k" * 64, "k" * 65, "ключ-" * 40],
+    ids=["usual", "block-1", "block", "block+1", "long-non-ascii"],
+)
+def test_signature_is_hmac_sha256_for_keys_of_any_length(key: str) -> None:
+    """The hand-keyed HMAC matches PyJWT's for keys shorter, equal and longer than a block."""
+    token = TokenSigner(key).sign(EMAIL)
+    assert _decode(token, key=key)["email"] == EMAIL
+
+
 def test_token_is_accepted_by_pyjwt_default_validation() -> None:
     """A token signed now passes PyJWT's own checks, including iat sanity."""
     claims = jwt.decode(TokenSigner(API_KEY).sign(EMAIL), API_KEY, algorithms=["HS256"])

@@ -179,3 +179,25 @@ async def test_redirects_are_not_followed(mock: Any, transport: Transport) -> No
     response = await transport.request("GET", URL_, headers=HEADERS, data=None)
     assert response.status == 302
     assert list(mock.requests) == [("GET", URL(URL_))]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://acme.coursepath.test/api/v1/members/5",
+        "https://acme.coursepath.test:8443/api/v1/groups/Sales%20EU/members",
+        "http://127.0.0.1:8080/api/v1/members/me",
+        "http://[::1]:8080/api/v1/courses/3",
+        "https://acme.coursepath.test/api/v1/members?limit=500&offset=1000",
+        "https://acme.coursepath.test/api/v1/members/%C3%A9?email=a%2Bb%40x.org",
+        "https://acme.coursepath.test",
+    ],
+)
+def test_target_url_is_the_url_yarl_parses(url: str) -> None:
+    """A path put on a cached origin is the URL parsing the whole string gives."""
+    transport = Transport(limit=1, timeout=5.0)
+    for _ in range(2):  # the origin parsed, then reused
+        target = transport._target(url)
+        assert target == URL(url, encoded=True)
+        assert str(target) == url
+        assert target.host_port_subcomponent == URL(url, encoded=True).host_port_subcomponent

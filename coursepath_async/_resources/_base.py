@@ -12,7 +12,7 @@ from .._fields import api_names, filter_names
 from .._models import Course, Group, Member
 from .._pagination import Paginator
 from .._sansio import ApiRequest, RequestKind, decode_json, list_total, unwrap_list
-from .._validation import validate_email, validate_id
+from .._validation import validate_count, validate_email, validate_id
 
 T = TypeVar("T", Member, Course, Group)
 M = TypeVar("M")
@@ -221,4 +221,4 @@ def invite_body(subject: str | None, body: str | None, action: str | None) -> di
 
 def ident(value: object, field: str) -> int:
     """Validate an id argument (a positive integer) and return it."""
-    return validate_id(value, field=field)
+    return validate_count(value, field=field)
