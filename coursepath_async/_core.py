@@ -291,7 +291,10 @@ class Core:
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
-            self._time = loop.time
+            # asyncio's own loops read time.monotonic() through a Python method: call it
+            # directly, three times an attempt. Other loops (uvloop's) keep their clock.
+            standard = type(loop).time is asyncio.BaseEventLoop.time
+            self._time = time.monotonic if standard else loop.time
         elif loop is not self._loop:
             raise ClientStateError(
                 "this Coursepath client belongs to the event loop of its first call "

@@ -587,3 +587,35 @@ async def test_close_during_a_call_does_not_reopen_the_pool(api: FakeAPI) -> Non
     finally:
         # Only needed while the bug exists: close the pool the retry reopened.
         await client._core.transport.aclose()
+
+
+# --- the loop's clock -----------------------------------------------------------------
+
+
+async def _clock_after_one_call() -> Callable[[], float]:
+    with aioresponses() as mock:
+        FakeAPI(mock, API, API_KEY).add("GET", "/members/1", payload=MEMBER)
+        async with offline_client(retry=FAST_RETRY) as client:
+            await client.members.get(1)
+            return client._core._time
+
+
+def test_attempts_are_timed_on_a_custom_loops_own_clock() -> None:
+    """A loop with a clock of its own (uvloop's) times attempts, as its scheduler does."""
+
+    class ShiftedLoop(asyncio.SelectorEventLoop):
+        def time(self) -> float:
+            return super().time() + 10_000.0
+
+    loop = ShiftedLoop()
+    try:
+        clock = loop.run_until_complete(_clock_after_one_call())
+        assert clock == loop.time
+        assert abs(clock() - loop.time()) < 1.0
+    finally:
+        loop.close()
+
+
+def test_attempts_on_asyncios_loop_read_the_monotonic_clock_directly() -> None:
+    """On asyncio's own loop, whose clock is time.monotonic, attempts call it directly."""
+    assert asyncio.run(_clock_after_one_call()) is time.monotonic

@@ -17,15 +17,18 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Self
+from typing import IO, TYPE_CHECKING, Self
 
 import orjson
-from aiohttp import web
 
 from .._cli_support import EXIT_OK, Connection, Subparsers, client_from_args, run_interruptible
 from .._exceptions import ConfigurationError
-from ._receiver import WebhookReceiver
-from ._verify import VerifiedEvent
+
+if TYPE_CHECKING:  # aiohttp.web is loaded by ``webhooks serve`` alone, not by every command
+    from aiohttp import web
+
+    from ._receiver import WebhookReceiver
+    from ._verify import VerifiedEvent
 
 __all__ = ["add_webhooks_command", "event_record", "serve_webhooks"]
 
@@ -98,6 +101,10 @@ async def serve_webhooks(
     ``on_listening`` gets the URL to show (the secret replaced by its variable's name)
     and the receiver, once the port is bound; by default the URL is printed.
     """
+    from aiohttp import web
+
+    from ._receiver import WebhookReceiver
+
     # Every setting is checked before the client, the output file or the port is opened.
     if not 0 <= args.port <= 65535:
         raise ConfigurationError(f"--port must be between 0 and 65535, got {args.port}")
