@@ -1,6 +1,7 @@
 """Per-attempt HS256 tokens: a fresh ``jti`` and ``iat`` every time, never cached.
 
-PyJWT vets the key once (it refuses e.g. a PEM public key posing as an HMAC secret).
+PyJWT vets the key once (it refuses e.g. a PEM public key posing as an HMAC secret),
+imported only for a key it could refuse: importing it loads cryptography (~60 ms).
 The HMAC's two keyed SHA-256 states (RFC 2104) are then prepared once and copied per
 token, and the JWT header is encoded once, so signing costs one small JSON dump and two
 hash continuations per request, all in C.
@@ -16,8 +17,6 @@ import weakref
 from binascii import b2a_base64
 
 import orjson
-from jwt.algorithms import HMACAlgorithm
-from jwt.exceptions import InvalidKeyError
 
 from ._exceptions import ConfigurationError
 
@@ -63,6 +62,11 @@ def _key_bytes(api_key: str) -> bytes:
             "the API key is not valid UTF-8 text (does COURSEPATH_API_KEY hold a non-UTF-8 "
             "byte?); copy the key again from the academy's API settings"
         )
+    if not _pyjwt_could_refuse(raw):
+        return raw
+    from jwt.algorithms import HMACAlgorithm
+    from jwt.exceptions import InvalidKeyError
+
     refused = False
     try:
         key = HMACAlgorithm(HMACAlgorithm.SHA256).prepare_key(raw)
@@ -74,6 +78,16 @@ def _key_bytes(api_key: str) -> bytes:
             "academy's shared API secret"
         )
     return key
+
+
+def _pyjwt_could_refuse(raw: bytes) -> bool:
+    """Whether PyJWT's HMAC key check could refuse ``raw``: what each of its tests needs.
+
+    It refuses an empty key, a PEM block (its markers hold "BEGIN"), an OpenSSH public
+    key (it starts "ssh-" or "ecdsa-") and DER (a SEQUENCE, first byte 0x30, "0").
+    Any other key passes all of them, so PyJWT is not imported to say so.
+    """
+    return not raw or raw.startswith((b"0", b"ssh-", b"ecdsa-")) or b"BEGIN" in raw
 
 
 #: Every live signer, so that a forked child re-draws their ``jti`` prefixes; the hook

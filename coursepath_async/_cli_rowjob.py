@@ -115,8 +115,9 @@ class _RowJobRun:
     async def execute(self, run: _RowJob) -> ImportReport:
         """The run under a progress line: in its journal, or without one on a dry run."""
         title = f"{self.kind} {self.args.file.name}"
-        with Progress(title, total=count_data_lines(str(self.args.file))) as progress:
-            on_row = lambda row: progress.advance(ok=row.ok, stats=self.stats())  # noqa: E731
+        total = count_data_lines(str(self.args.file))
+        with Progress(title, total=total, stats=self.stats) as progress:
+            on_row = lambda row: progress.advance(ok=row.ok)  # noqa: E731
             if self.args.dry_run:
                 report = await run(None, on_row, self._show_plan)
             else:

@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
 from ._exceptions import ConfigurationError
 from ._scheduler import SchedulerStats
 
+#: Seconds between two reads of the governor's state for the bar (tqdm's own redraw pace).
+STATS_EVERY = 0.1
+
 
 class Progress:
-    """Counts rows (or records) with a live bar on stderr; tracks failures in the postfix."""
+    """Counts rows (or records) with a live bar on stderr; tracks failures in the postfix.
 
-    def __init__(self, description: str, *, total: int | None, unit: str = "row") -> None:
+    ``stats`` (the client's scheduler statistics) puts the rate governor in the postfix
+    once it limits anything; it is read at most every :data:`STATS_EVERY` seconds and
+    once more at the end, and never when the bar is off (stderr not a terminal).
+    """
+
+    def __init__(
+        self,
+        description: str,
+        *,
+        total: int | None,
+        unit: str = "row",
+        stats: Callable[[], SchedulerStats] | None = None,
+    ) -> None:
         try:
             from tqdm import tqdm
         except ImportError:  # pragma: no cover - depends on how the package was installed
@@ -32,19 +49,24 @@ class Progress:
         )
         self._problems = 0
         self._limits = ""
+        self._stats = None if self._bar.disable else stats
+        self._stats_due = 0.0
 
-    def advance(self, *, ok: bool = True, stats: SchedulerStats | None = None) -> None:
-        """One more item done; ``ok=False`` counts it as a problem.
-
-        ``stats`` (the client's) shows the rate governor once it limits anything.
-        """
-        limits = self._limits if stats is None else governor_line(stats) or ""
+    def advance(self, *, ok: bool = True) -> None:
+        """One more item done; ``ok=False`` counts it as a problem."""
+        limits = self._limits
+        if self._stats is not None and (now := time.monotonic()) >= self._stats_due:
+            self._stats_due = now + STATS_EVERY
+            limits = governor_line(self._stats()) or ""
         if not ok or limits != self._limits:
             self._problems += not ok
-            self._limits = limits
-            problems = f"problems={self._problems}" if self._problems else ""
-            self._bar.set_postfix_str(", ".join(filter(None, (problems, limits))), refresh=False)
+            self._show(limits)
         self._bar.update(1)
+
+    def _show(self, limits: str) -> None:
+        self._limits = limits
+        problems = f"problems={self._problems}" if self._problems else ""
+        self._bar.set_postfix_str(", ".join(filter(None, (problems, limits))), refresh=False)
 
     def note(self, message: str) -> None:
         """Print a line above the bar without breaking it."""
@@ -61,7 +83,12 @@ class Progress:
         self._bar.refresh()
 
     def close(self) -> None:
-        """Close the bar, leaving it as it is (an interrupted run shows where it stopped)."""
+        """Close the bar, leaving it as it is (an interrupted run shows where it stopped).
+
+        The governor is read once more, so the last line shows it as it ended.
+        """
+        if self._stats is not None:
+            self._show(governor_line(self._stats()) or "")
         self._bar.close()
 
     def __enter__(self) -> Self:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import jwt
@@ -163,3 +165,43 @@ def test_a_forked_child_draws_its_own_jti_prefix() -> None:
     parent = {str(_decode(signer.sign(EMAIL))["jti"]) for _ in range(3)}
     assert len(child) == 3
     assert not parent & child
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        API_KEY,
+        "academy-secret-0123456789abcdefghijklmnop",
+        "0123456789abcdef0123456789abcdef",  # starts like DER: PyJWT decides
+        "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABB user@h",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+        "a key with BEGIN in it, but no PEM block",
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        "ssh-is-how-this-secret-happens-to-start-0123456789",
+    ],
+)
+def test_the_key_check_agrees_with_pyjwt(key: str) -> None:
+    """Accepted or refused as PyJWT's own HMAC check decides, with or without importing it."""
+    from jwt.algorithms import HMACAlgorithm
+    from jwt.exceptions import InvalidKeyError
+
+    try:
+        HMACAlgorithm(HMACAlgorithm.SHA256).prepare_key(key)
+    except InvalidKeyError:
+        with pytest.raises(ConfigurationError, match="PEM or SSH"):
+            TokenSigner(key)
+    else:
+        TokenSigner(key)
+
+
+def test_an_ordinary_key_does_not_import_pyjwt() -> None:
+    """Signing with a shared secret loads neither PyJWT nor cryptography (~60 ms at start-up)."""
+    code = (
+        "import sys\n"
+        "from coursepath_async import CoursepathClient\n"
+        "from coursepath_async._auth import TokenSigner\n"
+        f"TokenSigner({API_KEY!r}).sign('a@b.org')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jwt', 'cryptography')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

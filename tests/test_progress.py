@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -55,8 +56,49 @@ def test_the_bar_shows_problems_and_the_governor(monkeypatch: pytest.MonkeyPatch
     """On a terminal the bar's postfix carries both, as the governor last was."""
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    with Progress("import people.csv", total=3) as progress:
-        progress.advance(ok=False, stats=_stats())
-        progress.advance(stats=_stats(rate=90.0, refusals=4))
-        progress.advance(stats=_stats(rate=92.0, refusals=4, paused_for=1.0))
+    states = iter(
+        [_stats(), _stats(rate=90.0, refusals=4), _stats(rate=92.0, refusals=4, paused_for=1.0)]
+    )
+    latest = [_stats()]
+    ticks = iter(range(100, 200))  # a second between rows: every row reads the governor
+    monkeypatch.setattr(time, "monotonic", lambda: float(next(ticks)))
+
+    def stats() -> SchedulerStats:
+        latest[0] = next(states, latest[0])
+        return latest[0]
+
+    with Progress("import people.csv", total=3, stats=stats) as progress:
+        progress.advance(ok=False)
+        progress.advance()
+        progress.advance()
     assert "problems=1, 92 req/s, 4 refused, paused 1.0s]" in terminal.getvalue()
+
+
+def test_the_governor_is_read_at_most_every_tenth_of_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A thousand rows in one instant read the scheduler's statistics twice: first and last."""
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    monkeypatch.setattr(time, "monotonic", lambda: 100.0)
+    reads = []
+
+    def stats() -> SchedulerStats:
+        reads.append(1)
+        return _stats(rate=90.0)
+
+    with Progress("import people.csv", total=1000, stats=stats) as progress:
+        for _ in range(1000):
+            progress.advance()
+    assert len(reads) == 2
+
+
+def test_a_bar_that_is_off_never_reads_the_governor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a terminal (CI, a pipe): no bar, so the statistics are never built."""
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+
+    def stats() -> SchedulerStats:
+        raise AssertionError("read for a bar nobody sees")
+
+    with Progress("import people.csv", total=10, stats=stats) as progress:
+        for _ in range(10):
+            progress.advance()

@@ -15,15 +15,18 @@ Layout::
     job    one row: kind, input source/size/digest, options (JSON), created, runs,
            finished (when the last run was marked finished; NULL while one is open)
     rows   one per desired member, keyed by its natural key: line, email, status
-           (pending/done/failed), member_id, member outcome, error, invitation wanted
+           (pending/done/failed), member_id, member outcome, error, invitation wanted,
+           and its finished steps (below)
     invitations  the ledger: one per member id, its invitation's state
     removals     every group removal and unenrolment applied: member, target, when
-                 (``_removals.py``); never cleared, unlike rows and steps
-    steps  one per finished step of a row after its member step ("group+:Sales",
-           "course+:12", ...): done or failed (with the error); a step with no entry
-           has not finished. The member step itself is done once the row has a member
-           outcome (journals written before 0.1 may also list it here). A member found
-           by a lookup is recorded by its id alone: no outcome, so no member step ran.
+                 (``_removals.py``); never cleared, unlike rows
+    rows.steps  a JSON object, one key per finished step of the row after its member
+           step ("group+:Sales", "course+:12", ...): ``["done", null]`` or ``["failed",
+           error]``; a step with no key has not finished. It lives in the row (schema 3;
+           a table of its own before) so that a row's finish and its steps are one
+           statement. The member step itself is done once the row has a member outcome
+           (journals written before 0.1 may also list it here). A member found by a
+           lookup is recorded by its id alone: no outcome, so no member step ran.
 
 Durability. The file is in WAL mode with ``synchronous=FULL``: every commit is fsynced,
 so a commit survives SIGKILL and power loss alike. Ordinary writes are batched (one
@@ -108,12 +111,15 @@ InviteIntent = Literal["not_needed", "pending"]
 #: A row's invitation as reports see it: its intent, or its member's ledger state.
 InviteState = InviteIntent | LedgerState
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 _MAX_KEY = 1024
 _IN_BATCH = 500  # keys per "IN (...)" query, well under SQLite's parameter limit
 _SECRET_OPTION = re.compile(
     r"api[_-]?key|secret|token|password|passwd|authorization|jwt|credential", re.IGNORECASE
 )
+
+#: The rows' steps column, as created and as added to a schema-2 journal's rows.
+_STEPS_COLUMN: Final = "steps TEXT NOT NULL DEFAULT '{}' CHECK (json_type(steps) = 'object')"
 
 _SCHEMA: Final = (
     f"""
@@ -140,14 +146,8 @@ CREATE TABLE rows (
     outcome             TEXT CHECK (outcome IN {get_args(MemberOutcome)}),
     error               TEXT,
     invite              TEXT NOT NULL CHECK (invite IN {get_args(InviteIntent)}),
-    updated_at          TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE steps (
-    row_key TEXT NOT NULL REFERENCES rows (key),
-    step    TEXT NOT NULL,
-    state   TEXT NOT NULL CHECK (state IN ('done', 'failed')),
-    error   TEXT,
-    PRIMARY KEY (row_key, step)
+    updated_at          TEXT NOT NULL,
+    {_STEPS_COLUMN}
 ) WITHOUT ROWID;
 """
     + LEDGER_SCHEMA
@@ -268,9 +268,7 @@ _ROW_COLUMNS: Final = (
 )
 #: Rows with their member's ledger entry, if any.
 _ROWS: Final = "rows LEFT JOIN invitations ON invitations.member_id = rows.member_id"
-_STEPS_JSON: Final = (
-    "(SELECT json_group_array(json_array(step, state, error)) FROM steps WHERE row_key = rows.key)"
-)
+_STEPS_JSON: Final = "rows.steps"
 
 
 def _read_row(conn: sqlite3.Connection, *, key: str) -> RowState | None:
@@ -320,7 +318,7 @@ def _row_state(record: tuple[object, ...]) -> RowState:
     key, line, email, status, member_id, outcome, error, intent, ledger, attempts, reason = columns
     done: set[str] = set() if outcome is None else {MEMBER_STEP}
     failed: list[tuple[str, str | None]] = []
-    for step, state, step_error in orjson.loads(cast(str, steps_json)):
+    for step, (state, step_error) in orjson.loads(cast(str, steps_json)).items():
         if state == "done":
             done.add(step)
         else:
@@ -339,6 +337,18 @@ def _row_state(record: tuple[object, ...]) -> RowState:
         steps_done=frozenset(done),
         steps_failed=tuple(sorted(failed)),
     )
+
+
+def _steps_patch(steps: Sequence[tuple[str, str | None]]) -> str:
+    """Steps (name, error or None) as the JSON object merged into a row's ``steps``."""
+    patch: dict[str, tuple[str, str | None]] = {}
+    for step, error in steps:
+        if not step or len(step) > _MAX_KEY:
+            raise InvalidInputError(
+                f"a step name must have 1 to {_MAX_KEY} characters", argument="step"
+            )
+        patch[step] = ("done", None) if error is None else ("failed", scrub(error))
+    return orjson.dumps(patch).decode()
 
 
 def _effective(intent: InviteIntent, ledger: LedgerState | None) -> InviteState:
@@ -386,7 +396,18 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
     )
     # The old CHECK allows a superset of today's two values; the rest now live in the ledger.
     conn.execute("UPDATE rows SET invite = 'pending' WHERE invite NOT IN ('not_needed', 'pending')")
-    conn.execute("UPDATE job SET schema = ? WHERE id = 1", (SCHEMA_VERSION,))
+    conn.execute("UPDATE job SET schema = 2 WHERE id = 1")
+
+
+def _migrate_v2(conn: sqlite3.Connection) -> None:
+    """Bring a schema-2 journal (a table of steps) to steps kept in their row."""
+    conn.execute(f"ALTER TABLE rows ADD COLUMN {_STEPS_COLUMN}")
+    conn.execute(
+        "UPDATE rows SET steps = (SELECT json_group_object(step, json_array(state, error))"
+        " FROM steps WHERE row_key = rows.key) WHERE key IN (SELECT row_key FROM steps)"
+    )
+    conn.execute("DROP TABLE steps")
+    conn.execute("UPDATE job SET schema = 3 WHERE id = 1")
 
 
 def _opening_ledger(conn: sqlite3.Connection) -> InvitationLedger:
@@ -577,6 +598,8 @@ class Journal:
             conn.execute("ALTER TABLE job ADD COLUMN finished_at TEXT")
         if conn.execute("SELECT schema FROM job WHERE id = 1").fetchone() == (1,):
             _migrate_v1(conn)
+        if conn.execute("SELECT schema FROM job WHERE id = 1").fetchone() == (2,):
+            _migrate_v2(conn)
         row = conn.execute(
             "SELECT schema, kind, source, source_size, source_digest, options, created_at, runs,"
             " finished_at FROM job WHERE id = 1"
@@ -629,12 +652,11 @@ class Journal:
 
     @staticmethod
     def _start_new_run(conn: sqlite3.Connection) -> None:
-        """Forget the finished run's rows and steps; the invitation ledger stays whole.
+        """Forget the finished run's rows (and their steps); the invitation ledger stays whole.
 
         The ledger is keyed by member id, so the new run finds every member's history
         whatever its rows' keys are now, and cannot send any invitation twice.
         """
-        conn.execute("DELETE FROM steps")
         conn.execute("DELETE FROM rows")
         conn.execute("UPDATE job SET finished_at = NULL WHERE id = 1")
 
@@ -822,41 +844,29 @@ class Journal:
         """Close a row's member work: done, or failed with ``error`` (retried on resume).
 
         ``invite``, when given, is the row's final wish for an invitation. ``steps`` are
-        the row's finished steps (name, error or None), written with it: a crash before
-        the finish only repeats those idempotent steps, as a lost batch would.
+        the row's finished steps (name, error or None), written in the same statement:
+        a crash before the finish only repeats those idempotent steps.
         """
-        if steps:
-            self._write_steps(key, steps)
         status: RowStatus = "done" if error is None else "failed"
         self._write(
             "UPDATE rows SET status = ?, error = ?, updated_at = ?,"
-            " invite = coalesce(?, invite) WHERE key = ?",
+            " invite = coalesce(?, invite), steps = json_patch(steps, ?) WHERE key = ?",
             (
                 status,
                 None if error is None else scrub(error),
                 utc_now(),
                 None if invite is None else ("pending" if invite else "not_needed"),
+                _steps_patch(steps),
                 key,
             ),
             key=key,
         )
 
     def _write_steps(self, key: str, steps: Sequence[tuple[str, str | None]]) -> None:
-        """Record steps of a row in one statement (a multi-row upsert)."""
-        params: list[object] = []
-        for step, error in steps:
-            if not step or len(step) > _MAX_KEY:
-                raise InvalidInputError(
-                    f"a step name must have 1 to {_MAX_KEY} characters", argument="step"
-                )
-            params += (key, step, "done" if error is None else "failed")
-            params.append(None if error is None else scrub(error))
+        """Record steps of a row in one statement (merged into its steps object)."""
         self._write(
-            "INSERT INTO steps (row_key, step, state, error) VALUES "
-            + ", ".join(["(?, ?, ?, ?)"] * len(steps))
-            + " ON CONFLICT (row_key, step)"
-            " DO UPDATE SET state = excluded.state, error = excluded.error",
-            tuple(params),
+            "UPDATE rows SET steps = json_patch(steps, ?) WHERE key = ?",
+            (_steps_patch(steps), key),
             key=key,
         )
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from old_journal import rewrite
 
 from coursepath_async.bulk import (
     InputFingerprint,
@@ -114,8 +115,8 @@ def test_member_step_is_done_once_the_outcome_is_recorded(path: Path) -> None:
         after = journal.get("k")
         assert after is not None
         assert after.step_done("member")
-        rows = journal._conn.execute("SELECT count(*) FROM steps").fetchone()
-        assert rows == (0,)
+        steps = journal._conn.execute("SELECT steps FROM rows WHERE key = 'k'").fetchone()
+        assert steps == ("{}",)
 
 
 def test_failed_row_is_retried_on_resume(path: Path) -> None:
@@ -232,3 +233,40 @@ def test_credentials_never_reach_the_file(path: Path) -> None:
     raw = b"".join(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name))
     assert b"401 for token [redacted]" in raw
     assert b"eyJhbGciOiJIUzI1NiJ9" not in raw
+
+
+def test_a_schema_2_journal_keeps_its_steps_in_their_rows(path: Path) -> None:
+    """A journal whose steps had a table of their own resumes with every step as it was."""
+    with open_journal(path):
+        pass
+    rewrite(
+        path,
+        """
+        DROP TABLE rows;
+        CREATE TABLE rows (key TEXT PRIMARY KEY, line INTEGER NOT NULL, email TEXT NOT NULL,
+            status TEXT NOT NULL, member_id INTEGER, outcome TEXT, error TEXT,
+            invite TEXT NOT NULL, updated_at TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE steps (row_key TEXT NOT NULL REFERENCES rows (key), step TEXT NOT NULL,
+            state TEXT NOT NULL, error TEXT, PRIMARY KEY (row_key, step)) WITHOUT ROWID;
+        INSERT INTO rows VALUES ('a', 2, 'a@x.org', 'failed', 1, 'created', 'e', 'pending', 'now');
+        INSERT INTO rows VALUES ('b', 3, 'b@x.org', 'pending', NULL, NULL, NULL, 'pending', 'now');
+        INSERT INTO steps VALUES ('a', 'group+:Sales', 'done', NULL);
+        INSERT INTO steps VALUES ('a', 'course+:12', 'failed', '404 no such course');
+        UPDATE job SET schema = 2;
+        """,
+    )
+    with open_journal(path) as journal:
+        a, b = journal.get("a"), journal.get("b")
+        assert a is not None
+        assert b is not None
+        assert a.steps_done == {"member", "group+:Sales"}
+        assert a.steps_failed == (("course+:12", "404 no such course"),)
+        assert (b.steps_done, b.steps_failed) == (frozenset(), ())
+        journal.finish_row("a", steps=[("course+:12", None)])
+        finished = journal.get("a")
+        assert finished is not None
+        assert finished.steps_done == {"member", "group+:Sales", "course+:12"}
+        assert finished.steps_failed == ()
+        tables = {name for (name,) in journal._conn.execute("SELECT name FROM sqlite_master")}
+        assert "steps" not in tables
+        assert journal._conn.execute("SELECT schema FROM job").fetchone() == (3,)

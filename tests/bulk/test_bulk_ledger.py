@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from old_journal import rewrite
 
 from coursepath_async.bulk import (
     InputFingerprint,
@@ -238,17 +239,15 @@ def test_a_withheld_decision_says_why_and_how_to_release() -> None:
 
 def test_a_schema_1_journal_is_migrated_to_the_ledger(path: Path) -> None:
     """Per-row invitation states of an old journal become ledger entries by member id."""
-    import sqlite3
-
     with open_journal(path):
         pass
-    conn = sqlite3.connect(path)
-    conn.executescript(
+    rewrite(
+        path,
         """
         DROP TABLE invitations;
         ALTER TABLE job DROP COLUMN academy;
         UPDATE job SET schema = 1;
-        DROP TABLE steps; DROP TABLE rows;
+        DROP TABLE rows;
         CREATE TABLE rows (key TEXT PRIMARY KEY, line INTEGER NOT NULL, email TEXT NOT NULL,
             status TEXT NOT NULL, member_id INTEGER, outcome TEXT, error TEXT,
             invite TEXT NOT NULL, invite_attempts INTEGER NOT NULL DEFAULT 0,
@@ -261,10 +260,8 @@ def test_a_schema_1_journal_is_migrated_to_the_ledger(path: Path) -> None:
             1, NULL, NULL, 'now');
         INSERT INTO rows VALUES ('c', 4, 'c@x.org', 'pending', NULL, NULL, NULL, 'pending', 0,
             NULL, NULL, 'now');
-        """
+        """,
     )
-    conn.commit()
-    conn.close()
     with open_journal(path) as journal:
         assert journal.recovered_uncertain == 1
         states = {e.member_id: e.state for e in journal.invitations.entries()}
