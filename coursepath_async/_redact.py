@@ -21,6 +21,7 @@ reasons): it also blanks ``name=value`` pairs naming a secret, and bounds the le
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import re
@@ -148,7 +149,12 @@ class Redactor:
 REDACT = Redactor()
 
 
+@functools.lru_cache(maxsize=1024)
 def scrub(text: str, *, limit: int = _MAX_TEXT) -> str:
-    """``text`` for a file: credentials and ``name=value`` secrets blanked, cut to ``limit``."""
+    """``text`` for a file: credentials and ``name=value`` secrets blanked, cut to ``limit``.
+
+    Pure, so cached: a job writes the same few reasons on every row ("created and
+    invited"), each scrubbed once rather than by a regex pass (~10 us) per row.
+    """
     cleaned = _NAMED.sub(REDACTED, REDACT(text))
     return cleaned if len(cleaned) <= limit else cleaned[:limit] + "..."

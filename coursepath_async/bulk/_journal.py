@@ -264,24 +264,21 @@ MEMBER_STEP: Final = "member"
 
 _ROW_COLUMNS: Final = (
     "key, line, rows.email, status, rows.member_id, outcome, error, invite,"
-    " invitations.state, invitations.attempts, invitations.reason"
+    " invitations.state, invitations.attempts, invitations.reason, rows.steps"
 )
 #: Rows with their member's ledger entry, if any.
 _ROWS: Final = "rows LEFT JOIN invitations ON invitations.member_id = rows.member_id"
-_STEPS_JSON: Final = "rows.steps"
 
 
 def _read_row(conn: sqlite3.Connection, *, key: str) -> RowState | None:
-    record = conn.execute(
-        f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM {_ROWS} WHERE key = ?", (key,)
-    ).fetchone()
+    record = conn.execute(f"SELECT {_ROW_COLUMNS} FROM {_ROWS} WHERE key = ?", (key,)).fetchone()
     return None if record is None else _row_state(record)
 
 
 def _read_rows_after(conn: sqlite3.Connection, *, after: tuple[int, str]) -> list[RowState]:
     """The next chunk of rows by (line, key), after ``after``."""
     cursor = conn.execute(
-        f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM {_ROWS} WHERE (line, key) > (?, ?)"
+        f"SELECT {_ROW_COLUMNS} FROM {_ROWS} WHERE (line, key) > (?, ?)"
         f" ORDER BY line, key LIMIT {_IN_BATCH}",
         after,
     )
@@ -314,11 +311,12 @@ def _new_row_state(
 
 
 def _row_state(record: tuple[object, ...]) -> RowState:
-    *columns, steps_json = record
-    key, line, email, status, member_id, outcome, error, intent, ledger, attempts, reason = columns
+    key, line, email, status, member_id, outcome, error, intent, ledger, attempts, reason, steps = (
+        record
+    )
     done: set[str] = set() if outcome is None else {MEMBER_STEP}
     failed: list[tuple[str, str | None]] = []
-    for step, (state, step_error) in orjson.loads(cast(str, steps_json)).items():
+    for step, (state, step_error) in orjson.loads(cast(str, steps)).items():
         if state == "done":
             done.add(step)
         else:
@@ -408,6 +406,10 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
     )
     conn.execute("DROP TABLE steps")
     conn.execute("UPDATE job SET schema = 3 WHERE id = 1")
+
+
+#: Each older schema and the step that brings it to the next one.
+_MIGRATIONS: Final = ((1, _migrate_v1), (2, _migrate_v2))
 
 
 def _opening_ledger(conn: sqlite3.Connection) -> InvitationLedger:
@@ -596,10 +598,11 @@ class Journal:
         columns = {name for _, name, *_ in conn.execute("PRAGMA table_info(job)")}
         if columns and "finished_at" not in columns:  # a journal from before finish_run
             conn.execute("ALTER TABLE job ADD COLUMN finished_at TEXT")
-        if conn.execute("SELECT schema FROM job WHERE id = 1").fetchone() == (1,):
-            _migrate_v1(conn)
-        if conn.execute("SELECT schema FROM job WHERE id = 1").fetchone() == (2,):
-            _migrate_v2(conn)
+        schema = conn.execute("SELECT schema FROM job WHERE id = 1").fetchone()
+        for old, migrate in _MIGRATIONS:  # in order: a schema-1 journal takes both steps
+            if schema == (old,):
+                migrate(conn)
+                schema = (old + 1,)
         row = conn.execute(
             "SELECT schema, kind, source, source_size, source_digest, options, created_at, runs,"
             " finished_at FROM job WHERE id = 1"
@@ -690,7 +693,7 @@ class Journal:
         """Rows whose member's invitation may or may not have been sent."""
         records = self.writer.run(
             lambda conn: conn.execute(
-                f"SELECT {_ROW_COLUMNS}, {_STEPS_JSON} FROM {_ROWS}"
+                f"SELECT {_ROW_COLUMNS} FROM {_ROWS}"
                 " WHERE invitations.state = 'uncertain' ORDER BY line, key"
             ).fetchall()
         )

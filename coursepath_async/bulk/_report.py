@@ -7,7 +7,6 @@ count, and an inconsistent report never yields exit code 0.
 
 from __future__ import annotations
 
-import functools
 import io
 import itertools
 import sqlite3
@@ -21,10 +20,6 @@ from attrs import asdict, evolve, frozen
 from .._exceptions import CoursepathError
 from .._redact import scrub
 from ._rows import RowError
-
-#: A job's reasons are mostly a few texts repeated on every row ("created and invited"):
-#: each is scrubbed once, not once per row (a regex pass of ~10 us).
-_scrub = functools.lru_cache(maxsize=1024)(scrub)
 
 __all__ = [
     "Action",
@@ -288,8 +283,8 @@ class ImportReport:
         """Record one row's outcome; a line may be recorded only once."""
         self._take_line(row.line)
         reason, invitation_reason = row.reason, row.invitation_reason
-        clean = None if reason is None else _scrub(reason)
-        clean_invitation = None if invitation_reason is None else _scrub(invitation_reason)
+        clean = None if reason is None else scrub(reason)
+        clean_invitation = None if invitation_reason is None else scrub(invitation_reason)
         if clean != reason or clean_invitation != invitation_reason:
             row = evolve(row, reason=clean, invitation_reason=clean_invitation)
         self._store.add(row)
