@@ -53,7 +53,6 @@ T = TypeVar("T")
 logger = logging.getLogger("coursepath_async")
 
 #: Sent on every request, the doctor's probes included.
-USER_AGENT = "coursepath-async/0.1"
 
 
 @frozen
@@ -203,11 +202,7 @@ class Core:
         self._check_usable()
         # The body's format (None: no body), fixed for the call unless a 415 switches it.
         if request.body is None:
-            sent_as, data, headers = (
-                None,
-                None,
-                {"Accept": "application/json", "User-Agent": USER_AGENT},
-            )
+            sent_as, data, headers = None, None, self.transport.call_headers.copy()
         else:
             sent_as = self.body_formats.current
             data, headers = self._wire(request.body, sent_as)
@@ -306,11 +301,7 @@ class Core:
     ) -> tuple[bytes, dict[str, str]]:
         """The body bytes and headers every attempt sends (each adds its own token)."""
         data, content_type = encode_body(body, body_format)
-        return data, {
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-            "Content-Type": content_type,
-        }
+        return data, {**self.transport.call_headers, "Content-Type": content_type}
 
     async def _attempt(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl as ssl_module
 from collections.abc import Mapping
+from typing import Final
 
 import aiohttp
 from yarl import URL
@@ -25,6 +26,10 @@ SSLParam = ssl_module.SSLContext | bool
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 #: Origins whose parsed URL is kept (a client has one API root; its doctor, a few more).
 _MAX_ORIGINS = 8
+USER_AGENT: Final = "coursepath-async/0.1"
+#: What every request says of itself: set once on a session of our own (aiohttp merges a
+#: session's headers into each request in C), sent with each request on a caller's.
+CONSTANT_HEADERS: Final = {"Accept": "application/json", "User-Agent": USER_AGENT}
 
 
 class Transport:
@@ -47,6 +52,7 @@ class Transport:
         "_ssl",
         "_timeout",
         "_timeouts",
+        "call_headers",
     )
 
     def __init__(
@@ -68,6 +74,9 @@ class Transport:
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout)
         self._ssl = ssl
         self._own = session is None
+        #: The headers each call must send itself: :data:`CONSTANT_HEADERS` on a
+        #: caller's session (whose own defaults they override), none on ours.
+        self.call_headers: dict[str, str] = {} if self._own else dict(CONSTANT_HEADERS)
         self._session: aiohttp.ClientSession | None = None
         if session is not None:
             self._session = _without_resend(session)
@@ -87,7 +96,10 @@ class Transport:
         # for a connection (aiohttp's default of 100 would throttle bigger budgets).
         connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ssl=self._ssl)
         session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, raise_for_status=False
+            connector=connector,
+            timeout=self._timeout,
+            raise_for_status=False,
+            headers=CONSTANT_HEADERS,
         )
         self._session = _without_resend(session)
         return session

@@ -347,7 +347,6 @@ async def test_endpoint(
         assert "Content-Type" not in sent.headers
     else:
         assert sent.headers["Content-Type"] == "application/json"
-    assert sent.headers["Accept"] == "application/json"
     assert sent.claims()["email"] == USER
 
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from .._config import Priority, WireFormat
-from .._core import USER_AGENT, Core
+from .._core import Core
 from .._cursor import page_body_limit
 from .._exceptions import APIConnectionError, APIResponseValidationError
 from .._retry import parse_retry_after
@@ -112,7 +112,7 @@ class Prober:
         max_body: int | None,
     ) -> Exchange:
         core = self._core
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        headers = core.transport.call_headers.copy()
         data = None
         if body is not None:
             data, headers["Content-Type"] = encode_body(body, body_format)
