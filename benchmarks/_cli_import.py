@@ -167,7 +167,8 @@ def journal_counts(n: int = 500) -> tuple[float, float]:
 
 def cli_import_bench(*, quick: bool) -> list[Result]:
     """Benchmark 10: the CLI import with --invite vs the raw loop, rows/s, and at 20 ms."""
-    n, runs = (1_000, 3) if quick else (10_000, 5)
+    # Seven rounds: the figure sits near its bar, and one run moves by a tenth here.
+    n, runs = (1_000, 3) if quick else (10_000, 7)
     # 5,000 rows at 20 ms: a job long enough (about 30 s) that each side's start-up and
     # exit (0.3 s raw, 0.8 s for the CLI, which also checks the academy first) do not
     # decide the figure, as they do not for the tens of thousands of rows users import.
@@ -183,7 +184,10 @@ def cli_import_bench(*, quick: bool) -> list[Result]:
     cpu = {side: [run.cpu_ms for run in figures[side]] for side in ("cli", "raw")}
     cli, raw = median(rates["cli"]), median(rates["raw"])
     cli_lat, raw_lat = (median([run.rate for run in slow[side]]) for side in ("cli", "raw"))
+    # Paired by round, as benchmark 14: a round's two runs are minutes apart at most, so
+    # the machine's drift over the whole run (twofold here on a busy day) cancels out.
     ratios = [c.rate / r.rate for c, r in zip(figures["cli"], figures["raw"], strict=True)]
+    ratio = median(ratios)
     slow_ratios = [c.rate / r.rate for c, r in zip(slow["cli"], slow["raw"], strict=True)]
     cpu_ratios = [c.cpu_ms / r.cpu_ms for c, r in zip(figures["cli"], figures["raw"], strict=True)]
     return [
@@ -192,22 +196,23 @@ def cli_import_bench(*, quick: bool) -> list[Result]:
             title=f"CLI `import --group --course --invite`, {n:,}-row CSV, journal on disk",
             sdk=f"{cli:,.0f} rows/s (CLI, journal fsynced)",
             baseline=f"{raw:,.0f} rows/s (raw aiohttp, same 4 calls per row)",
-            ratio=f"{cli / raw:.2f}x",
-            measured=cli / raw,
+            ratio=f"{ratio:.2f}x",
+            measured=ratio,
             bar=at_least(0.7),
             goal=at_least(0.9),
             notes=(
                 f"{runs} interleaved rounds, {CONCURRENCY} in flight on both sides, each side "
-                f"a fresh process timed start to exit; per-round ratios "
-                f"{spread(ratios, '{:.2f}')}; rows/s ranges: CLI {spread(rates['cli'])}, "
+                f"a fresh process timed start to exit; the ratio is the median of the rounds' "
+                f"CLI/raw ratios (range {spread(ratios, '{:.2f}')}; ratio of the median rates "
+                f"{cli / raw:.2f}x); rows/s ranges: CLI {spread(rates['cli'])}, "
                 f"raw {spread(rates['raw'])}",
                 f"client CPU per row (user + system, start-up included): CLI "
                 f"{median(cpu['cli']):.2f} ms ({spread(cpu['cli'], '{:.2f}')}), raw "
                 f"{median(cpu['raw']):.2f} ms ({spread(cpu['raw'], '{:.2f}')}); CLI/raw "
                 f"{median(cpu_ratios):.2f}x (per-round {spread(cpu_ratios, '{:.2f}')})",
                 f"at {LATENCY * 1000:.0f} ms per request ({latency_rows:,} rows, "
-                f"{latency_runs} rounds): CLI {cli_lat:,.0f} rows/s, raw {raw_lat:,.0f} = "
-                f"{cli_lat / raw_lat:.2f}x (per-round {spread(slow_ratios, '{:.2f}')}; "
+                f"{latency_runs} rounds): CLI {cli_lat:,.0f} rows/s, raw {raw_lat:,.0f}; "
+                f"{median(slow_ratios):.2f}x (per-round {spread(slow_ratios, '{:.2f}')}; "
                 "bar 0.95x, goal 1.00x)",
                 f"journal per row: {commits:.3f} commits, {statements:.1f} statements "
                 "(sqlite3 trace callback, in-process import of the same shape)",
