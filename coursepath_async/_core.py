@@ -52,8 +52,6 @@ T = TypeVar("T")
 
 logger = logging.getLogger("coursepath_async")
 
-#: Sent on every request, the doctor's probes included.
-
 
 @frozen
 class CallContext:
@@ -202,7 +200,7 @@ class Core:
         self._check_usable()
         # The body's format (None: no body), fixed for the call unless a 415 switches it.
         if request.body is None:
-            sent_as, data, headers = None, None, self.transport.call_headers.copy()
+            sent_as, data, headers = None, None, self.transport.call_headers()
         else:
             sent_as = self.body_formats.current
             data, headers = self._wire(request.body, sent_as)
@@ -301,7 +299,7 @@ class Core:
     ) -> tuple[bytes, dict[str, str]]:
         """The body bytes and headers every attempt sends (each adds its own token)."""
         data, content_type = encode_body(body, body_format)
-        return data, {**self.transport.call_headers, "Content-Type": content_type}
+        return data, self.transport.call_headers(content_type)
 
     async def _attempt(
         self,

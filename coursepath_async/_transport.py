@@ -26,6 +26,7 @@ SSLParam = ssl_module.SSLContext | bool
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 #: Origins whose parsed URL is kept (a client has one API root; its doctor, a few more).
 _MAX_ORIGINS = 8
+#: Sent on every request, the doctor's probes included.
 USER_AGENT: Final = "coursepath-async/0.1"
 #: What every request says of itself: set once on a session of our own (aiohttp merges a
 #: session's headers into each request in C), sent with each request on a caller's.
@@ -42,6 +43,7 @@ class Transport:
     """
 
     __slots__ = (
+        "_call_headers",
         "_closed",
         "_limit",
         "_origins",
@@ -52,7 +54,6 @@ class Transport:
         "_ssl",
         "_timeout",
         "_timeouts",
-        "call_headers",
     )
 
     def __init__(
@@ -76,13 +77,20 @@ class Transport:
         self._own = session is None
         #: The headers each call must send itself: :data:`CONSTANT_HEADERS` on a
         #: caller's session (whose own defaults they override), none on ours.
-        self.call_headers: dict[str, str] = {} if self._own else dict(CONSTANT_HEADERS)
+        self._call_headers: dict[str, str] = {} if self._own else dict(CONSTANT_HEADERS)
         self._session: aiohttp.ClientSession | None = None
         if session is not None:
             self._session = _without_resend(session)
         self._closed = False
         #: Parsed ``scheme://host:port`` prefixes, which each request's URL is built on.
         self._origins: dict[str, URL] = {}
+
+    def call_headers(self, content_type: str | None = None) -> dict[str, str]:
+        """A fresh dict of the headers one call sends (its attempts add their token)."""
+        headers = self._call_headers.copy()
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        return headers
 
     @property
     def opened(self) -> bool:

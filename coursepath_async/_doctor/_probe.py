@@ -112,10 +112,8 @@ class Prober:
         max_body: int | None,
     ) -> Exchange:
         core = self._core
-        headers = core.transport.call_headers.copy()
-        data = None
-        if body is not None:
-            data, headers["Content-Type"] = encode_body(body, body_format)
+        data, content_type = (None, None) if body is None else encode_body(body, body_format)
+        headers = core.transport.call_headers(content_type)
         scheduler = core.scheduler
         # A slot of the client's budget, so that --max-rate paces the doctor too.
         if not scheduler.try_acquire(Priority.INTERACTIVE):
