@@ -29,7 +29,7 @@ from pathlib import Path
 from attrs import frozen
 
 from ._common import ADMIN, API_KEY, Result, at_least, interleaved, sandbox, spread
-from ._util import HERE, median
+from ._util import HERE, median, server_cpu
 
 CONCURRENCY = 16  # the CLI's default --concurrency
 GROUP = "Bench Importers"
@@ -58,11 +58,15 @@ def _env(url: str) -> dict[str, str]:
 
 @frozen
 class Run:
-    """One timed process: its rows, seconds from start to exit, and CPU (user + system)."""
+    """One timed process: its rows, seconds from start to exit, and CPU (user + system).
+
+    Also the sandbox's CPU over the same run (None where it cannot be read).
+    """
 
     rows: int
     seconds: float
     cpu: float
+    server_cpu: float | None = None
 
     @property
     def rate(self) -> float:
@@ -73,6 +77,13 @@ class Run:
     def cpu_ms(self) -> float:
         """CPU milliseconds per row."""
         return self.cpu / self.rows * 1000
+
+    @property
+    def cores(self) -> tuple[float, float] | None:
+        """Cores busy on average during the run: (client, sandbox); None if unknown."""
+        if self.server_cpu is None:
+            return None
+        return self.cpu / self.seconds, self.server_cpu / self.seconds
 
 
 def cli_run(url: str, folder: Path, prefix: str, n: int, *, loop: str | None = None) -> Run:
@@ -97,7 +108,7 @@ def cli_run(url: str, folder: Path, prefix: str, n: int, *, loop: str | None = N
         str(CONCURRENCY),
     ]
     env = _env(url) if loop is None else _env(url) | {"COURSEPATH_LOOP": loop}
-    return _timed(command, env, n, "CLI import")
+    return _timed(command, env, n, "CLI import", url)
 
 
 def raw_run(url: str, prefix: str, n: int) -> Run:
@@ -112,11 +123,15 @@ def raw_run(url: str, prefix: str, n: int) -> Run:
         GROUP,
         str(COURSE_ID),
     ]
-    return _timed(command, None, n, "raw import")
+    return _timed(command, None, n, "raw import", url)
 
 
-def _timed(command: list[str], env: dict[str, str] | None, n: int, what: str) -> Run:
-    """Run ``command`` (an import of ``n`` rows) to its exit, timed and its CPU counted."""
+def _timed(command: list[str], env: dict[str, str] | None, n: int, what: str, url: str) -> Run:
+    """Run ``command`` (an import of ``n`` rows) to its exit, timed and its CPU counted.
+
+    The sandbox at ``url`` has its CPU counted over the same run.
+    """
+    served = server_cpu(url)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, check=False)
@@ -125,7 +140,9 @@ def _timed(command: list[str], env: dict[str, str] | None, n: int, what: str) ->
     if done.returncode != 0:
         raise RuntimeError(f"{what} failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Run(rows=n, seconds=seconds, cpu=cpu)
+    now = server_cpu(url)
+    server = None if served is None or now is None else now - served
+    return Run(rows=n, seconds=seconds, cpu=cpu, server_cpu=server)
 
 
 def _rounds(url: str, folder: Path, n: int, runs: int, tag: str) -> dict[str, list[Run]]:
@@ -136,6 +153,28 @@ def _rounds(url: str, folder: Path, n: int, runs: int, tag: str) -> dict[str, li
             "raw": lambda r: raw_run(url, f"raw{tag}{r}", n),
         },
     )
+
+
+def _machine_load(figures: dict[str, list[Run]]) -> str:
+    """How much of the machine each side's runs kept busy, client and sandbox together.
+
+    Near all of it means the figure is a CPU budget split between the client and the
+    sandbox, not a wait for the network: a client that spends less per row goes faster.
+    """
+    parts = []
+    for side in ("cli", "raw"):
+        loads = [run.cores for run in figures[side]]
+        known = [load for load in loads if load is not None]
+        if not known:
+            return "machine load: not measured (no /proc)"
+        client, server = median([c for c, _ in known]), median([s for _, s in known])
+        served = [run.server_cpu / run.rows * 1000 for run in figures[side] if run.server_cpu]
+        per_row = median(served)
+        parts.append(
+            f"{side} {client:.2f} client + {server:.2f} sandbox cores "
+            f"(sandbox {per_row:.2f} ms CPU per row)"
+        )
+    return f"machine load of {os.cpu_count()} cores, medians: " + "; ".join(parts)
 
 
 def journal_counts(n: int = 500) -> tuple[float, float]:
@@ -210,6 +249,7 @@ def cli_import_bench(*, quick: bool) -> list[Result]:
                 f"{median(cpu['cli']):.2f} ms ({spread(cpu['cli'], '{:.2f}')}), raw "
                 f"{median(cpu['raw']):.2f} ms ({spread(cpu['raw'], '{:.2f}')}); CLI/raw "
                 f"{median(cpu_ratios):.2f}x (per-round {spread(cpu_ratios, '{:.2f}')})",
+                _machine_load(figures),
                 f"at {LATENCY * 1000:.0f} ms per request ({latency_rows:,} rows, "
                 f"{latency_runs} rounds): CLI {cli_lat:,.0f} rows/s, raw {raw_lat:,.0f}; "
                 f"{median(slow_ratios):.2f}x (per-round {spread(slow_ratios, '{:.2f}')}; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import statistics
 import subprocess
@@ -14,6 +15,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+#: The process of each running server, by URL, so a benchmark can read its CPU.
+_SERVERS: dict[str, int] = {}
 
 
 def free_port() -> int:
@@ -46,14 +49,32 @@ def server_process(
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError(f"server {args} did not start") from None
                 time.sleep(0.05)
+        _SERVERS[url] = proc.pid
         yield url
     finally:
+        _SERVERS.pop(url, None)
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+def server_cpu(url: str) -> float | None:
+    """CPU seconds (user + system) the server at ``url`` has used so far; None without /proc.
+
+    A benchmark whose client and server share the machine reads it around each run, to
+    show how much of the machine the two used together (all of it: the client is starved).
+    """
+    pid = _SERVERS.get(url)
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # utime and stime, the 14th and 15th fields (the 12th and 13th after the name).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def median(values: Sequence[float]) -> float:
