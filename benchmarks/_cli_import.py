@@ -8,7 +8,8 @@ and nothing written anywhere. Both are timed from process start to exit (interpr
 start-up included on both sides), in interleaved rounds; then once more against a
 sandbox adding 20 ms per request. The figure is rows per second, as a ratio; each
 side's client CPU per row (from ``getrusage`` of the finished child) is in the notes,
-since that is what decides it when nothing waits on the network.
+since that is what decides it when nothing waits on the network, and so is how many
+cores each side's client and the sandbox kept busy (the sandbox's from ``/proc``).
 
 Also measured in process (``journal_counts``): the journal's commits and SQLite
 statements per row, counted with ``sqlite3``'s trace callback over a real import.
@@ -77,13 +78,6 @@ class Run:
     def cpu_ms(self) -> float:
         """CPU milliseconds per row."""
         return self.cpu / self.rows * 1000
-
-    @property
-    def cores(self) -> tuple[float, float] | None:
-        """Cores busy on average during the run: (client, sandbox); None if unknown."""
-        if self.server_cpu is None:
-            return None
-        return self.cpu / self.seconds, self.server_cpu / self.seconds
 
 
 def cli_run(url: str, folder: Path, prefix: str, n: int, *, loop: str | None = None) -> Run:
@@ -163,13 +157,12 @@ def _machine_load(figures: dict[str, list[Run]]) -> str:
     """
     parts = []
     for side in ("cli", "raw"):
-        loads = [run.cores for run in figures[side]]
-        known = [load for load in loads if load is not None]
+        known = [(run, run.server_cpu) for run in figures[side] if run.server_cpu is not None]
         if not known:
             return "machine load: not measured (no /proc)"
-        client, server = median([c for c, _ in known]), median([s for _, s in known])
-        served = [run.server_cpu / run.rows * 1000 for run in figures[side] if run.server_cpu]
-        per_row = median(served)
+        client = median([run.cpu / run.seconds for run, _ in known])
+        server = median([served / run.seconds for run, served in known])
+        per_row = median([served / run.rows * 1000 for run, served in known])
         parts.append(
             f"{side} {client:.2f} client + {server:.2f} sandbox cores "
             f"(sandbox {per_row:.2f} ms CPU per row)"

@@ -65,9 +65,11 @@ def server_cpu(url: str) -> float | None:
     """CPU seconds (user + system) the server at ``url`` has used so far; None without /proc.
 
     A benchmark whose client and server share the machine reads it around each run, to
-    show how much of the machine the two used together (all of it: the client is starved).
+    show how much of the machine the two used together.
     """
     pid = _SERVERS.get(url)
+    if pid is None:
+        return None
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
