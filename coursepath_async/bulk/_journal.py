@@ -85,7 +85,7 @@ from ._ledger import SCHEMA as LEDGER_SCHEMA
 from ._removals import SCHEMA as REMOVALS_SCHEMA
 from ._removals import RemovalLog
 from ._stamp import utc_now
-from ._writer import JournalWriter
+from ._writer import JournalWriter, one_of
 
 __all__ = [
     "InputFingerprint",
@@ -141,11 +141,11 @@ CREATE TABLE rows (
     key                 TEXT PRIMARY KEY,
     line                INTEGER NOT NULL,
     email               TEXT NOT NULL,
-    status              TEXT NOT NULL CHECK (status IN {get_args(RowStatus)}),
+    status              TEXT NOT NULL CHECK {one_of("status", get_args(RowStatus))},
     member_id           INTEGER,
-    outcome             TEXT CHECK (outcome IN {get_args(MemberOutcome)}),
+    outcome             TEXT CHECK {one_of("outcome", get_args(MemberOutcome))},
     error               TEXT,
-    invite              TEXT NOT NULL CHECK (invite IN {get_args(InviteIntent)}),
+    invite              TEXT NOT NULL CHECK {one_of("invite", get_args(InviteIntent))},
     updated_at          TEXT NOT NULL,
     {_STEPS_COLUMN}
 ) WITHOUT ROWID;
@@ -812,7 +812,7 @@ class Journal:
             " VALUES (?, ?, ?, 'pending', ?, ?, ?)" + ("" if new else merge),
             (key, line, email, wanted, member_id, utc_now()),
             key=key,
-            conflict=f"journal row {key!r} exists already; use begin_row" if new else None,
+            new_row=new,
         )
         return wanted
 
@@ -874,21 +874,25 @@ class Journal:
         )
 
     def _write(
-        self, sql: str, params: tuple[object, ...], *, key: str, conflict: str | None = None
+        self, sql: str, params: tuple[object, ...], *, key: str, new_row: bool = False
     ) -> None:
-        """One write of a row in the open batch; ``conflict`` explains an IntegrityError.
+        """One write of a row in the open batch, refused unless it wrote its row.
 
+        An IntegrityError means a ``new_row`` that exists already, or a row never begun.
         Inside a job it is queued: a refusal is raised by the row's next durable wait.
         """
-        missing = f"no journal row for key {key!r}; call begin_row first"
 
         def check(changed: int, error: sqlite3.Error | None) -> None:
-            if isinstance(error, sqlite3.IntegrityError):  # e.g. a step for a row never begun
-                raise JournalError(conflict or missing) from error
-            if error is not None:
+            if error is None and changed:
+                return  # the messages below are only built for a refusal
+            if error is not None and not isinstance(error, sqlite3.IntegrityError):
                 raise error
-            if changed == 0:
-                raise JournalError(missing)
+            problem = (
+                f"journal row {key!r} exists already; use begin_row"
+                if new_row and error is not None
+                else f"no journal row for key {key!r}; call begin_row first"
+            )
+            raise JournalError(problem) from error
 
         self.writer.write(sql, params, check)
 

