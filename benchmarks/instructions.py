@@ -21,6 +21,7 @@ Run: python -m benchmarks.instructions [get] [import]   (both by default)
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
@@ -82,7 +83,7 @@ def _import_rows() -> tuple[float, float]:
     """(CLI, raw) instructions per row of benchmark 10's import, fresh people each run."""
     with tempfile.TemporaryDirectory() as tmp, sandbox(members=1, courses=2, groups=1) as url:
         folder = Path(tmp)
-        runs = iter(range(1_000_000))
+        runs = itertools.count()  # a fresh file and people for every run
 
         def cli(n: int) -> tuple[list[str], dict[str, str] | None]:
             people = folder / f"cli{next(runs)}.csv"

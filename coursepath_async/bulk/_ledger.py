@@ -308,14 +308,13 @@ class InvitationLedger:
         if release_withheld:
             allowed.append("withheld")
         now = self._now()
-        marks = " OR ".join(["state = ?"] * len(allowed))  # not IN: see one_of
         return (
             "INSERT INTO invitations (member_id, email, state, attempts, attempted_at,"
             " updated_at) VALUES (?, ?, 'attempting', 1, ?, ?)"
             " ON CONFLICT (member_id) DO UPDATE SET state = 'attempting',"
             " attempts = attempts + 1, attempted_at = excluded.attempted_at, reason = NULL,"
-            f" updated_at = excluded.updated_at WHERE {marks}",
-            (member_id, email, now, now, *allowed),
+            f" updated_at = excluded.updated_at WHERE {one_of('state', allowed)}",
+            (member_id, email, now, now),
         )
 
     def _claimed(self, member_id: int, changed: int, entry: LedgerEntry | None = None) -> None:

@@ -52,6 +52,8 @@ WriteCheck = Callable[[int, sqlite3.Error | None], None]
 def one_of(column: str, values: Iterable[str]) -> str:
     """SQL true when ``column`` is one of ``values`` (NULL when it is NULL, as with IN).
 
+    ``values`` are the code's own constants (a Literal's values), put in as literals.
+
     Spelled as equalities, not ``IN (...)``: SQLite evaluates an IN list of three or
     more by filling a temporary b-tree, on every write a CHECK guards, and that cost
     more than the write itself (8.7 against 5.3 us a statement).
