@@ -14,9 +14,14 @@ one, start-up cancelled out.
   four calls per row (steady to about 1.5%: a slowed client gathers fewer rows per
   commit, so the journal's share is counted somewhat high).
 
-Needs valgrind; about 90 seconds for ``get``, 4 minutes for ``import``.
+- ``parts``: where an SDK GET's own cost lies. ``members.get`` against an in-process
+  fake of aiohttp's session (``_get_parts``), whole and with each part replaced by a
+  no-op in turn (the model, the token, the URL, ...): what a part's absence saves is
+  its cost. The raw loop on the same fake is the reference.
 
-Run: python -m benchmarks.instructions [get] [import]   (both by default)
+Needs valgrind; about 90 seconds for ``get``, 4 minutes for ``import``, 7 for ``parts``.
+
+Run: python -m benchmarks.instructions [get] [import] [parts]   (get and import by default)
 """
 
 from __future__ import annotations
@@ -32,10 +37,12 @@ from pathlib import Path
 
 from ._cli_import import CONCURRENCY, COURSE_ID, GROUP, _env, write_csv
 from ._common import sandbox
+from ._get_parts import PARTS
 from ._util import HERE
 
 _GETS = (300, 1300)
 _ROWS = (200, 1000)
+_FAKE_GETS = (1000, 4000)
 _GET_CHILD = """
 import asyncio, sys
 from benchmarks._throughput import raw_gets, sdk_gets
@@ -99,12 +106,24 @@ def _import_rows() -> tuple[float, float]:
         return _per_unit(cli, _ROWS), _per_unit(raw, _ROWS)
 
 
+def _parts() -> tuple[float, float, dict[str, float]]:
+    """(SDK, raw) instructions per GET on the fake session, and what each part costs."""
+
+    def side(name: str, *part: str) -> Command:
+        child = [sys.executable, "-m", "benchmarks._get_parts", name]
+        return lambda n: ([*child, str(n), *part], None)
+
+    whole = _per_unit(side("sdk"), _FAKE_GETS)
+    costs = {part: whole - _per_unit(side("sdk", part), _FAKE_GETS) for part in PARTS}
+    return whole, _per_unit(side("raw"), _FAKE_GETS), costs
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print each side's instructions per request (or row) and their ratio."""
     chosen = (sys.argv[1:] if argv is None else argv) or ["get", "import"]
-    unknown = set(chosen) - {"get", "import"}
+    unknown = set(chosen) - {"get", "import", "parts"}
     if unknown:
-        raise SystemExit(f"unknown figure {sorted(unknown)}: choose get and/or import")
+        raise SystemExit(f"unknown figure {sorted(unknown)}: choose get, import, parts")
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed")
     if "get" in chosen:
@@ -115,6 +134,11 @@ def main(argv: list[str] | None = None) -> None:
         cli, raw = _import_rows()
         print(f"CLI import --invite, {CONCURRENCY} in flight: CLI {cli:,.0f} instructions ", end="")
         print(f"per row, raw aiohttp {raw:,.0f}; CLI/raw {cli / raw:.3f}")
+    if "parts" in chosen:
+        whole, raw, costs = _parts()
+        print(f"members.get on a fake session: SDK {whole:,.0f} instructions, raw {raw:,.0f}")
+        for part, cost in sorted(costs.items(), key=lambda item: -item[1]):
+            print(f"  {part:<16} {cost:>8,.0f}  ({cost / whole:.1%} of the SDK's)")
 
 
 if __name__ == "__main__":
